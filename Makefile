@@ -1,0 +1,36 @@
+# Two entry points, each doing all set-up on a fresh machine:
+#   make demo   runs the end-to-end job at small size
+#   make test   runs the test suite
+# Both create/refresh a local venv (.venv) and install everything through constraints.txt,
+# which pins the CPU build of torch present on these machines.
+
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DEMO_DIR ?= demo
+PYTEST_ARGS ?=
+
+.PHONY: demo test venv clean bench
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found (subgrid needs Python 3.11: the climt wheel is cp311)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt torch==2.13.0
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/subgrid demo --out $(DEMO_DIR)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_rrtmg.py
+
+clean:
+	rm -rf $(VENV) $(DEMO_DIR) build
