@@ -387,3 +387,30 @@ def radiative_transfer(columns: xr.Dataset, config: RRTMGConfig = RRTMGConfig(),
         result = result.isel(level=slice(None, None, -1), interface=slice(None, None, -1))
         result.attrs["vertical_order"] = "top_first"
     return result
+
+
+def sympl_state(arrays: Mapping[str, np.ndarray], config: RRTMGConfig = RRTMGConfig()) -> dict:
+    """The same columns as a sympl state for climt's own ``__call__`` path (one latitude row, one column per lon).
+
+    For checking that the batched ``array_call`` path equals climt's documented interface, and for
+    benchmarking against it. All columns are treated as daytime columns here.
+    """
+    import climt
+    import sympl
+
+    longwave, shortwave = _components(config)
+    n_columns, n_levels = np.shape(arrays["air_temperature"])
+    grid = climt.get_grid(nx=n_columns, ny=1, nz=n_levels)
+    state = climt.get_default_state([longwave, shortwave], grid_state=grid)
+    common = _common_state(arrays, config)
+    array_call_state = {**_longwave_state(common, arrays, config), **_shortwave_state(common, arrays)}
+    for name, value in array_call_state.items():
+        if name == "time":
+            continue
+        properties = longwave.input_properties.get(name) or shortwave.input_properties[name]
+        target = state[name]
+        # climt's column axis '*' is (lat=1, lon=column) in the state: same order, one more axis.
+        state[name] = sympl.DataArray(
+            np.asarray(value, dtype=float).reshape(target.shape), dims=target.dims, attrs={"units": properties["units"]}
+        )
+    return state
