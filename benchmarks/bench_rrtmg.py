@@ -1,8 +1,9 @@
 """RRTMG LW and SW throughput (columns/s, 60 levels, one process) of subgrid's batched path.
 
 Reference measured in the same run on the same columns: climt's own sympl ``__call__`` (per-call
-state building and unit conversion). Prints one JSON line; ``ratio`` = our LW+SW columns/s over
-the reference's. LW and SW are separated by running the same columns once all at night (LW only;
+state building and unit conversion). Prints one JSON line per McICA setting; ``ratio`` = our LW+SW
+columns/s over the reference's for one batched call, ``ratio_batch1`` the same for one column per
+call (where per-call overhead matters). LW and SW are separated by running the same columns once all at night (LW only;
 SW is skipped for night columns) and once all by day.
 
     python benchmarks/bench_rrtmg.py [--columns 2000] [--repeats 3] [--out benchmarks/results/rrtmg.json]
@@ -57,6 +58,15 @@ def measure(n_columns: int, repeats: int, mcica: bool) -> dict:
         shortwave(state)
 
     reference_seconds = _best_seconds(sympl_call, repeats)
+
+    # One column per call, as a host calling radiation column by column: per-call overhead shows.
+    single = {name: value[:1] for name, value in day.items()}
+    single_state = rrtmg.sympl_state(single, config)
+    calls = 50
+    single_seconds = _best_seconds(
+        lambda: [rrtmg.radiative_transfer_arrays(single, config) for _ in range(calls)], repeats
+    )
+    single_reference = _best_seconds(lambda: [(longwave(single_state), shortwave(single_state)) for _ in range(calls)], repeats)
     return {
         "mcica": mcica,
         "lw_columns_per_s": n_columns / lw_seconds,
@@ -64,6 +74,9 @@ def measure(n_columns: int, repeats: int, mcica: bool) -> dict:
         "lw_sw_ms_per_column": 1e3 * both_seconds / n_columns,
         "reference_sympl_lw_sw_ms_per_column": 1e3 * reference_seconds / n_columns,
         "ratio": reference_seconds / both_seconds,
+        "batch1_lw_sw_ms_per_call": 1e3 * single_seconds / calls,
+        "reference_sympl_batch1_ms_per_call": 1e3 * single_reference / calls,
+        "ratio_batch1": single_reference / single_seconds,
     }
 
 

@@ -236,3 +236,17 @@ def test_batched_array_call_equals_climt_sympl_call():
         ("sw_heating_rate", sw, "air_temperature_tendency_from_shortwave"),
     ]:
         np.testing.assert_allclose(ours[ours_name], diagnostics[theirs].values[:, 0, :].T, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("profile", "low", "high"),
+    # Clear-sky OLR of the AFGL standard atmospheres from line-by-line and RRTM studies
+    # (Mlawer et al. 1997; CIRC/ICRCCM): tropical ~ 290, midlatitude summer ~ 280, subarctic winter ~ 200 W m-2.
+    [("tropical", 280.0, 305.0), ("midlatitude_summer", 268.0, 292.0), ("subarctic_winter", 188.0, 215.0)],
+)
+def test_olr_of_standard_profiles_is_in_the_expected_range(profile, low, high):
+    from subgrid.data.columns import standard_column
+
+    fluxes = radiative_transfer(standard_column(profile))
+    olr = float(fluxes["lw_flux_up"].isel(column=0, interface=-1))
+    assert low < olr < high, olr

@@ -140,6 +140,7 @@ from typing import Literal
 import numpy as np
 import xarray as xr
 
+from subgrid.physics.rrtmg import GRAVITY_M_PER_S2, ICE_RADIUS_BOUNDS_UM as _RRTMG_ICE_RADIUS_BOUNDS_UM
 from subgrid.physics.schema import (
     CLOUD_REGIMES,
     COLUMN_DESCRIPTORS,
@@ -148,7 +149,6 @@ from subgrid.physics.schema import (
     VERTICAL_ORDER,
 )
 
-GRAVITY_M_PER_S2 = 9.80665  # as RRTMG (sympl's constant)
 #: Ratio of the gas constants of dry air and water vapour, R_d / R_v.
 EPSILON = 0.621981
 LOG_PRESSURE_SCALE_HEIGHT_KM = 7.0
@@ -164,8 +164,8 @@ MIN_TROPOPAUSE_TEMPERATURE_K = 185.0
 MIN_SPECIFIC_HUMIDITY_KG_PER_KG = 1e-7
 MAX_CONDENSATE_KG_PER_KG = 1.5e-3
 OZONE_TAPER_DEPTH_KM = 1.0
-#: RRTMG's valid ice effective radius for the ``ebert_curry_two`` optics (outside it RRTMG stops).
-ICE_RADIUS_BOUNDS_UM = (13.0, 130.0)
+#: RRTMG's valid ice effective radius for the default ``ebert_curry_two`` optics (outside it RRTMG stops).
+ICE_RADIUS_BOUNDS_UM = _RRTMG_ICE_RADIUS_BOUNDS_UM["ebert_curry_two"]
 
 _SURFACE = {name: code for code, name in enumerate(SURFACE_TYPES)}
 _REGIME = {name: code for code, name in enumerate(CLOUD_REGIMES)}
