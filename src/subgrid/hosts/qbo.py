@@ -431,12 +431,10 @@ def qbo_amplitude(run: xr.Dataset, *, spinup_years: float, height_m: float = 25e
 def plot_hovmoller(run: xr.Dataset, variable: str = "u", ax=None):
     """Time-height (Hovmöller) plot of ``run[variable]``, years vs km, symmetric red-blue colours.
 
-    Needs matplotlib (imported here, so the rest of the module works without it). Returns the Axes.
+    Returns the Axes. matplotlib is imported here to keep importing the host model fast.
     """
-    try:
-        import matplotlib.pyplot as plt
-    except ImportError as error:
-        raise ImportError("plot_hovmoller needs matplotlib; install it with `pip install matplotlib`") from error
+    import matplotlib.pyplot as plt
+
     if variable not in run:
         raise InputError(f"run: no variable {variable!r} to plot")
     values = run[variable].transpose("height", "time")
