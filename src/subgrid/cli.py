@@ -22,6 +22,8 @@ app = typer.Typer(
 )
 generate_app = typer.Typer(help="Generate reference datasets by running physics schemes.", no_args_is_help=True)
 app.add_typer(generate_app, name="generate")
+train_app = typer.Typer(help="Train emulators on generated datasets.", no_args_is_help=True)
+app.add_typer(train_app, name="train")
 
 
 def _fail(error: Exception) -> None:
@@ -100,6 +102,75 @@ def summary(
 ) -> None:
     """Print the distribution summary of a radiation dataset (OLR, surface SW, heating rates)."""
     _print_summary(path, as_json)
+
+
+def _model_options(pairs: list[str]) -> dict:
+    import yaml
+
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SubgridError(f"--model-option: expected KEY=VALUE, got {pair!r}")
+        options[key] = yaml.safe_load(value)
+    return options
+
+
+@train_app.command("radiation")
+def train_radiation_command(
+    data: Path = typer.Option(..., "--data", help="Training dataset (zarr) from `subgrid generate radiation`."),
+    out: Path = typer.Option(..., "--out", help="Run directory (model, config, metrics.csv, checkpoints)."),
+    model: str = typer.Option(None, "--model", help="Backbone: rescnn | mlp (default: the config's, else rescnn)."),
+    config_file: Path = typer.Option(None, "--config", help="YAML training config (keys of RadiationTrainingConfig)."),
+    model_option: list[str] = typer.Option([], "--model-option", help="Backbone option KEY=VALUE, e.g. width=32 (repeatable)."),
+    epochs: int = typer.Option(None, "--epochs", min=1, help="Maximum epochs (cosine schedule length)."),
+    optimizer: str = typer.Option(None, "--optimizer", help="sgd (momentum, the seed study's) | adamw."),
+    learning_rate: float = typer.Option(None, "--lr", help="Peak learning rate."),
+    batch_size: int = typer.Option(None, "--batch-size", min=1, help="Columns per batch."),
+    max_minutes: float = typer.Option(None, "--max-minutes", help="Stop after this much training time."),
+    seed: int = typer.Option(None, "--seed", help="Seed of initialisation, split and shuffling."),
+    resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue an interrupted run in OUT."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """Train a radiation emulator (fluxes and energy-consistent heating rates) on an RRTMG dataset."""
+    from dataclasses import replace
+
+    from subgrid.training.radiation import RadiationTrainingConfig, train_radiation
+
+    try:
+        config = RadiationTrainingConfig.from_yaml(config_file) if config_file else RadiationTrainingConfig()
+        overrides = {
+            "model": model, "epochs": epochs, "optimizer": optimizer, "learning_rate": learning_rate,
+            "batch_size": batch_size, "max_minutes": max_minutes, "seed": seed,
+        }  # fmt: skip
+        config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
+        if model_option:
+            config = replace(config, model_options={**config.model_options, **_model_options(model_option)})
+        report = train_radiation(data, out, config, resume=resume, progress=progress)
+    except (SubgridError, ValueError) as error:
+        _fail(error)
+    typer.echo(
+        f"trained {config.model} for {report.epochs} epochs in {report.seconds / 60:.1f} min"
+        f"{' (resumed)' if report.resumed else ''}; best validation loss {report.best_val_loss:.4g}; run in {out}"
+    )
+
+
+@app.command("evaluate")
+def evaluate_command(
+    run: Path = typer.Option(..., "--run", help="Run directory of a trained emulator."),
+    data: Path = typer.Option(..., "--data", help="Held-out dataset (zarr), e.g. generated with another seed."),
+    out: Path = typer.Option(None, "--out", help="Where to write metrics.json and plots (default RUN/evaluation/NAME)."),
+) -> None:
+    """Score an emulator against RRTMG on a dataset: metrics.json, per-level error profiles, scatter, regimes."""
+    from subgrid.evaluation.metrics import metrics_table
+    from subgrid.evaluation.radiation import evaluate_radiation_run
+
+    try:
+        metrics = evaluate_radiation_run(run, data, out)
+    except (SubgridError, ValueError) as error:
+        _fail(error)
+    typer.echo(metrics_table(metrics))
+    typer.echo(f"wrote {metrics['output_directory']}/metrics.json and plots")
 
 
 @app.command("demo")

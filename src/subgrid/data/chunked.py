@@ -116,7 +116,7 @@ def _client(workers: int, scheduler: str | None):
         n_workers=workers,
         threads_per_worker=1,  # the Fortran schemes are single-threaded; parallelise with processes
         processes=True,
-        dashboard_address=None,
+        dashboard_address=":0",  # any free port: never collide with another cluster on 8787
         silence_logs=logging.ERROR,
     )
     return Client(cluster), cluster

@@ -1,0 +1,179 @@
+"""Radiation emulator: physical columns in, energy-consistent physical fluxes and heating rates out.
+
+The backbone (any column network, ``[B, C_in, L] -> [B, 6, L]``) does not predict fluxes
+directly. Heating rates in thin upper layers (~13 Pa at 0.2 hPa) amplify flux errors 65-fold
+(K/day per W m⁻²), far beyond what a network can resolve on fluxes of ~300 W m⁻². So it predicts,
+per layer ``j`` and flux component ``c``, the normalised *heating-rate contribution*
+
+    h_cj = (g/cp) · 86400 · (F_c[j+1] − F_c[j]) / (p[j+1] − p[j])          [K/day]
+
+(for SW per unit relative insolation ``s = S/S0``), plus two top-of-atmosphere anchors (OLR and the
+planetary albedo, the level mean of channels 4 and 5). Fluxes are integrated down from the top of
+the atmosphere, where LW down = 0 and SW down = S = S0·max(cos Z, 0)·d are known exactly:
+
+    F_c[i] = F_c[top] − Σ_{j >= i} (F_c[j+1] − F_c[j]).
+
+Constraints hold by construction: fluxes are clipped at 0; with S = 0 (night) every SW flux is
+exactly 0; SW down at the top equals S exactly; and the returned heating rates are computed from
+the returned fluxes, ``(g/cp) ΔF_net/Δp``, so heating and fluxes are energy-consistent.
+
+Inputs are physical (the same units as :mod:`subgrid.physics.schema`, surface first):
+``level_inputs[B, len(LEVEL_FEATURES), L]``, ``column_inputs[B, len(COLUMN_FEATURES)]``,
+``pressure_interface_Pa[B, L+1]``. Feature transforms (logs) and per-level normalisation
+statistics (fitted on the training split, stored as buffers) live inside the module, so an
+exported artifact takes and returns physical quantities.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+GRAVITY_M_PER_S2 = 9.80665  # RRTMG's (sympl) constants: the reference heating rates use them
+CP_DRY_AIR_J_PER_KG_K = 1004.64
+#: (g/cp) · seconds per day: K/day of heating per (W m⁻² of net flux divergence per Pa).
+HEATING_FACTOR = GRAVITY_M_PER_S2 / CP_DRY_AIR_J_PER_KG_K * 86400.0
+
+#: (name, transform) of the per-level inputs, in channel order. ``log`` for quantities spanning
+#: decades, ``log1p`` for water paths in g m⁻² that are mostly 0.
+LEVEL_FEATURES: tuple[tuple[str, str], ...] = (
+    ("air_temperature", "identity"),
+    ("air_pressure", "log"),
+    ("specific_humidity", "log"),
+    ("ozone_mole_fraction", "log"),
+    ("cloud_fraction", "identity"),
+    ("cloud_liquid_water_path", "log1p"),
+    ("cloud_ice_water_path", "log1p"),
+    ("cloud_droplet_radius", "identity"),
+    ("cloud_ice_radius", "identity"),
+)
+#: (name, transform) of the per-column inputs (broadcast to every level).
+COLUMN_FEATURES: tuple[tuple[str, str], ...] = (
+    ("surface_temperature", "identity"),
+    ("co2_mole_fraction", "log"),
+    ("surface_albedo_visible", "identity"),
+    ("surface_albedo_near_infrared", "identity"),
+    ("surface_emissivity", "identity"),
+    ("cos_solar_zenith_angle", "identity"),
+    ("earth_sun_distance_factor", "identity"),
+)
+FLUXES = ("lw_flux_up", "lw_flux_down", "sw_flux_up", "sw_flux_down")
+HEATING_RATES = ("lw_heating_rate", "sw_heating_rate")
+N_OUTPUT_CHANNELS = len(FLUXES) + 2  # four heating contributions + two anchor channels
+
+_COS_ZENITH = [name for name, _ in COLUMN_FEATURES].index("cos_solar_zenith_angle")
+_DISTANCE = [name for name, _ in COLUMN_FEATURES].index("earth_sun_distance_factor")
+
+
+def _masks(features: tuple[tuple[str, str], ...], kind: str) -> torch.Tensor:
+    return torch.tensor([transform == kind for _, transform in features])
+
+
+def _transform(x: torch.Tensor, log_mask: torch.Tensor, log1p_mask: torch.Tensor) -> torch.Tensor:
+    """Apply per-feature logs along dim 1 (masks shaped to broadcast against ``x``)."""
+    x = torch.where(log_mask, torch.log(torch.clamp(x, min=1e-12)), x)
+    return torch.where(log1p_mask, torch.log1p(torch.clamp(x, min=0.0)), x)
+
+
+class RadiationEmulator(nn.Module):
+    """Physical-in, physical-out LW+SW radiation emulator around a column backbone."""
+
+    def __init__(self, backbone: nn.Module, n_levels: int, solar_constant_W_per_m2: float = 1367.0) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.n_levels = n_levels
+        self.solar_constant_W_per_m2 = solar_constant_W_per_m2
+        n_level_features = len(LEVEL_FEATURES) + 1  # + log layer thickness, derived here
+        n_column_features = len(COLUMN_FEATURES)
+        self.register_buffer("level_log", _masks(LEVEL_FEATURES, "log")[:, None])
+        self.register_buffer("level_log1p", _masks(LEVEL_FEATURES, "log1p")[:, None])
+        self.register_buffer("column_log", _masks(COLUMN_FEATURES, "log"))
+        self.register_buffer("column_log1p", _masks(COLUMN_FEATURES, "log1p"))
+        self.register_buffer("level_mean", torch.zeros(n_level_features, n_levels))
+        self.register_buffer("level_std", torch.ones(n_level_features, n_levels))
+        self.register_buffer("column_mean", torch.zeros(n_column_features))
+        self.register_buffer("column_std", torch.ones(n_column_features))
+        self.register_buffer("heating_mean", torch.zeros(len(FLUXES), n_levels))
+        self.register_buffer("heating_std", torch.ones(len(FLUXES), n_levels))
+        self.register_buffer("anchor_mean", torch.zeros(2))
+        self.register_buffer("anchor_std", torch.ones(2))
+
+    # -- inputs --------------------------------------------------------------------------------
+
+    def physical_features(
+        self, level_inputs: torch.Tensor, column_inputs: torch.Tensor, pressure_interface_Pa: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Transformed, not yet normalised features: ``[B, F_level + 1, L]`` and ``[B, F_column]``."""
+        thickness = torch.log(pressure_interface_Pa[:, :-1] - pressure_interface_Pa[:, 1:]).unsqueeze(1)
+        level = torch.cat([_transform(level_inputs, self.level_log, self.level_log1p), thickness], dim=1)
+        return level, _transform(column_inputs, self.column_log, self.column_log1p)
+
+    def insolation_W_per_m2(self, column_inputs: torch.Tensor) -> torch.Tensor:
+        """S = S0 · max(cos Z, 0) · (Earth-Sun distance factor): the TOA SW down flux, 0 at night."""
+        cos_zenith = torch.clamp(column_inputs[:, _COS_ZENITH], min=0.0)
+        return self.solar_constant_W_per_m2 * cos_zenith * column_inputs[:, _DISTANCE]
+
+    # -- targets (used to fit statistics and by the loss) ----------------------------------------
+
+    def heating_contributions(
+        self, fluxes: torch.Tensor, pressure_interface_Pa: torch.Tensor, column_inputs: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-layer heating contributions h[B, 4, L] (K/day; SW per unit relative insolation) and anchors[B, 2].
+
+        The inverse of what :meth:`forward` integrates; SW entries of night columns are 0.
+        """
+        relative = (self.insolation_W_per_m2(column_inputs) / self.solar_constant_W_per_m2)[:, None, None]
+        dp = (pressure_interface_Pa[:, 1:] - pressure_interface_Pa[:, :-1]).unsqueeze(1)
+        h = HEATING_FACTOR * (fluxes[:, :, 1:] - fluxes[:, :, :-1]) / dp
+        safe = torch.where(relative > 0, relative, torch.ones_like(relative))
+        sw = torch.where(relative > 0, h[:, 2:] / safe, torch.zeros_like(h[:, 2:]))
+        insolation = self.insolation_W_per_m2(column_inputs)
+        albedo = torch.where(insolation > 0, fluxes[:, 2, -1] / torch.clamp(insolation, min=1e-9), torch.zeros_like(insolation))
+        return torch.cat([h[:, :2], sw], dim=1), torch.stack([fluxes[:, 0, -1], albedo], dim=1)
+
+    # -- the model ---------------------------------------------------------------------------------
+
+    def forward(
+        self, level_inputs: torch.Tensor, column_inputs: torch.Tensor, pressure_interface_Pa: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Fluxes ``[B, 4, L+1]`` (W m⁻², order :data:`FLUXES`) and heating ``[B, 2, L]`` (K/day, LW, SW)."""
+        level, column = self.physical_features(level_inputs, column_inputs, pressure_interface_Pa)
+        level = (level - self.level_mean) / self.level_std
+        column = (column - self.column_mean) / self.column_std
+        x = torch.cat([level, column.unsqueeze(-1).expand(-1, -1, level.shape[-1])], dim=1)
+        y = self.backbone(x)
+
+        contributions = y[:, :4] * self.heating_std + self.heating_mean
+        anchors = y[:, 4:].mean(dim=-1) * self.anchor_std + self.anchor_mean
+        fluxes = self.fluxes_from_contributions(contributions, anchors, column_inputs, pressure_interface_Pa)
+        return fluxes, heating_from_fluxes(fluxes, pressure_interface_Pa)
+
+    def fluxes_from_contributions(
+        self,
+        contributions: torch.Tensor,
+        anchors: torch.Tensor,
+        column_inputs: torch.Tensor,
+        pressure_interface_Pa: torch.Tensor,
+    ) -> torch.Tensor:
+        """Integrate per-layer heating contributions down from the top-of-atmosphere values; clip at 0.
+
+        The inverse of :meth:`heating_contributions` (up to the clipping and the exact TOA SW down).
+        """
+        insolation = self.insolation_W_per_m2(column_inputs)
+        relative = (insolation / self.solar_constant_W_per_m2)[:, None, None]
+        scale = torch.cat([torch.ones_like(relative).expand(-1, 2, 1), relative.expand(-1, 2, 1)], dim=1)
+        dp = (pressure_interface_Pa[:, 1:] - pressure_interface_Pa[:, :-1]).unsqueeze(1)
+        increments = contributions * scale * dp / HEATING_FACTOR  # F[j+1] - F[j], W m-2
+        top = torch.stack(
+            [anchors[:, 0], torch.zeros_like(insolation), torch.clamp(anchors[:, 1], min=0.0) * insolation, insolation],
+            dim=1,
+        ).unsqueeze(-1)
+        below_top = torch.flip(torch.cumsum(torch.flip(increments, dims=[-1]), dim=-1), dims=[-1])
+        return torch.relu(torch.cat([top - below_top, top], dim=-1))
+
+
+def heating_from_fluxes(fluxes: torch.Tensor, pressure_interface_Pa: torch.Tensor) -> torch.Tensor:
+    """LW and SW heating (K/day) ``[B, 2, L]`` = (g/cp) ΔF_net/Δp from fluxes ``[B, 4, L+1]`` in :data:`FLUXES` order."""
+    net = torch.stack([fluxes[:, 0] - fluxes[:, 1], fluxes[:, 2] - fluxes[:, 3]], dim=1)
+    dp = (pressure_interface_Pa[:, 1:] - pressure_interface_Pa[:, :-1]).unsqueeze(1)
+    return HEATING_FACTOR * (net[:, :, 1:] - net[:, :, :-1]) / dp

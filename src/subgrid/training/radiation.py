@@ -1,0 +1,431 @@
+"""Train a radiation emulator on an RRTMG dataset with PyTorch Lightning.
+
+A run directory holds everything needed to use or resume the model::
+
+    RUN/config.yaml          the training configuration (strictly parsed when read back)
+    RUN/model.json           architecture, level count, feature order, loss scales, data provenance
+    RUN/model.safetensors    weights + normalisation statistics of the best validation epoch
+    RUN/metrics.csv          per-epoch losses and validation skill in physical units
+    RUN/checkpoints/         Lightning checkpoints (last.ckpt resumes an interrupted run)
+
+Loss: ``w_F · mean(((F̂ − F)/σ_F)²) + w_H · mean(((Ĥ − H)/σ_H)²)`` over the four fluxes (σ_F per
+component) and the LW/SW heating rates (σ_H per component), σ fitted on the training split.
+Checkpoints are read back with ``weights_only=True``; weights are shipped as safetensors.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Literal
+
+import lightning as L
+import numpy as np
+import torch
+import yaml
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger
+from safetensors.torch import load_file, save_file
+from torch.utils.data import DataLoader
+
+from subgrid.errors import InputError
+from subgrid.models import build_backbone
+from subgrid.models.radiation import COLUMN_FEATURES, FLUXES, LEVEL_FEATURES, N_OUTPUT_CHANNELS, RadiationEmulator
+from subgrid.training.radiation_data import ColumnStream, chunk_slices, open_radiation_dataset, split_chunks
+
+IN_MEMORY_LIMIT_BYTES = 4 * 2**30
+
+
+@dataclass(frozen=True)
+class RadiationTrainingConfig:
+    """Training settings; YAML files are parsed strictly (an unknown key is an error)."""
+
+    model: Literal["rescnn", "mlp"] = "rescnn"
+    model_options: dict = field(default_factory=dict)
+    optimizer: Literal["sgd", "adamw"] = "adamw"
+    learning_rate: float = 2e-3
+    momentum: float = 0.9
+    weight_decay: float = 1e-5
+    epochs: int = 40
+    batch_size: int = 256
+    flux_loss_weight: float = 1.0
+    heating_loss_weight: float = 1.0
+    validation_fraction: float = 0.1
+    early_stopping_patience: int = 8
+    statistics_columns: int = 20000
+    max_minutes: float | None = None
+    in_memory: bool | None = None
+    num_workers: int = 0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        checks = {
+            "model": self.model in ("rescnn", "mlp"),
+            "optimizer": self.optimizer in ("sgd", "adamw"),
+            "learning_rate": self.learning_rate > 0,
+            "momentum": 0 <= self.momentum < 1,
+            "weight_decay": self.weight_decay >= 0,
+            "epochs": self.epochs >= 1,
+            "batch_size": self.batch_size >= 1,
+            "flux_loss_weight": self.flux_loss_weight >= 0,
+            "heating_loss_weight": self.heating_loss_weight >= 0,
+            "validation_fraction": 0 < self.validation_fraction < 1,
+            "early_stopping_patience": self.early_stopping_patience >= 1,
+            "statistics_columns": self.statistics_columns >= 100,
+            "max_minutes": self.max_minutes is None or self.max_minutes > 0,
+            "num_workers": self.num_workers >= 0,
+        }
+        bad = [name for name, ok in checks.items() if not ok]
+        if bad:
+            raise InputError(f"training config: invalid {', '.join(f'{n}={getattr(self, n)!r}' for n in bad)}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> RadiationTrainingConfig:
+        unknown = set(values) - {f.name for f in fields(cls)}
+        if unknown:
+            raise InputError(f"training config: unknown key(s) {', '.join(sorted(unknown))}")
+        return cls(**values)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> RadiationTrainingConfig:
+        path = Path(path)
+        if not path.exists():
+            raise InputError(f"{path}: no such config file")
+        values = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(values, dict):
+            raise InputError(f"{path}: expected a mapping of settings")
+        return cls.from_dict(values)
+
+
+def build_emulator(model: str, model_options: dict, n_levels: int) -> RadiationEmulator:
+    in_channels = len(LEVEL_FEATURES) + 1 + len(COLUMN_FEATURES)
+    return RadiationEmulator(build_backbone(model, in_channels, N_OUTPUT_CHANNELS, n_levels, model_options), n_levels)
+
+
+# ----------------------------------------------------------------------------------------------
+# Normalisation statistics, fitted on (a sample of) the training split
+
+
+def _mean_std(x: torch.Tensor, dims: tuple[int, ...], mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    x = x.double()
+    if mask is None:
+        mean, std = x.mean(dim=dims), x.std(dim=dims)
+    else:
+        weight = mask.double().expand_as(x)
+        count = weight.sum(dim=dims).clamp(min=1.0)
+        mean = (x * weight).sum(dim=dims) / count
+        std = (((x - mean.unsqueeze(0)) ** 2 * weight).sum(dim=dims) / count).sqrt()
+    # Constant features (e.g. a fixed top pressure) would divide by zero: leave them unscaled.
+    return mean.float(), torch.where(std > 1e-8, std, torch.ones_like(std)).float()
+
+
+def fit_statistics(emulator: RadiationEmulator, batch: dict[str, torch.Tensor]) -> dict[str, list[float]]:
+    """Set the emulator's normalisation buffers from ``batch``; return the loss scales σ_F and σ_H."""
+    level, column = emulator.physical_features(batch["level_inputs"], batch["column_inputs"], batch["pressure_interface_Pa"])
+    heating, anchors = emulator.heating_contributions(batch["fluxes"], batch["pressure_interface_Pa"], batch["column_inputs"])
+    day = (emulator.insolation_W_per_m2(batch["column_inputs"]) > 0)
+    if not day.any() or day.all():
+        raise InputError("training data: needs both day and night columns to fit statistics")
+    sw_mask = day[:, None, None].expand(-1, 2, 1)
+    lw_mean, lw_std = _mean_std(heating[:, :2], (0,))
+    sw_mean, sw_std = _mean_std(heating[:, 2:], (0,), sw_mask)
+    olr_mean, olr_std = _mean_std(anchors[:, :1], (0,))
+    albedo_mean, albedo_std = _mean_std(anchors[day][:, 1:], (0,))
+    with torch.no_grad():
+        emulator.level_mean[:], emulator.level_std[:] = _mean_std(level, (0,))
+        emulator.column_mean[:], emulator.column_std[:] = _mean_std(column, (0,))
+        emulator.heating_mean[:] = torch.cat([lw_mean, sw_mean])
+        emulator.heating_std[:] = torch.cat([lw_std, sw_std])
+        emulator.anchor_mean[:] = torch.cat([olr_mean, albedo_mean])
+        emulator.anchor_std[:] = torch.cat([olr_std, albedo_std])
+    fluxes, heating_rates = batch["fluxes"], batch["heating"]
+    flux_scale = [float(fluxes[:, c].std()) if c < 2 else float(fluxes[day][:, c].std()) for c in range(4)]
+    heating_scale = [float(heating_rates[:, 0].std()), float(heating_rates[day][:, 1].std())]
+    return {"flux_scale": flux_scale, "heating_scale": heating_scale}
+
+
+# ----------------------------------------------------------------------------------------------
+# Lightning module
+
+
+class RadiationLightningModule(L.LightningModule):
+    """The emulator, its loss and optimiser, and validation skill in physical units."""
+
+    def __init__(self, config: dict, n_levels: int) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.config = RadiationTrainingConfig.from_dict(config)
+        self.emulator = build_emulator(self.config.model, self.config.model_options, n_levels)
+        # Loss scales σ_F, σ_H: set by fit_statistics on a fresh run, restored from checkpoints.
+        self.register_buffer("flux_scale", torch.ones(1, 4, 1))
+        self.register_buffer("heating_scale", torch.ones(1, 2, 1))
+        self._validation_sums: dict[str, torch.Tensor] = {}
+
+    def fit_statistics(self, batch: dict[str, torch.Tensor]) -> dict[str, list[float]]:
+        """Normalisation statistics and loss scales from a training sample; returns the scales."""
+        scales = fit_statistics(self.emulator, batch)
+        with torch.no_grad():
+            self.flux_scale[:] = torch.tensor(scales["flux_scale"]).view(1, 4, 1)
+            self.heating_scale[:] = torch.tensor(scales["heating_scale"]).view(1, 2, 1)
+        return scales
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.emulator(batch["level_inputs"], batch["column_inputs"], batch["pressure_interface_Pa"])
+
+    def _loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        fluxes, heating = self(batch)
+        flux_loss = (((fluxes - batch["fluxes"]) / self.flux_scale) ** 2).mean()
+        heating_loss = (((heating - batch["heating"]) / self.heating_scale) ** 2).mean()
+        loss = self.config.flux_loss_weight * flux_loss + self.config.heating_loss_weight * heating_loss
+        return loss, fluxes, heating
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_index: int) -> torch.Tensor:
+        loss, _, _ = self._loss(batch)
+        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=batch["fluxes"].shape[0])
+        return loss
+
+    def on_validation_epoch_start(self) -> None:
+        self._validation_sums = {}
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_index: int) -> None:
+        loss, fluxes, heating = self._loss(batch)
+        self.log("val_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=batch["fluxes"].shape[0])
+        day = (batch["column_inputs"][:, COLUMN_FEATURES.index(("cos_solar_zenith_angle", "identity"))] > 0).float()
+        weight = torch.stack([torch.ones_like(day), day], dim=1)[:, :, None]  # LW all columns, SW by day
+        flux_weight = weight.repeat_interleave(2, dim=1)
+        error = heating[:, :, 1:] - batch["heating"][:, :, 1:]  # above the lowest layer
+        sums = {
+            "flux_abs_error": ((fluxes - batch["fluxes"]).abs() * flux_weight).sum(),
+            "flux_abs": (batch["fluxes"].abs() * flux_weight).sum(),
+            "heating_sq_error": (error**2 * weight).sum(dim=(0, 2)),
+            "heating_count": (weight.expand_as(error)).sum(dim=(0, 2)),
+        }
+        for key, value in sums.items():
+            self._validation_sums[key] = self._validation_sums.get(key, 0) + value.detach()
+
+    def on_validation_epoch_end(self) -> None:
+        s = self._validation_sums
+        if not s:
+            return
+        self.log("val_flux_mae_percent", 100 * s["flux_abs_error"] / s["flux_abs"])
+        rmse = (s["heating_sq_error"] / s["heating_count"].clamp(min=1)).sqrt()
+        self.log("val_lw_heating_rmse_K_day", rmse[0], prog_bar=True)
+        self.log("val_sw_heating_rmse_K_day", rmse[1], prog_bar=True)
+
+    def configure_optimizers(self):
+        c = self.config
+        if c.optimizer == "sgd":
+            optimizer = torch.optim.SGD(
+                self.parameters(), lr=c.learning_rate, momentum=c.momentum, nesterov=True, weight_decay=c.weight_decay
+            )
+        else:
+            optimizer = torch.optim.AdamW(self.parameters(), lr=c.learning_rate, weight_decay=c.weight_decay)
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=c.epochs)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "epoch"}}
+
+
+# ----------------------------------------------------------------------------------------------
+# Runs
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def save_emulator(emulator: RadiationEmulator, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    save_file({k: v.contiguous() for k, v in emulator.state_dict().items()}, str(tmp))
+    os.replace(tmp, path)
+
+
+def load_emulator(run: str | Path) -> tuple[RadiationEmulator, dict]:
+    """The trained emulator of run directory ``run`` (eval mode) and its ``model.json`` description."""
+    run = Path(run)
+    for name in ("model.json", "model.safetensors"):
+        if not (run / name).exists():
+            raise InputError(f"{run}: not a trained run (missing {name})")
+    description = json.loads((run / "model.json").read_text())
+    emulator = build_emulator(description["model"], description["model_options"], description["n_levels"])
+    try:
+        weights = load_file(str(run / "model.safetensors"))
+    except Exception as error:  # safetensors raises its own error type for any malformed file
+        raise InputError(f"{run / 'model.safetensors'}: not a valid safetensors file ({error})") from error
+    emulator.load_state_dict(weights)
+    return emulator.eval(), description
+
+
+class RadiationDataModule(L.LightningDataModule):
+    """Training and validation streams over whole zarr chunks of one dataset.
+
+    The training loader is rebuilt every epoch with that epoch's shuffle order, so the order
+    depends only on (seed, epoch), also after resuming from a checkpoint.
+    """
+
+    def __init__(self, data: Path, config: RadiationTrainingConfig, in_memory: bool) -> None:
+        super().__init__()
+        ds = open_radiation_dataset(data)
+        train_slices, validation_slices = split_chunks(chunk_slices(ds), config.validation_fraction, config.seed)
+        stream = dict(path=str(data), batch_size=config.batch_size, seed=config.seed, in_memory=in_memory)
+        self.train_stream = ColumnStream(slices=train_slices, shuffle=True, **stream)
+        self.validation_stream = ColumnStream(slices=validation_slices, shuffle=False, **stream)
+        self.num_workers = config.num_workers
+
+    def _loader(self, stream: ColumnStream) -> DataLoader:
+        return DataLoader(stream, batch_size=None, num_workers=self.num_workers)
+
+    def train_dataloader(self) -> DataLoader:
+        self.train_stream.set_epoch(self.trainer.current_epoch if self.trainer else 0)
+        return self._loader(self.train_stream)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.validation_stream)
+
+
+def _statistics_batch(train: ColumnStream, n_columns: int) -> dict[str, torch.Tensor]:
+    picked, total = [], 0
+    for batch in ColumnStream(path=train.path, slices=train.slices, batch_size=4096, seed=train.seed):
+        picked.append(batch)
+        total += batch["fluxes"].shape[0]
+        if total >= n_columns:
+            break
+    return {k: torch.cat([b[k] for b in picked])[:n_columns] for k in picked[0]}
+
+
+def _merge_metric_logs(run: Path) -> None:
+    """RUN/metrics.csv: one row per epoch (train and validation merged), across resumed parts."""
+    import pandas as pd
+
+    parts = sorted((run / "logs").glob("version_*/metrics.csv"), key=lambda p: int(p.parent.name.split("_")[1]))
+    if not parts:
+        return
+    frame = pd.concat([pd.read_csv(part) for part in parts]).groupby("epoch", as_index=False).last()
+    tmp = run / "metrics.csv.tmp"
+    frame.drop(columns=["step"], errors="ignore").to_csv(tmp, index=False)
+    os.replace(tmp, run / "metrics.csv")
+
+
+@dataclass
+class TrainingReport:
+    run: Path
+    epochs: int
+    seconds: float
+    best_val_loss: float
+    resumed: bool
+
+
+def train_radiation(
+    data: str | Path,
+    run: str | Path,
+    config: RadiationTrainingConfig = RadiationTrainingConfig(),
+    *,
+    resume: bool = True,
+    progress: bool = True,
+) -> TrainingReport:
+    """Train an emulator on the radiation dataset ``data`` into run directory ``run``.
+
+    With ``resume`` and an interrupted run in ``run`` (same config), training continues from its
+    last checkpoint; otherwise a fresh run starts (an existing finished run is an error).
+    """
+    data, run = Path(data), Path(run)
+    ds = open_radiation_dataset(data)
+    n_levels, n_columns = ds.sizes["level"], ds.sizes["column"]
+    bytes_per_column = 4 * (len(LEVEL_FEATURES) * n_levels + len(COLUMN_FEATURES) + 5 * (n_levels + 1) + 2 * n_levels)
+    last = run / "checkpoints" / "last.ckpt"
+    if (run / "model.safetensors").exists():
+        raise InputError(f"{run}: already holds a trained model; choose another --out")
+    resuming = resume and last.exists()
+    if resuming:
+        saved = RadiationTrainingConfig.from_yaml(run / "config.yaml")
+        if saved != config:
+            raise InputError(f"{run}: holds an interrupted run with another config; use another --out or the same config")
+    elif run.exists():
+        shutil.rmtree(run)
+    run.mkdir(parents=True, exist_ok=True)
+
+    L.seed_everything(config.seed, workers=True, verbose=False)
+    in_memory = config.in_memory if config.in_memory is not None else n_columns * bytes_per_column < IN_MEMORY_LIMIT_BYTES
+    datamodule = RadiationDataModule(data, config, in_memory)
+    module = RadiationLightningModule(config.to_dict(), n_levels)
+    if resuming:
+        description = json.loads((run / "model.json").read_text())
+    else:
+        scales = module.fit_statistics(_statistics_batch(datamodule.train_stream, config.statistics_columns))
+        description = {
+            "kind": "radiation_emulator",
+            "model": config.model,
+            "model_options": config.model_options,
+            "n_levels": n_levels,
+            "parameters": sum(p.numel() for p in module.emulator.parameters()),
+            "level_features": [name for name, _ in LEVEL_FEATURES],
+            "column_features": [name for name, _ in COLUMN_FEATURES],
+            "fluxes": list(FLUXES),
+            "vertical_order": "surface_first",
+            "loss_scales": scales,
+            "training_data": {"path": str(data.resolve()), "columns": n_columns, **{k: ds.attrs.get(k) for k in ("seed", "generator_version", "rrtmg_settings", "sampler_settings")}},
+        }
+        _write_atomic(run / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
+        _write_atomic(run / "model.json", json.dumps(description, indent=2))
+
+    best = ModelCheckpoint(dirpath=run / "checkpoints", filename="best", monitor="val_loss", save_top_k=1, save_last=True)
+    trainer = L.Trainer(
+        max_epochs=config.epochs,
+        max_time={"minutes": config.max_minutes} if config.max_minutes else None,
+        callbacks=[best, EarlyStopping(monitor="val_loss", patience=config.early_stopping_patience)],
+        # One log version per (re)start; merged into RUN/metrics.csv at the end.
+        logger=CSVLogger(save_dir=run, name="logs"),
+        enable_progress_bar=progress,
+        enable_model_summary=False,
+        deterministic=True,
+        accelerator="cpu",
+        devices=1,
+        num_sanity_val_steps=0,
+        reload_dataloaders_every_n_epochs=1,
+    )
+    started = time.perf_counter()
+    trainer.fit(module, datamodule=datamodule, ckpt_path=last if resuming else None, weights_only=True)
+    seconds = time.perf_counter() - started
+
+    _merge_metric_logs(run)
+    state = torch.load(best.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
+    module.load_state_dict(state)
+    save_emulator(module.emulator, run / "model.safetensors")
+    description["trained_epochs"] = trainer.current_epoch
+    description["best_val_loss"] = float(best.best_model_score)
+    _write_atomic(run / "model.json", json.dumps(description, indent=2))
+    return TrainingReport(run, trainer.current_epoch, seconds, float(best.best_model_score), resuming)
+
+
+def predict_radiation(emulator: RadiationEmulator, ds, *, batch_size: int = 4096):
+    """Emulated fluxes and heating rates for every column of ``ds`` as an xarray Dataset (schema names, units).
+
+    Reads ``ds`` block by block, so a lazily opened zarr dataset is not loaded whole.
+    """
+    import xarray as xr
+
+    from subgrid.physics.schema import RADIATION_OUTPUTS
+    from subgrid.training.radiation_data import to_tensors
+
+    fluxes, heating = [], []
+    emulator.eval()
+    with torch.no_grad():
+        for start in range(0, ds.sizes["column"], batch_size):
+            block = to_tensors(ds.isel(column=slice(start, start + batch_size)).load(), targets=False)
+            f, h = emulator(block["level_inputs"], block["column_inputs"], block["pressure_interface_Pa"])
+            fluxes.append(f.double().numpy())
+            heating.append(h.double().numpy())
+    f, h = np.concatenate(fluxes), np.concatenate(heating)
+    names = list(FLUXES) + ["lw_heating_rate", "sw_heating_rate"]
+    values = [f[:, i] for i in range(4)] + [h[:, 0], h[:, 1]]
+    return xr.Dataset(
+        {name: (RADIATION_OUTPUTS[name].dims, value, RADIATION_OUTPUTS[name].attrs()) for name, value in zip(names, values, strict=True)},
+        attrs={"vertical_order": "surface_first"},
+    )

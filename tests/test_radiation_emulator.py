@@ -1,0 +1,185 @@
+"""The radiation emulator: constraints that hold exactly, energy consistency, training, resume, safe loading."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+
+from subgrid.data.columns import ColumnSamplerConfig
+from subgrid.data.radiation import RadiationDatasetConfig, generate_radiation_dataset
+from subgrid.errors import InputError
+from subgrid.models.radiation import HEATING_FACTOR
+from subgrid.training.radiation import (
+    RadiationTrainingConfig,
+    build_emulator,
+    load_emulator,
+    predict_radiation,
+    train_radiation,
+)
+from subgrid.training.radiation_data import open_radiation_dataset, to_tensors
+
+N_LEVELS = 12
+TINY = {"model": "rescnn", "model_options": {"width": 8, "depth": 2}, "batch_size": 64, "statistics_columns": 200}
+
+
+@pytest.fixture(scope="module")
+def dataset_path(tmp_path_factory):
+    path = tmp_path_factory.mktemp("emu") / "rad.zarr"
+    config = RadiationDatasetConfig(n_columns=480, seed=4, chunk_size=60, sampler=ColumnSamplerConfig(n_levels=N_LEVELS))
+    generate_radiation_dataset(path, config, workers=2, progress=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def batch(dataset_path):
+    return to_tensors(xr.open_zarr(dataset_path).isel(column=slice(0, 240)).load())
+
+
+def _scrambled_emulator(seed: int):
+    """An untrained emulator with large random statistics, to drive outputs anywhere."""
+    torch.manual_seed(seed)
+    emulator = build_emulator("rescnn", {"width": 8, "depth": 1}, N_LEVELS)
+    with torch.no_grad():
+        emulator.heating_std.uniform_(0.5, 30.0)
+        emulator.heating_mean.normal_(0.0, 20.0)
+        emulator.anchor_mean[:] = torch.tensor([240.0, 0.3])
+        emulator.anchor_std[:] = torch.tensor([300.0, 2.0])
+    return emulator.eval()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_constraints_hold_exactly_for_any_network_output(batch, seed):
+    emulator = _scrambled_emulator(seed)
+    with torch.no_grad():
+        fluxes, heating = emulator(batch["level_inputs"], batch["column_inputs"], batch["pressure_interface_Pa"])
+    assert (fluxes >= 0).all()
+    cos_zenith = batch["column_inputs"][:, 5]
+    night = cos_zenith <= 0
+    assert night.any() and (~night).any()
+    assert (fluxes[night][:, 2:] == 0).all() and (heating[night][:, 1] == 0).all()
+    insolation = 1367.0 * torch.clamp(cos_zenith, min=0) * batch["column_inputs"][:, 6]
+    assert torch.equal(fluxes[:, 3, -1], insolation)
+    assert (fluxes[:, 1, -1] == 0).all()  # no LW comes in from space
+
+
+def test_heating_equals_flux_divergence_of_the_returned_fluxes(batch):
+    emulator = _scrambled_emulator(3)
+    with torch.no_grad():
+        fluxes, heating = emulator(batch["level_inputs"], batch["column_inputs"], batch["pressure_interface_Pa"])
+    f = fluxes.double().numpy()
+    p = batch["pressure_interface_Pa"].double().numpy()
+    g_over_cp_per_day = 9.80665 / 1004.64 * 86400.0
+    for band, (up, down) in enumerate([(0, 1), (2, 3)]):
+        net = f[:, up] - f[:, down]
+        expected = g_over_cp_per_day * np.diff(net, axis=1) / np.diff(p, axis=1)
+        np.testing.assert_allclose(heating[:, band].double().numpy(), expected, rtol=1e-4, atol=1e-3)
+    assert HEATING_FACTOR == pytest.approx(g_over_cp_per_day)
+
+
+def test_heating_contributions_integrate_back_to_the_rrtmg_fluxes(batch):
+    """The emulator's parameterisation is exact: true contributions + anchors give back true fluxes."""
+    emulator = build_emulator("mlp", {"hidden": 4, "layers": 1}, N_LEVELS).double()
+    double = {k: v.double() for k, v in batch.items()}
+    contributions, anchors = emulator.heating_contributions(double["fluxes"], double["pressure_interface_Pa"], double["column_inputs"])
+    fluxes = emulator.fluxes_from_contributions(contributions, anchors, double["column_inputs"], double["pressure_interface_Pa"])
+    # RRTMG's TOA SW down is S·(1 - 2e-6) (its band sum); the emulator sets S exactly.
+    np.testing.assert_allclose(fluxes.numpy(), double["fluxes"].numpy(), rtol=1e-5, atol=5e-3)
+
+
+def test_training_reduces_the_loss_and_writes_a_loadable_run(dataset_path, tmp_path):
+    config = RadiationTrainingConfig(epochs=4, **TINY)
+    report = train_radiation(dataset_path, tmp_path / "run", config, progress=False)
+    metrics = np.genfromtxt(tmp_path / "run" / "metrics.csv", delimiter=",", names=True)
+    assert len(metrics) == 4
+    assert metrics["val_loss"][-1] < 0.9 * metrics["val_loss"][0]
+    assert metrics["train_loss"][-1] < metrics["train_loss"][0]
+    emulator, description = load_emulator(tmp_path / "run")
+    assert description["n_levels"] == N_LEVELS and description["model"] == "rescnn"
+    assert report.best_val_loss == pytest.approx(metrics["val_loss"].min(), rel=1e-5)
+    predicted = predict_radiation(emulator, xr.open_zarr(dataset_path).isel(column=slice(0, 50)))
+    assert predicted["lw_heating_rate"].attrs["units"] == "K day-1" and predicted.sizes["interface"] == N_LEVELS + 1
+    with pytest.raises(InputError, match="already holds a trained model"):
+        train_radiation(dataset_path, tmp_path / "run", config, progress=False)
+
+
+def test_loading_refuses_pickles(tmp_path):
+    """model.safetensors is read with safetensors; a pickle planted in its place is never executed."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "model.json").write_text(json.dumps({"model": "mlp", "model_options": {"hidden": 4, "layers": 1}, "n_levels": 3}))
+    marker = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    (run / "model.safetensors").write_bytes(pickle.dumps(Exploit()))
+    with pytest.raises(InputError, match="not a valid safetensors file"):
+        load_emulator(run)
+    assert not marker.exists()
+    # Checkpoints are read with weights_only=True, which refuses arbitrary objects too.
+    (tmp_path / "checkpoint.ckpt").write_bytes(pickle.dumps(Exploit()))
+    with pytest.raises(pickle.UnpicklingError):
+        torch.load(tmp_path / "checkpoint.ckpt", weights_only=True)
+    assert not marker.exists()
+
+
+def test_bad_datasets_are_rejected_clearly(dataset_path, tmp_path):
+    with pytest.raises(InputError, match="the model was trained on 60"):
+        open_radiation_dataset(dataset_path, n_levels=60)
+    broken = tmp_path / "broken.zarr"
+    xr.open_zarr(dataset_path).drop_vars(["ozone_mole_fraction", "lw_flux_up"]).to_zarr(broken, zarr_format=2)
+    with pytest.raises(InputError, match="missing variable.*ozone_mole_fraction"):
+        open_radiation_dataset(broken)
+    with pytest.raises(InputError, match="no such dataset"):
+        open_radiation_dataset(tmp_path / "nothing.zarr")
+
+
+def test_config_is_parsed_strictly(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text("epochs: 3\nlearnig_rate: 0.1\n")
+    with pytest.raises(InputError, match="unknown key.*learnig_rate"):
+        RadiationTrainingConfig.from_yaml(path)
+    with pytest.raises(InputError, match="optimizer"):
+        RadiationTrainingConfig(optimizer="adam")
+
+
+@pytest.mark.slow
+def test_a_killed_training_run_resumes_to_the_same_weights(dataset_path, tmp_path):
+    config = RadiationTrainingConfig(epochs=4, **TINY)
+    reference = tmp_path / "reference"
+    train_radiation(dataset_path, reference, config, progress=False)
+
+    run = tmp_path / "killed"
+    script = (
+        "import sys, json; from subgrid.training.radiation import RadiationTrainingConfig, train_radiation; "
+        f"train_radiation({str(dataset_path)!r}, {str(run)!r}, RadiationTrainingConfig(**json.loads(sys.argv[1])), progress=False)"
+    )
+    process = subprocess.Popen([sys.executable, "-c", script, json.dumps(config.to_dict())], start_new_session=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    last = run / "checkpoints" / "last.ckpt"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None and not last.exists():
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert last.exists() and not (run / "model.safetensors").exists(), "killed before finishing"
+    epoch_at_kill = torch.load(last, weights_only=True)["epoch"]
+    assert epoch_at_kill < 3
+
+    report = train_radiation(dataset_path, run, config, progress=False)
+    assert report.resumed
+    resumed, _ = load_emulator(run)
+    uninterrupted, _ = load_emulator(reference)
+    for (name, a), (_, b) in zip(resumed.state_dict().items(), uninterrupted.state_dict().items(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
