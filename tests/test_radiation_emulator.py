@@ -183,3 +183,41 @@ def test_a_killed_training_run_resumes_to_the_same_weights(dataset_path, tmp_pat
     uninterrupted, _ = load_emulator(reference)
     for (name, a), (_, b) in zip(resumed.state_dict().items(), uninterrupted.state_dict().items(), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
+
+
+@pytest.fixture(scope="module")
+def trained_run(dataset_path, tmp_path_factory):
+    run = tmp_path_factory.mktemp("trained") / "run"
+    train_radiation(dataset_path, run, RadiationTrainingConfig(epochs=2, **TINY), progress=False)
+    return run
+
+
+def test_evaluate_writes_metrics_and_plots(trained_run, dataset_path, tmp_path):
+    from subgrid.evaluation.radiation import evaluate_radiation_run
+
+    metrics = evaluate_radiation_run(trained_run, dataset_path, tmp_path / "eval")
+    written = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert written["overall"]["flux_mae_percent"] == pytest.approx(metrics["overall"]["flux_mae_percent"])
+    assert written["overall"]["flux_mae_percent"] > 0
+    assert len(written["heating_rates"]["lw_heating_rate"]["rmse_by_level_K_day"]) == N_LEVELS
+    for name in ("heating_profiles.png", "flux_scatter.png", "regime_errors.png"):
+        assert (tmp_path / "eval" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_evaluate_cli_rejects_bad_datasets_in_one_line(trained_run, dataset_path, tmp_path):
+    from typer.testing import CliRunner
+
+    from subgrid.cli import app
+
+    other_levels = tmp_path / "levels.zarr"
+    config = RadiationDatasetConfig(n_columns=20, seed=1, chunk_size=20, sampler=ColumnSamplerConfig(n_levels=10))
+    generate_radiation_dataset(other_levels, config, workers=1, progress=False)
+    result = CliRunner().invoke(app, ["evaluate", "--run", str(trained_run), "--data", str(other_levels)])
+    assert result.exit_code == 2
+    assert result.output.strip() == f"error: dataset {other_levels}: 10 levels but the model was trained on {N_LEVELS}"
+
+    missing = tmp_path / "missing.zarr"
+    xr.open_zarr(dataset_path).drop_vars("cloud_fraction").to_zarr(missing, zarr_format=2)
+    result = CliRunner().invoke(app, ["evaluate", "--run", str(trained_run), "--data", str(missing)])
+    assert result.exit_code == 2 and "missing variable(s) cloud_fraction" in result.output
+    assert len(result.output.strip().splitlines()) == 1

@@ -7,11 +7,12 @@ per layer ``j`` and flux component ``c``, the normalised *heating-rate contribut
 
     h_cj = (g/cp) · 86400 · (F_c[j+1] − F_c[j]) / (p[j+1] − p[j])          [K/day]
 
-(for SW per unit relative insolation ``s = S/S0``), plus two top-of-atmosphere anchors (OLR and the
-planetary albedo, the level mean of channels 4 and 5). Fluxes are integrated down from the top of
-the atmosphere, where LW down = 0 and SW down = S = S0·max(cos Z, 0)·d are known exactly:
-
-    F_c[i] = F_c[top] − Σ_{j >= i} (F_c[j+1] − F_c[j]).
+(for SW per unit relative insolation ``s = S/S0``), plus two surface anchors (the level mean of
+channels 4 and 5). Each flux is integrated from the boundary where its source is: downward fluxes
+from the top of the atmosphere, where LW down = 0 and SW down = S = S0·max(cos Z, 0)·d are known
+exactly, ``F_down[i] = F_down[top] − Σ_{j >= i} (F[j+1] − F[j])``; upward fluxes from the surface,
+``F_up[i] = F_up[0] + Σ_{j < i} (F[j+1] − F[j])``, where LW up = ε σ Ts⁴ + (1 − ε) LW down plus a
+learned residual, and SW up = (learned effective albedo) × SW down.
 
 Constraints hold by construction: fluxes are clipped at 0; with S = 0 (night) every SW flux is
 exactly 0; SW down at the top equals S exactly; and the returned heating rates are computed from
@@ -61,8 +62,12 @@ FLUXES = ("lw_flux_up", "lw_flux_down", "sw_flux_up", "sw_flux_down")
 HEATING_RATES = ("lw_heating_rate", "sw_heating_rate")
 N_OUTPUT_CHANNELS = len(FLUXES) + 2  # four heating contributions + two anchor channels
 
-_COS_ZENITH = [name for name, _ in COLUMN_FEATURES].index("cos_solar_zenith_angle")
-_DISTANCE = [name for name, _ in COLUMN_FEATURES].index("earth_sun_distance_factor")
+_COLUMN_NAMES = [name for name, _ in COLUMN_FEATURES]
+_COS_ZENITH = _COLUMN_NAMES.index("cos_solar_zenith_angle")
+_DISTANCE = _COLUMN_NAMES.index("earth_sun_distance_factor")
+_SURFACE_TEMPERATURE = _COLUMN_NAMES.index("surface_temperature")
+_EMISSIVITY = _COLUMN_NAMES.index("surface_emissivity")
+STEFAN_BOLTZMANN_W_PER_M2_K4 = 5.670374419e-8
 
 
 def _masks(features: tuple[tuple[str, str], ...], kind: str) -> torch.Tensor:
@@ -115,21 +120,34 @@ class RadiationEmulator(nn.Module):
 
     # -- targets (used to fit statistics and by the loss) ----------------------------------------
 
+    def surface_emission_W_per_m2(self, column_inputs: torch.Tensor, lw_down_surface: torch.Tensor) -> torch.Tensor:
+        """Grey-surface LW up: ε σ Ts⁴ + (1 − ε) LW down (emission plus reflection)."""
+        emissivity = column_inputs[:, _EMISSIVITY]
+        temperature = column_inputs[:, _SURFACE_TEMPERATURE]
+        t2 = temperature * temperature
+        return emissivity * STEFAN_BOLTZMANN_W_PER_M2_K4 * t2 * t2 + (1.0 - emissivity) * lw_down_surface
+
     def heating_contributions(
         self, fluxes: torch.Tensor, pressure_interface_Pa: torch.Tensor, column_inputs: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-layer heating contributions h[B, 4, L] (K/day; SW per unit relative insolation) and anchors[B, 2].
 
-        The inverse of what :meth:`forward` integrates; SW entries of night columns are 0.
+        Anchors: LW up at the surface minus the grey-surface estimate (W m⁻²), and the effective
+        surface albedo SW up / SW down at the surface. The inverse of what :meth:`forward`
+        integrates; SW entries of night columns are 0.
         """
-        relative = (self.insolation_W_per_m2(column_inputs) / self.solar_constant_W_per_m2)[:, None, None]
+        insolation = self.insolation_W_per_m2(column_inputs)
+        relative = (insolation / self.solar_constant_W_per_m2)[:, None, None]
         dp = (pressure_interface_Pa[:, 1:] - pressure_interface_Pa[:, :-1]).unsqueeze(1)
         h = HEATING_FACTOR * (fluxes[:, :, 1:] - fluxes[:, :, :-1]) / dp
         safe = torch.where(relative > 0, relative, torch.ones_like(relative))
         sw = torch.where(relative > 0, h[:, 2:] / safe, torch.zeros_like(h[:, 2:]))
-        insolation = self.insolation_W_per_m2(column_inputs)
-        albedo = torch.where(insolation > 0, fluxes[:, 2, -1] / torch.clamp(insolation, min=1e-9), torch.zeros_like(insolation))
-        return torch.cat([h[:, :2], sw], dim=1), torch.stack([fluxes[:, 0, -1], albedo], dim=1)
+        lw_residual = fluxes[:, 0, 0] - self.surface_emission_W_per_m2(column_inputs, fluxes[:, 1, 0])
+        sw_down_surface = fluxes[:, 3, 0]
+        albedo = torch.where(
+            sw_down_surface > 0, fluxes[:, 2, 0] / torch.clamp(sw_down_surface, min=1e-9), torch.zeros_like(sw_down_surface)
+        )
+        return torch.cat([h[:, :2], sw], dim=1), torch.stack([lw_residual, albedo], dim=1)
 
     # -- the model ---------------------------------------------------------------------------------
 
@@ -155,21 +173,27 @@ class RadiationEmulator(nn.Module):
         column_inputs: torch.Tensor,
         pressure_interface_Pa: torch.Tensor,
     ) -> torch.Tensor:
-        """Integrate per-layer heating contributions down from the top-of-atmosphere values; clip at 0.
+        """Integrate per-layer heating contributions from the boundaries where each flux starts; clip at 0.
 
-        The inverse of :meth:`heating_contributions` (up to the clipping and the exact TOA SW down).
+        Downward fluxes start at the top (LW 0, SW = S exactly) and are integrated down; upward
+        fluxes start at the surface (grey emission + reflection for LW, effective albedo × SW down
+        for SW) and are integrated up. The inverse of :meth:`heating_contributions` (up to the
+        clipping and the exact TOA SW down).
         """
         insolation = self.insolation_W_per_m2(column_inputs)
         relative = (insolation / self.solar_constant_W_per_m2)[:, None, None]
         scale = torch.cat([torch.ones_like(relative).expand(-1, 2, 1), relative.expand(-1, 2, 1)], dim=1)
         dp = (pressure_interface_Pa[:, 1:] - pressure_interface_Pa[:, :-1]).unsqueeze(1)
         increments = contributions * scale * dp / HEATING_FACTOR  # F[j+1] - F[j], W m-2
-        top = torch.stack(
-            [anchors[:, 0], torch.zeros_like(insolation), torch.clamp(anchors[:, 1], min=0.0) * insolation, insolation],
-            dim=1,
-        ).unsqueeze(-1)
-        below_top = torch.flip(torch.cumsum(torch.flip(increments, dims=[-1]), dim=-1), dims=[-1])
-        return torch.relu(torch.cat([top - below_top, top], dim=-1))
+        down_increments = increments[:, [1, 3]]
+        top = torch.stack([torch.zeros_like(insolation), insolation], dim=1).unsqueeze(-1)
+        below_top = torch.flip(torch.cumsum(torch.flip(down_increments, dims=[-1]), dim=-1), dims=[-1])
+        down = torch.relu(torch.cat([top - below_top, top], dim=-1))  # LW down, SW down
+        lw_up_surface = self.surface_emission_W_per_m2(column_inputs, down[:, 0, 0]) + anchors[:, 0]
+        sw_up_surface = torch.clamp(anchors[:, 1], min=0.0) * down[:, 1, 0]
+        surface = torch.stack([lw_up_surface, sw_up_surface], dim=1).unsqueeze(-1)
+        up = torch.relu(surface + torch.cat([torch.zeros_like(surface), torch.cumsum(increments[:, [0, 2]], dim=-1)], dim=-1))
+        return torch.stack([up[:, 0], down[:, 0], up[:, 1], down[:, 1]], dim=1)
 
 
 def heating_from_fluxes(fluxes: torch.Tensor, pressure_interface_Pa: torch.Tensor) -> torch.Tensor:

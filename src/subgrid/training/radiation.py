@@ -136,15 +136,15 @@ def fit_statistics(emulator: RadiationEmulator, batch: dict[str, torch.Tensor]) 
     sw_mask = day[:, None, None].expand(-1, 2, 1)
     lw_mean, lw_std = _mean_std(heating[:, :2], (0,))
     sw_mean, sw_std = _mean_std(heating[:, 2:], (0,), sw_mask)
-    olr_mean, olr_std = _mean_std(anchors[:, :1], (0,))
+    residual_mean, residual_std = _mean_std(anchors[:, :1], (0,))
     albedo_mean, albedo_std = _mean_std(anchors[day][:, 1:], (0,))
     with torch.no_grad():
         emulator.level_mean[:], emulator.level_std[:] = _mean_std(level, (0,))
         emulator.column_mean[:], emulator.column_std[:] = _mean_std(column, (0,))
         emulator.heating_mean[:] = torch.cat([lw_mean, sw_mean])
         emulator.heating_std[:] = torch.cat([lw_std, sw_std])
-        emulator.anchor_mean[:] = torch.cat([olr_mean, albedo_mean])
-        emulator.anchor_std[:] = torch.cat([olr_std, albedo_std])
+        emulator.anchor_mean[:] = torch.cat([residual_mean, albedo_mean])
+        emulator.anchor_std[:] = torch.cat([residual_std, albedo_std])
     fluxes, heating_rates = batch["fluxes"], batch["heating"]
     flux_scale = [float(fluxes[:, c].std()) if c < 2 else float(fluxes[day][:, c].std()) for c in range(4)]
     heating_scale = [float(heating_rates[:, 0].std()), float(heating_rates[day][:, 1].std())]

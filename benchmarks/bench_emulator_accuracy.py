@@ -1,0 +1,112 @@
+"""Offline accuracy of radiation emulators on a held-out RRTMG dataset generated with another seed.
+
+Generates the training and test sets if they are missing, trains each model (or loads a finished
+run), evaluates it on the test set and prints one JSON line per model, then one line comparing the
+ResCNN with the MLP baseline measured in the same run (``ratio`` < 1: the ResCNN errs less).
+Targets of the radiation-emulator issue: flux MAE < 1 % of mean |flux|, heating-rate RMSE above
+the lowest layer < 0.3 K/day (LW) and < 0.2 K/day (SW).
+
+    python benchmarks/bench_emulator_accuracy.py --workdir bench_runs --train-columns 100000 \
+        --minutes 25 --models rescnn mlp [--out benchmarks/results/emulator_accuracy.jsonl]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from subgrid.data.columns import ColumnSamplerConfig
+from subgrid.data.radiation import RadiationDatasetConfig, generate_radiation_dataset
+from subgrid.evaluation.radiation import evaluate_radiation_run
+from subgrid.training.radiation import RadiationTrainingConfig, train_radiation
+
+TARGETS = {"flux_mae_percent": 1.0, "lw_heating_rmse_K_day": 0.3, "sw_heating_rmse_K_day": 0.2}
+MODELS = {
+    "rescnn": {"model": "rescnn", "model_options": {"width": 32, "depth": 4}},
+    "mlp": {"model": "mlp", "model_options": {"hidden": 512, "layers": 3}},
+}
+
+
+def _dataset(path: Path, columns: int, seed: int, workers: int) -> Path:
+    if not path.exists():
+        config = RadiationDatasetConfig(n_columns=columns, seed=seed, chunk_size=1000, sampler=ColumnSamplerConfig())
+        generate_radiation_dataset(path, config, workers=workers, progress=False)
+    return path
+
+
+def _headline(metrics: dict) -> dict:
+    overall = metrics["overall"]
+    heating = metrics["heating_rates"]
+    return {
+        "flux_mae_percent": overall["flux_mae_percent"],
+        "lw_heating_rmse_K_day": overall["lw_heating_rmse_K_day"],
+        "sw_heating_rmse_K_day": overall["sw_heating_rmse_K_day"],
+        "lw_heating_rmse_lowest_layer_K_day": heating["lw_heating_rate"]["lowest_layer"]["rmse_K_day"],
+        "sw_heating_rmse_lowest_layer_K_day": heating["sw_heating_rate"]["lowest_layer"]["rmse_K_day"],
+        "flux_mae_W_m2": {name: f["mae_W_m2"] for name, f in metrics["fluxes"].items()},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workdir", type=Path, default=Path("bench_runs"))
+    parser.add_argument("--train-columns", type=int, default=100_000)
+    parser.add_argument("--test-columns", type=int, default=20_000)
+    parser.add_argument("--minutes", type=float, default=25.0, help="Training time budget per model.")
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--flux-loss-weight", type=float, default=10.0)
+    parser.add_argument("--models", nargs="+", default=["rescnn", "mlp"], choices=sorted(MODELS))
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=None, help="Also append the JSON lines to this file.")
+    args = parser.parse_args()
+
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    train = _dataset(args.workdir / f"train_{args.train_columns}_seed11.zarr", args.train_columns, 11, args.workers)
+    test = _dataset(args.workdir / f"test_{args.test_columns}_seed99.zarr", args.test_columns, 99, args.workers)
+    lines, results = [], {}
+    for name in args.models:
+        run = args.workdir / f"run_{name}"
+        config = RadiationTrainingConfig(
+            **MODELS[name], epochs=args.epochs, max_minutes=args.minutes, flux_loss_weight=args.flux_loss_weight
+        )
+        training = None
+        if not (run / "model.safetensors").exists():
+            report = train_radiation(train, run, config, progress=False)
+            training = {"epochs": report.epochs, "minutes": round(report.seconds / 60, 2)}
+        metrics = evaluate_radiation_run(run, test)
+        results[name] = _headline(metrics)
+        passed = {k: results[name][k] is not None and results[name][k] < v for k, v in TARGETS.items()}
+        lines.append(
+            {
+                "benchmark": "emulator_accuracy",
+                "model": name,
+                "parameters": metrics["emulator"]["parameters"],
+                "train_columns": args.train_columns,
+                "test_columns": args.test_columns,
+                "test_seed": 99,
+                "training": training,
+                **results[name],
+                "targets": TARGETS,
+                "passes": passed,
+            }
+        )
+    if {"rescnn", "mlp"} <= set(results):
+        lines.append(
+            {
+                "benchmark": "emulator_accuracy_ratio",
+                "reference": "mlp baseline, same data, same budget, same run",
+                "ratio": {k: results["rescnn"][k] / results["mlp"][k] for k in TARGETS},
+            }
+        )
+    for line in lines:
+        text = json.dumps(line)
+        print(text, flush=True)
+        if args.out:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            with args.out.open("a") as handle:
+                handle.write(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
