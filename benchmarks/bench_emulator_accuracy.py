@@ -13,8 +13,9 @@ the lowest layer < 0.3 K/day (LW) and < 0.2 K/day (SW).
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
+
+from _report import emit
 
 from subgrid.data.columns import ColumnSamplerConfig
 from subgrid.data.radiation import RadiationDatasetConfig, generate_radiation_dataset
@@ -100,12 +101,7 @@ def main() -> None:
             }
         )
     for line in lines:
-        text = json.dumps(line)
-        print(text, flush=True)
-        if args.out:
-            args.out.parent.mkdir(parents=True, exist_ok=True)
-            with args.out.open("a") as handle:
-                handle.write(text + "\n")
+        emit(line, args.out)
 
 
 if __name__ == "__main__":

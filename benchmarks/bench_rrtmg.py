@@ -6,13 +6,12 @@ columns/s over the reference's for one batched call, ``ratio_batch1`` the same f
 call (where per-call overhead matters). LW and SW are separated by running the same columns once all at night (LW only;
 SW is skipped for night columns) and once all by day.
 
-    python benchmarks/bench_rrtmg.py [--columns 2000] [--repeats 3] [--out benchmarks/results/rrtmg.json]
+    python benchmarks/bench_rrtmg.py [--columns 2000] [--repeats 3] [--out benchmarks/results/rrtmg_cpu.jsonl]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import time
@@ -21,6 +20,8 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
+
+from _report import emit  # noqa: E402
 
 from subgrid.data.columns import ColumnSamplerConfig, sample_columns  # noqa: E402
 from subgrid.physics import rrtmg  # noqa: E402
@@ -99,12 +100,7 @@ def main() -> None:
             **measure(args.columns, args.repeats, mcica),
             "reference": "climt sympl __call__ (LW+SW) on the same columns",
         }
-        line = json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in result.items()})
-        print(line, flush=True)
-        if args.out:
-            args.out.parent.mkdir(parents=True, exist_ok=True)
-            with args.out.open("a") as handle:
-                handle.write(line + "\n")
+        emit(result, args.out)
 
 
 if __name__ == "__main__":

@@ -176,27 +176,37 @@ def evaluate_command(
 @app.command("demo")
 def demo(
     out: Path = typer.Option(Path("demo"), "--out", help="Directory for the demo's outputs."),
-    columns: int = typer.Option(2000, "--columns", min=1, help="Columns in the demo dataset."),
+    columns: int = typer.Option(4000, "--columns", min=100, help="Columns in the demo training dataset."),
     workers: int = typer.Option(2, "--workers", min=1, help="Local Dask worker processes."),
+    epochs: int = typer.Option(15, "--epochs", min=1, help="Training epochs of the demo emulator."),
 ) -> None:
-    """Run the end-to-end pipeline at small size (now: generate an RRTMG dataset and summarise it)."""
+    """Run the pipeline at small size: RRTMG dataset -> train a ResCNN -> evaluate it on another seed."""
     out.mkdir(parents=True, exist_ok=True)
-    dataset = out / "radiation.zarr"
-    typer.echo(f"[1/1] RRTMG reference dataset -> {dataset}")
-    typer.echo(f"      subgrid generate radiation --columns {columns} --levels 60 --seed 1 --chunk-size 250 --workers {workers} --out {dataset} --overwrite")
-    generate_radiation(
-        out=dataset,
-        columns=columns,
-        levels=60,
-        seed=1,
-        workers=workers,
-        chunk_size=250,
-        scheduler=None,
-        mcica=True,
-        overwrite=True,
-        progress=sys.stderr.isatty(),
-        summary=True,
-    )
+    train, test, run = out / "radiation_train.zarr", out / "radiation_test.zarr", out / "runs" / "rescnn"
+    progress = sys.stderr.isatty()
+    steps = [
+        (f"RRTMG training dataset -> {train}",
+         f"subgrid generate radiation --columns {columns} --levels 60 --seed 1 --chunk-size 250 --workers {workers} --out {train} --overwrite"),
+        (f"RRTMG held-out dataset (other seed) -> {test}",
+         f"subgrid generate radiation --columns {columns // 4} --levels 60 --seed 2 --chunk-size 250 --workers {workers} --out {test} --overwrite"),
+        (f"train a small ResCNN -> {run}",
+         f"subgrid train radiation --data {train} --out {run} --model rescnn --model-option width=16 --model-option depth=3 --epochs {epochs} --batch-size 128 --no-resume"),
+        (f"evaluate on the held-out set -> {run}/evaluation", f"subgrid evaluate --run {run} --data {test}"),
+    ]  # fmt: skip
+    import shlex
+    import shutil
+
+    shutil.rmtree(run, ignore_errors=True)
+    for number, (what, command) in enumerate(steps, start=1):
+        typer.echo(f"\n[{number}/{len(steps)}] {what}\n      $ {command}")
+        arguments = shlex.split(command)[1:]
+        if "--no-progress" not in arguments and not progress and arguments[0] in ("generate", "train"):
+            arguments.append("--no-progress")
+        try:
+            app(arguments, standalone_mode=False)
+        except typer.Exit as done:
+            if done.exit_code:
+                raise
 
 
 if __name__ == "__main__":
