@@ -221,3 +221,16 @@ def test_evaluate_cli_rejects_bad_datasets_in_one_line(trained_run, dataset_path
     result = CliRunner().invoke(app, ["evaluate", "--run", str(trained_run), "--data", str(missing)])
     assert result.exit_code == 2 and "missing variable(s) cloud_fraction" in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_mcica_noise_floor_of_the_reference(dataset_path):
+    from subgrid.evaluation.radiation import mcica_noise_floor
+
+    truth = xr.open_zarr(dataset_path)
+    floor = mcica_noise_floor(truth, n_columns=200)
+    # Cloudy columns make two McICA draws differ; clear ones do not, so the floor is small but > 0.
+    assert 0 < floor["lw_heating_rmse_K_day"] < 2 and 0 < floor["sw_heating_rmse_K_day"] < 2
+    assert 0 < floor["flux_mae_percent"] < 3
+    assert mcica_noise_floor(truth, n_columns=0) is None
+    deterministic = truth.assign_attrs(rrtmg_settings=json.dumps({**json.loads(truth.attrs["rrtmg_settings"]), "mcica": False}))
+    assert mcica_noise_floor(deterministic) is None

@@ -170,6 +170,13 @@ def evaluate_command(
     except (SubgridError, ValueError) as error:
         _fail(error)
     typer.echo(metrics_table(metrics))
+    floor = metrics["reference_noise_floor"]
+    if floor:
+        typer.echo(
+            f"reference noise floor (two McICA draws of RRTMG, {floor['columns']} columns): flux MAE "
+            f"{floor['flux_mae_percent']:.3f} %, LW HR RMSE {floor['lw_heating_rmse_K_day']:.3f} K/day, "
+            f"SW HR RMSE {floor['sw_heating_rmse_K_day']:.3f} K/day"
+        )
     typer.echo(f"wrote {metrics['output_directory']}/metrics.json and plots")
 
 

@@ -4,7 +4,8 @@
 scores it with :func:`subgrid.evaluation.metrics.radiation_metrics` and writes, into
 ``RUN/evaluation/<dataset name>/`` unless told otherwise::
 
-    metrics.json            every number, with the definitions used (flux MAE %, Hellinger bins)
+    metrics.json            every number, with the definitions used (flux MAE %, Hellinger bins),
+                            and the McICA noise floor of the reference on the same columns
     heating_profiles.png    per-level heating-rate RMSE and bias, LW and SW
     flux_scatter.png        TOA / surface fluxes, emulator vs RRTMG
     regime_errors.png       headline numbers by regime (clear/cloudy, day/night, latitude bands)
@@ -16,19 +17,68 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
+import xarray as xr
+
 from subgrid.evaluation.metrics import radiation_metrics
 from subgrid.evaluation.plots import plot_flux_scatter, plot_heating_profiles, plot_regime_errors
 from subgrid.training.radiation import load_emulator, predict_radiation
+from subgrid.physics.rrtmg import RRTMGConfig, radiative_transfer_arrays
+from subgrid.physics.schema import RADIATION_INPUTS
 from subgrid.training.radiation_data import open_radiation_dataset
 
 
-def evaluate_radiation_run(run: str | Path, data: str | Path, out: str | Path | None = None) -> dict:
-    """Score the emulator of ``run`` on dataset ``data``; write metrics.json and PNG plots; return the metrics."""
+def mcica_noise_floor(truth: xr.Dataset, n_columns: int = 2000, seed: int = 0) -> dict | None:
+    """How far two McICA draws of RRTMG on the same columns differ: the error no emulator can remove.
+
+    McICA samples sub-grid cloud overlap randomly, so the reference itself is noisy in cloudy
+    columns; an emulator can at best learn its mean. Runs RRTMG twice (seeds ``seed`` and
+    ``seed + 1``) on the first ``n_columns`` columns with the dataset's own RRTMG settings and
+    returns the noise σ of each headline number (heating RMSE above the lowest layer / √2, the
+    spread of one draw about the mean) and the flux MAE % between the draws / √2. ``None`` when
+    the dataset was made without McICA (deterministic reference) or ``n_columns`` is 0.
+    """
+    settings = json.loads(truth.attrs.get("rrtmg_settings", "{}"))
+    if not settings.get("mcica", False) or n_columns <= 0:
+        return None
+    config = RRTMGConfig(**settings)
+    subset = truth.isel(column=slice(0, n_columns)).load()
+    arrays = {name: subset[name].values for name in RADIATION_INPUTS if name in subset}
+    first = radiative_transfer_arrays(arrays, config, seed=seed)
+    second = radiative_transfer_arrays(arrays, config, seed=seed + 1)
+    day = subset["cos_solar_zenith_angle"].values > 0
+    lowest = slice(1, None) if truth.attrs.get("vertical_order", "surface_first") == "surface_first" else slice(0, -1)
+    floor = {"columns": int(subset.sizes["column"])}
+    for band, mask in (("lw", np.ones_like(day)), ("sw", day)):
+        difference = (first[f"{band}_heating_rate"] - second[f"{band}_heating_rate"])[mask][:, lowest]
+        floor[f"{band}_heating_rmse_K_day"] = float(np.sqrt((difference**2).mean() / 2))
+    error = total = 0.0
+    for name in ("lw_flux_up", "lw_flux_down", "sw_flux_up", "sw_flux_down"):
+        mask = day if name.startswith("sw") else np.ones_like(day)
+        error += np.abs(first[name] - second[name])[mask].sum()
+        total += np.abs(first[name])[mask].sum()
+    floor["flux_mae_percent"] = float(100 * error / total / np.sqrt(2))
+    floor["definition"] = (
+        "spread of one McICA draw of RRTMG about the mean, from two draws on the same columns: "
+        "heating RMSE / sqrt(2), flux MAE % / sqrt(2)"
+    )
+    return floor
+
+
+def evaluate_radiation_run(
+    run: str | Path, data: str | Path, out: str | Path | None = None, *, noise_floor_columns: int = 2000
+) -> dict:
+    """Score the emulator of ``run`` on dataset ``data``; write metrics.json and PNG plots; return the metrics.
+
+    ``noise_floor_columns`` columns are also run twice through RRTMG to report the McICA noise
+    floor of the reference (:func:`mcica_noise_floor`; 0 skips it).
+    """
     run, data = Path(run), Path(data)
     emulator, description = load_emulator(run)
     truth = open_radiation_dataset(data, n_levels=description["n_levels"])
     predicted = predict_radiation(emulator, truth)
     metrics = radiation_metrics(truth, predicted)
+    metrics["reference_noise_floor"] = mcica_noise_floor(truth, noise_floor_columns)
     metrics["emulator"] = {
         "run": str(run),
         "model": description["model"],
