@@ -11,9 +11,13 @@ STAMP  := $(VENV)/.installed
 DEMO_DIR ?= demo
 PYTEST_ARGS ?=
 
-.PHONY: demo test venv clean bench
+.PHONY: demo test venv clean bench system-deps
 
 venv: $(STAMP)
+
+# Debian packages: gfortran builds the Fortran coupling example (cmake and g++ come with the image).
+system-deps:
+	@command -v gfortran >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq gfortran; }
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found (subgrid needs Python 3.11: the climt wheel is cp311)"; exit 1; }
@@ -23,10 +27,10 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	@touch $(STAMP)
 
-demo: $(STAMP)
+demo: $(STAMP) system-deps
 	$(BIN)/subgrid demo --out $(DEMO_DIR)
 
-test: $(STAMP)
+test: $(STAMP) system-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
