@@ -351,7 +351,8 @@ def validate_radiation_inputs(columns: xr.Dataset, config: RRTMGConfig = RRTMGCo
         validation.check_range(xr.Dataset({target: values}), target, low, high, units="um")
 
 
-def _to_surface_first(columns: xr.Dataset) -> tuple[xr.Dataset, bool]:
+def to_surface_first(columns: xr.Dataset) -> tuple[xr.Dataset, bool]:
+    """``columns`` surface first, and whether it was flipped (from ``vertical_order`` or, if absent, the pressures)."""
     order = columns.attrs.get("vertical_order")
     if order is None:
         p = columns["air_pressure_on_interface"].isel(column=0).values
@@ -371,7 +372,7 @@ def radiative_transfer(columns: xr.Dataset, config: RRTMGConfig = RRTMGConfig(),
     its pressures) says whether index 0 is the surface or the top, and the result comes back in
     the same order. Inputs are validated first; see :func:`validate_radiation_inputs`.
     """
-    ordered, flipped = _to_surface_first(columns)
+    ordered, flipped = to_surface_first(columns)
     validate_radiation_inputs(ordered, config)
     arrays = {name: ordered[name].values for name in RADIATION_INPUTS if name in ordered}
     outputs = radiative_transfer_arrays(arrays, config, seed)

@@ -1,0 +1,290 @@
+"""Radiation emulator throughput (columns/s, 60 levels) per runtime and batch size, against RRTMG LW+SW.
+
+On the same realistic sampled columns (day and night, clear and cloudy), measured in this run:
+
+* reference: RRTMG LW+SW through ``radiative_transfer_arrays`` (climt, McICA on), one process
+  (its Fortran is single-threaded); above ``--rrtmg-columns`` columns per call it is measured at
+  that batch size and reported per column (its throughput no longer grows with the batch there);
+* the emulator through eager PyTorch, TorchScript and ONNX Runtime (both via
+  :class:`subgrid.coupling.emulator.Emulator`) and the Fortran -> C++ -> LibTorch adapter, at 1
+  and 2 intra-op threads.
+
+Each runtime and thread setting runs in its own process, one after the other (ONNX Runtime's
+spinning threads slowed torch 10x in a shared process). Prints one JSON line per (runtime,
+threads, batch) with ``ratio`` = emulator columns/s over RRTMG's at the same batch size and
+``ratio_per_core`` = that ratio divided by the thread count (RRTMG would use one process per
+core), then one line per batch size on the Fortran adapter's per-call overhead (Fortran path minus
+the same TorchScript module called directly from C++).
+
+    python benchmarks/bench_speed.py [--run RUN | --width 32 --depth 4] [--batches 1 64 1024 8192]
+        [--threads 1 2] [--runtimes eager torchscript onnx fortran] [--out benchmarks/results/speed.jsonl]
+
+Without ``--run`` an untrained ResCNN of the given size is used, its normalisation statistics
+fitted on RRTMG columns so values are realistic: speed does not depend on training.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from _report import emit
+
+N_LEVELS = 60
+EMULATOR_RUNTIMES = ("eager", "torchscript", "onnx", "fortran")
+
+
+# ----------------------------------------------------------------------------------------------
+# Timing (also used inside the worker processes)
+
+
+def seconds_per_call(call, seconds: float, repeats: int) -> tuple[float, int]:
+    """Best of ``repeats`` averages over enough calls to last about ``seconds``; the first call is not timed."""
+    start = time.perf_counter()
+    call()
+    first = time.perf_counter() - start
+    calls = max(1, min(10_000, int(seconds / max(first, 1e-7))))
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(calls):
+            call()
+        best = min(best, (time.perf_counter() - start) / calls)
+    return best, calls
+
+
+def worker(runtime: str, work: Path, threads: int, batches: list[int], seconds: float, repeats: int) -> None:
+    """Time one runtime in this process and print one JSON line per batch size."""
+    import torch
+
+    inputs = np.load(work / "columns.npz")
+    level, column, pressure = (inputs[name] for name in ("level_inputs", "column_inputs", "pressure_interface_Pa"))
+    if runtime == "rrtmg":
+        from subgrid.physics.rrtmg import RRTMGConfig, radiative_transfer_arrays
+
+        arrays = dict(np.load(work / "rrtmg_columns.npz"))
+        config = RRTMGConfig(mcica=True)
+        radiative_transfer_arrays({k: v[:8] for k, v in arrays.items()}, config)  # build the components
+        for batch in batches:
+            # One column per call cycles through 64 columns, so day and night columns count alike.
+            offsets = iter(range(10**9))
+
+            def call(batch: int = batch) -> None:
+                first = next(offsets) % 64 if batch == 1 else 0
+                radiative_transfer_arrays({k: v[first : first + batch] for k, v in arrays.items()}, config, seed=1)
+
+            best, calls = seconds_per_call(call, seconds, repeats)
+            print(json.dumps({"batch": batch, "seconds_per_call": best, "calls": calls}), flush=True)
+        return
+
+    torch.set_num_threads(threads)
+    if runtime == "eager":
+        from subgrid.training.radiation import load_emulator
+
+        model, _ = load_emulator(work / "run")
+        tensors = [torch.from_numpy(x) for x in (level, column, pressure)]
+
+        def run(batch: int) -> None:
+            with torch.inference_mode():
+                model(*(x[:batch] for x in tensors))
+    else:
+        from subgrid.coupling.emulator import Emulator
+
+        emulator = Emulator.load(
+            work / runtime, threads=threads, max_batch_size=max(batches), ood_guard=False, validate=False
+        )
+
+        def run(batch: int) -> None:
+            emulator.predict(level[:batch], column[:batch], pressure[:batch])
+
+    for batch in batches:
+        best, calls = seconds_per_call(lambda batch=batch: run(batch), seconds, repeats)
+        print(json.dumps({"batch": batch, "seconds_per_call": best, "calls": calls}), flush=True)
+
+
+# ----------------------------------------------------------------------------------------------
+# Set-up and the driver
+
+
+def _untrained_run(path: Path, width: int, depth: int) -> None:
+    """A run directory holding an untrained ResCNN with statistics fitted on RRTMG columns."""
+    import torch
+
+    from subgrid.data.columns import ColumnSamplerConfig, sample_columns
+    from subgrid.physics.rrtmg import radiative_transfer_arrays
+    from subgrid.physics.schema import RADIATION_INPUTS, RADIATION_OUTPUTS
+    from subgrid.training.radiation import build_emulator, fit_statistics, save_emulator
+    from subgrid.training.radiation_data import to_tensors
+
+    ds = sample_columns(300, np.random.default_rng(0), ColumnSamplerConfig(n_levels=N_LEVELS))
+    outputs = radiative_transfer_arrays({name: ds[name].values for name in RADIATION_INPUTS})
+    for name, variable in RADIATION_OUTPUTS.items():
+        ds[name] = (variable.dims, outputs[name])
+    torch.manual_seed(0)
+    options = {"width": width, "depth": depth}
+    emulator = build_emulator("rescnn", options, N_LEVELS)
+    fit_statistics(emulator, to_tensors(ds))
+    path.mkdir(parents=True)
+    save_emulator(emulator, path / "model.safetensors")
+    parameters = sum(p.numel() for p in emulator.parameters())
+    description = {"model": "rescnn", "model_options": options, "n_levels": N_LEVELS, "parameters": parameters}
+    (path / "model.json").write_text(json.dumps(description))
+
+
+def _prepare(work: Path, run: Path | None, width: int, depth: int, n_columns: int, runtimes: list[str]) -> dict:
+    import torch
+
+    from subgrid.coupling.export import INPUT_NAMES, export_emulator
+    from subgrid.coupling.fortran import write_columns
+    from subgrid.data.columns import ColumnSamplerConfig, sample_columns
+    from subgrid.physics.schema import RADIATION_INPUTS
+    from subgrid.training.radiation import load_emulator, save_emulator
+    from subgrid.training.radiation_data import to_tensors
+
+    columns = sample_columns(n_columns, np.random.default_rng(2024), ColumnSamplerConfig(n_levels=N_LEVELS))
+    tensors = {k: v.numpy() for k, v in to_tensors(columns, targets=False).items()}
+    np.savez(work / "columns.npz", **tensors)
+    np.savez(work / "rrtmg_columns.npz", **{name: columns[name].values for name in RADIATION_INPUTS})
+    write_columns(work / "columns.bin", *(tensors[name] for name in INPUT_NAMES))
+
+    if run is None:
+        _untrained_run(work / "run", width, depth)
+    else:
+        emulator, description = load_emulator(run)
+        if description["n_levels"] != N_LEVELS:
+            raise SystemExit(f"--run {run}: {description['n_levels']} levels; this benchmark uses {N_LEVELS}")
+        (work / "run").mkdir()
+        save_emulator(emulator, work / "run" / "model.safetensors")
+        (work / "run" / "model.json").write_text(json.dumps(description))
+    emulator, description = load_emulator(work / "run")
+    torch.set_num_threads(1)
+    for fmt in ("torchscript", "onnx"):
+        if fmt in runtimes or (fmt == "torchscript" and "fortran" in runtimes):
+            export_emulator(emulator, description, work / fmt, fmt)
+    return {
+        "model": description["model"],
+        "model_options": description["model_options"],
+        "parameters": sum(p.numel() for p in emulator.parameters()),
+    }
+
+
+def _measure(command: list[str], threads: int) -> dict[int, float]:
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    result = subprocess.run(command, capture_output=True, text=True, env=env)
+    if result.returncode != 0:
+        raise SystemExit(f"{' '.join(command[:3])} failed:\n{result.stderr[-3000:]}")
+    lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    return {line["batch"]: line["seconds_per_call"] for line in lines}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", type=Path, default=None, help="Trained run directory (60 levels).")
+    parser.add_argument("--width", type=int, default=32, help="ResCNN width when no --run is given.")
+    parser.add_argument("--depth", type=int, default=4, help="ResCNN depth when no --run is given.")
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 64, 1024, 8192])
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--runtimes", nargs="+", default=list(EMULATOR_RUNTIMES), choices=EMULATOR_RUNTIMES)
+    parser.add_argument("--rrtmg-columns", type=int, default=256, help="Largest RRTMG batch measured.")
+    parser.add_argument("--seconds", type=float, default=0.3, help="Target duration of one timing.")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--build-dir", type=Path, default=Path("build/fortran"), help="Fortran build directory.")
+    parser.add_argument("--out", type=Path, default=None, help="Also append the JSON lines to this file.")
+    parser.add_argument("--worker", choices=("rrtmg", "eager", "torchscript", "onnx"), help=argparse.SUPPRESS)
+    parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.worker:
+        worker(args.worker, args.work, args.threads[0], args.batches, args.seconds, args.repeats)
+        return
+
+    batches = sorted(args.batches)
+    timing = ["--seconds", str(args.seconds), "--repeats", str(args.repeats)]
+    with tempfile.TemporaryDirectory(prefix="bench_speed_") as tmp:
+        work = Path(tmp)
+        model = _prepare(work, args.run, args.width, args.depth, max(batches), args.runtimes)
+        if "fortran" in args.runtimes:
+            from subgrid.coupling.fortran import build_fortran
+
+            build = build_fortran(args.build_dir, benchmarks=True)
+
+        def python_worker(runtime: str, threads: int, worker_batches: list[int]) -> dict[int, float]:
+            me = [sys.executable, __file__, "--worker", runtime, "--work", str(work), "--threads", str(threads)]
+            return _measure(me + ["--batches", *map(str, worker_batches), *timing], threads)
+
+        rrtmg_batches = sorted({min(b, args.rrtmg_columns) for b in batches})
+        rrtmg = python_worker("rrtmg", 1, rrtmg_batches)
+        common = {
+            "benchmark": "emulator_speed",
+            "levels": N_LEVELS,
+            **model,
+            "machine": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(),
+            "reference": "RRTMG LW+SW (climt, McICA) via radiative_transfer_arrays, 1 process, same columns",
+        }
+        overhead: dict[int, dict[int, tuple[float, float]]] = {}
+        for threads in args.threads:
+            for runtime in args.runtimes:
+                if runtime == "fortran":
+                    arguments = [
+                        str(work / "torchscript" / "emulator.pt"), str(work / "columns.bin"), str(threads),
+                        str(args.seconds), str(args.repeats), *map(str, batches),
+                    ]  # fmt: skip
+                    # Alternate the two programs and keep each one's best: the overhead is a small
+                    # difference of two times, and a load spike in one run would swamp it.
+                    runs = [_measure([str(build.bench_fortran), *arguments], threads)]
+                    direct_runs = [_measure([str(build.bench_libtorch), *arguments], threads)]
+                    runs.append(_measure([str(build.bench_fortran), *arguments], threads))
+                    direct_runs.append(_measure([str(build.bench_libtorch), *arguments], threads))
+                    seconds = {b: min(r[b] for r in runs) for b in batches}
+                    direct = {b: min(r[b] for r in direct_runs) for b in batches}
+                    overhead[threads] = {b: (seconds[b], direct[b]) for b in batches}
+                else:
+                    seconds = python_worker(runtime, threads, batches)
+                for batch in batches:
+                    measured = min(batch, args.rrtmg_columns)
+                    rrtmg_columns_per_s = measured / rrtmg[measured]
+                    columns_per_s = batch / seconds[batch]
+                    emit(
+                        {
+                            **common,
+                            "runtime": runtime,
+                            "threads": threads,
+                            "batch": batch,
+                            "columns_per_s": columns_per_s,
+                            "ms_per_call": 1e3 * seconds[batch],
+                            "rrtmg_columns_per_s": rrtmg_columns_per_s,
+                            "rrtmg_batch_measured": measured,
+                            "ratio": columns_per_s / rrtmg_columns_per_s,
+                            "ratio_per_core": columns_per_s / rrtmg_columns_per_s / threads,
+                            "load_average_1min": os.getloadavg()[0],
+                        },
+                        args.out,
+                    )
+        for threads, by_batch in overhead.items():
+            for batch, (fortran, direct) in by_batch.items():
+                emit(
+                    {
+                        "benchmark": "fortran_call_overhead",
+                        "threads": threads,
+                        "batch": batch,
+                        "fortran_ms_per_call": 1e3 * fortran,
+                        "libtorch_ms_per_call": 1e3 * direct,
+                        "overhead_us_per_call": 1e6 * (fortran - direct),
+                        "reference": "the same TorchScript module called directly from C++ (bench_libtorch)",
+                    },
+                    args.out,
+                )
+
+
+if __name__ == "__main__":
+    main()
