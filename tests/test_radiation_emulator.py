@@ -234,3 +234,17 @@ def test_mcica_noise_floor_of_the_reference(dataset_path):
     assert mcica_noise_floor(truth, n_columns=0) is None
     deterministic = truth.assign_attrs(rrtmg_settings=json.dumps({**json.loads(truth.attrs["rrtmg_settings"]), "mcica": False}))
     assert mcica_noise_floor(deterministic) is None
+
+
+def test_export_cli_writes_an_artifact_and_refuses_to_overwrite(trained_run, tmp_path):
+    from typer.testing import CliRunner
+
+    from subgrid.cli import app
+
+    out = tmp_path / "artifact"
+    result = CliRunner().invoke(app, ["export", "--run", str(trained_run), "--out", str(out), "--format", "torchscript"])
+    assert result.exit_code == 0, result.output
+    sidecar = json.loads((out / "emulator.json").read_text())
+    assert (out / "emulator.pt").exists() and sidecar["n_levels"] == N_LEVELS
+    again = CliRunner().invoke(app, ["export", "--run", str(trained_run), "--out", str(out)])
+    assert again.exit_code == 2 and len(again.output.strip().splitlines()) == 1

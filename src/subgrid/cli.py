@@ -180,6 +180,23 @@ def evaluate_command(
     typer.echo(f"wrote {metrics['output_directory']}/metrics.json and plots")
 
 
+@app.command("export")
+def export_command(
+    run: Path = typer.Option(..., "--run", help="Run directory of a trained emulator."),
+    out: Path = typer.Option(..., "--out", help="Artifact directory (emulator.pt or emulator.onnx + emulator.json)."),
+    fmt: str = typer.Option("torchscript", "--format", help="torchscript (LibTorch, FTorch, Fortran) | onnx."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing artifact directory."),
+) -> None:
+    """Export a trained emulator as a self-contained artifact: physical inputs in, physical outputs out."""
+    from subgrid.coupling.export import export_run
+
+    try:
+        path = export_run(run, out, fmt, overwrite=overwrite)
+    except (SubgridError, ValueError) as error:
+        _fail(error)
+    typer.echo(f"wrote {path} (inputs, outputs, units and training ranges in {out / 'emulator.json'})")
+
+
 @app.command("demo")
 def demo(
     out: Path = typer.Option(Path("demo"), "--out", help="Directory for the demo's outputs."),
