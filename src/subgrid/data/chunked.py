@@ -169,20 +169,22 @@ def run_chunked(
     report = ChunkedRunReport(path=path, n_chunks=len(slices), skipped=[int(i) for i in np.flatnonzero(done)])
     todo = [i for i in range(len(slices)) if not done[i]]
     started = time.perf_counter()
-    failures: dict[int, str] = {}
+    failures: dict[int, BaseException] = {}
     if todo:
         from distributed import as_completed
+        from distributed.scheduler import KilledWorker
 
-        # A dead worker fails its chunk at once instead of killing worker after worker on
-        # retries; one task per worker at a time, so a death takes down only the chunk it ran.
+        # A dead worker fails its chunks at once instead of killing worker after worker on
+        # retries; one task per worker at a time keeps the damage to the chunk it ran.
         settings = {"distributed.scheduler.allowed-failures": 0, "distributed.scheduler.worker-saturation": 1.0}
         with dask.config.set(settings):
             client, cluster = _client(workers, scheduler)
+
+            def submit(index: int):
+                return client.submit(_write_chunk, str(partial), compute_chunk, index, slices[index], pure=False)
+
             try:
-                futures = {
-                    client.submit(_write_chunk, str(partial), compute_chunk, i, slices[i], pure=False): i
-                    for i in todo
-                }
+                futures = {submit(i): i for i in todo}
                 bar = tqdm(
                     total=len(slices), initial=len(report.skipped), unit="chunk", desc=description, disable=not progress
                 )
@@ -192,9 +194,19 @@ def run_chunked(
                         error = future.exception()
                         if error is None:
                             report.computed.append(index)
+                            bar.update(1)
                         else:
-                            failures[index] = _describe_failure(error)
-                        bar.update(1)
+                            failures[index] = error
+                    # A task the scheduler had already handed to a dying worker dies with it. Rerun
+                    # each such chunk alone: only a chunk that kills its worker by itself fails.
+                    for index in [i for i, error in failures.items() if isinstance(error, KilledWorker)]:
+                        error = submit(index).exception()
+                        if error is None:
+                            report.computed.append(index)
+                            del failures[index]
+                        else:
+                            failures[index] = error
+                    bar.update(len(failures))
             finally:
                 client.close()
                 if cluster is not None:
@@ -202,7 +214,8 @@ def run_chunked(
     report.seconds = time.perf_counter() - started
     if failures:
         lines = [
-            f"chunk {i} (columns {slices[i].start}-{slices[i].stop - 1}): {why}" for i, why in sorted(failures.items())
+            f"chunk {i} (columns {slices[i].start}-{slices[i].stop - 1}): {_describe_failure(error)}"
+            for i, error in sorted(failures.items())
         ]
         raise SchemeFailure(
             f"{len(failures)} of {len(slices)} chunks failed; the others are kept in {partial} and a rerun "
