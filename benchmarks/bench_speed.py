@@ -122,7 +122,8 @@ def _untrained_run(path: Path, width: int, depth: int) -> None:
     from subgrid.data.columns import ColumnSamplerConfig, sample_columns
     from subgrid.physics.rrtmg import radiative_transfer_arrays
     from subgrid.physics.schema import RADIATION_INPUTS, RADIATION_OUTPUTS
-    from subgrid.training.radiation import build_emulator, fit_statistics, save_emulator
+    from subgrid.training.radiation import build_emulator, fit_statistics
+    from subgrid.training.runs import save_weights
     from subgrid.training.radiation_data import to_tensors
 
     ds = sample_columns(300, np.random.default_rng(0), ColumnSamplerConfig(n_levels=N_LEVELS))
@@ -134,7 +135,7 @@ def _untrained_run(path: Path, width: int, depth: int) -> None:
     emulator = build_emulator("rescnn", options, N_LEVELS)
     fit_statistics(emulator, to_tensors(ds))
     path.mkdir(parents=True)
-    save_emulator(emulator, path / "model.safetensors")
+    save_weights(emulator, path / "model.safetensors")
     parameters = sum(p.numel() for p in emulator.parameters())
     description = {"model": "rescnn", "model_options": options, "n_levels": N_LEVELS, "parameters": parameters}
     (path / "model.json").write_text(json.dumps(description))
@@ -147,7 +148,8 @@ def _prepare(work: Path, run: Path | None, width: int, depth: int, n_columns: in
     from subgrid.coupling.fortran import write_columns
     from subgrid.data.columns import ColumnSamplerConfig, sample_columns
     from subgrid.physics.schema import RADIATION_INPUTS
-    from subgrid.training.radiation import load_emulator, save_emulator
+    from subgrid.training.radiation import load_emulator
+    from subgrid.training.runs import save_weights
     from subgrid.training.radiation_data import to_tensors
 
     columns = sample_columns(n_columns, np.random.default_rng(2024), ColumnSamplerConfig(n_levels=N_LEVELS))
@@ -163,7 +165,7 @@ def _prepare(work: Path, run: Path | None, width: int, depth: int, n_columns: in
         if description["n_levels"] != N_LEVELS:
             raise SystemExit(f"--run {run}: {description['n_levels']} levels; this benchmark uses {N_LEVELS}")
         (work / "run").mkdir()
-        save_emulator(emulator, work / "run" / "model.safetensors")
+        save_weights(emulator, work / "run" / "model.safetensors")
         (work / "run" / "model.json").write_text(json.dumps(description))
     emulator, description = load_emulator(work / "run")
     torch.set_num_threads(1)

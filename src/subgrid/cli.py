@@ -12,7 +12,7 @@ from pathlib import Path
 
 import typer
 
-from subgrid import __version__
+from subgrid import __version__, cli_gw
 from subgrid.errors import SubgridError
 
 app = typer.Typer(
@@ -24,6 +24,16 @@ generate_app = typer.Typer(help="Generate reference datasets by running physics 
 app.add_typer(generate_app, name="generate")
 train_app = typer.Typer(help="Train emulators on generated datasets.", no_args_is_help=True)
 app.add_typer(train_app, name="train")
+online_app = typer.Typer(help="Run emulators coupled to a host model, side by side with the physics.", no_args_is_help=True)
+app.add_typer(online_app, name="online")
+replay_app = typer.Typer(help="Experience replay: relabel online states with the physics and fine-tune.", no_args_is_help=True)
+app.add_typer(replay_app, name="replay")
+
+# The gravity-wave commands live in cli_gw; mounted here under the shared groups.
+generate_app.command("gw")(cli_gw.generate_gw_command)
+train_app.command("gw")(cli_gw.train_gw_command)
+online_app.command("gw")(cli_gw.online_gw_command)
+replay_app.command("gw")(cli_gw.replay_gw_command)
 
 
 def _fail(error: Exception) -> None:
@@ -104,18 +114,6 @@ def summary(
     _print_summary(path, as_json)
 
 
-def _model_options(pairs: list[str]) -> dict:
-    import yaml
-
-    options = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise SubgridError(f"--model-option: expected KEY=VALUE, got {pair!r}")
-        options[key] = yaml.safe_load(value)
-    return options
-
-
 @train_app.command("radiation")
 def train_radiation_command(
     data: Path = typer.Option(..., "--data", help="Training dataset (zarr) from `subgrid generate radiation`."),
@@ -135,6 +133,7 @@ def train_radiation_command(
     """Train a radiation emulator (fluxes and energy-consistent heating rates) on an RRTMG dataset."""
     from dataclasses import replace
 
+    from subgrid.models import parse_model_options
     from subgrid.training.radiation import RadiationTrainingConfig, train_radiation
 
     try:
@@ -145,7 +144,7 @@ def train_radiation_command(
         }  # fmt: skip
         config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
         if model_option:
-            config = replace(config, model_options={**config.model_options, **_model_options(model_option)})
+            config = replace(config, model_options={**config.model_options, **parse_model_options(model_option)})
         report = train_radiation(data, out, config, resume=resume, progress=progress)
     except (SubgridError, ValueError) as error:
         _fail(error)

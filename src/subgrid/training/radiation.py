@@ -16,7 +16,6 @@ Checkpoints are read back with ``weights_only=True``; weights are shipped as saf
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from dataclasses import asdict, dataclass, field, fields
@@ -29,13 +28,14 @@ import torch
 import yaml
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch.utils.data import DataLoader
 
 from subgrid.errors import InputError
 from subgrid.models import build_backbone
 from subgrid.models.radiation import COLUMN_FEATURES, FLUXES, LEVEL_FEATURES, N_OUTPUT_CHANNELS, RadiationEmulator
 from subgrid.training.radiation_data import ColumnStream, chunk_slices, open_radiation_dataset, split_chunks
+from subgrid.training.runs import merge_metric_logs, save_weights, write_text_atomic
 
 IN_MEMORY_LIMIT_BYTES = 4 * 2**30
 
@@ -235,18 +235,6 @@ class RadiationLightningModule(L.LightningModule):
 # Runs
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def save_emulator(emulator: RadiationEmulator, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    save_file({k: v.contiguous() for k, v in emulator.state_dict().items()}, str(tmp))
-    os.replace(tmp, path)
-
-
 def load_emulator(run: str | Path) -> tuple[RadiationEmulator, dict]:
     """The trained emulator of run directory ``run`` (eval mode) and its ``model.json`` description."""
     run = Path(run)
@@ -298,19 +286,6 @@ def _statistics_batch(train: ColumnStream, n_columns: int) -> dict[str, torch.Te
         if total >= n_columns:
             break
     return {k: torch.cat([b[k] for b in picked])[:n_columns] for k in picked[0]}
-
-
-def _merge_metric_logs(run: Path) -> None:
-    """RUN/metrics.csv: one row per epoch (train and validation merged), across resumed parts."""
-    import pandas as pd
-
-    parts = sorted((run / "logs").glob("version_*/metrics.csv"), key=lambda p: int(p.parent.name.split("_")[1]))
-    if not parts:
-        return
-    frame = pd.concat([pd.read_csv(part) for part in parts]).groupby("epoch", as_index=False).last()
-    tmp = run / "metrics.csv.tmp"
-    frame.drop(columns=["step"], errors="ignore").to_csv(tmp, index=False)
-    os.replace(tmp, run / "metrics.csv")
 
 
 @dataclass
@@ -372,8 +347,8 @@ def train_radiation(
             "loss_scales": scales,
             "training_data": {"path": str(data.resolve()), "columns": n_columns, **{k: ds.attrs.get(k) for k in ("seed", "generator_version", "rrtmg_settings", "sampler_settings")}},
         }
-        _write_atomic(run / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
-        _write_atomic(run / "model.json", json.dumps(description, indent=2))
+        write_text_atomic(run / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
+        write_text_atomic(run / "model.json", json.dumps(description, indent=2))
 
     best = ModelCheckpoint(dirpath=run / "checkpoints", filename="best", monitor="val_loss", save_top_k=1, save_last=True)
     trainer = L.Trainer(
@@ -394,13 +369,13 @@ def train_radiation(
     trainer.fit(module, datamodule=datamodule, ckpt_path=last if resuming else None, weights_only=True)
     seconds = time.perf_counter() - started
 
-    _merge_metric_logs(run)
+    merge_metric_logs(run)
     state = torch.load(best.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
     module.load_state_dict(state)
-    save_emulator(module.emulator, run / "model.safetensors")
+    save_weights(module.emulator, run / "model.safetensors")
     description["trained_epochs"] = trainer.current_epoch
     description["best_val_loss"] = float(best.best_model_score)
-    _write_atomic(run / "model.json", json.dumps(description, indent=2))
+    write_text_atomic(run / "model.json", json.dumps(description, indent=2))
     return TrainingReport(run, trainer.current_epoch, seconds, float(best.best_model_score), resuming)
 
 
