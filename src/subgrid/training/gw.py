@@ -51,9 +51,9 @@ import json
 import shutil
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import lightning as L
 import numpy as np
@@ -68,7 +68,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from subgrid.data.gw import load_gw_arrays, open_gw_dataset
 from subgrid.errors import InputError
 from subgrid.models import BACKBONES, build_backbone
-from subgrid.training.runs import merge_metric_logs, save_weights, write_text_atomic
+from subgrid.training.runs import StrictConfig, merge_metric_logs, save_weights, write_text_atomic
 
 MODELS = ("rescnn", "mlp", "wavenet")
 SECONDS_PER_DAY = 86400.0
@@ -77,8 +77,10 @@ DIRECTIONAL_FLUX_FRACTION = 0.5
 
 
 @dataclass(frozen=True)
-class GWTrainingConfig:
+class GWTrainingConfig(StrictConfig):
     """Training settings; YAML files are parsed strictly (an unknown key is an error)."""
+
+    config_name: ClassVar[str] = "gw training config"
 
     model: Literal["rescnn", "mlp", "wavenet"] = "wavenet"
     model_options: dict = field(default_factory=dict)
@@ -110,29 +112,7 @@ class GWTrainingConfig:
             "input_noise_m_per_s": self.input_noise_m_per_s >= 0,
             "max_minutes": self.max_minutes is None or self.max_minutes > 0,
         }
-        bad = [name for name, ok in checks.items() if not ok]
-        if bad:
-            raise InputError(f"gw training config: invalid {', '.join(f'{n}={getattr(self, n)!r}' for n in bad)}")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict) -> GWTrainingConfig:
-        unknown = set(values) - {f.name for f in fields(cls)}
-        if unknown:
-            raise InputError(f"gw training config: unknown key(s) {', '.join(sorted(unknown))}")
-        return cls(**values)
-
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> GWTrainingConfig:
-        path = Path(path)
-        if not path.exists():
-            raise InputError(f"{path}: no such config file")
-        values = yaml.safe_load(path.read_text()) or {}
-        if not isinstance(values, dict):
-            raise InputError(f"{path}: expected a mapping of settings")
-        return cls.from_dict(values)
+        self._require(checks)
 
 
 # ----------------------------------------------------------------------------------------------

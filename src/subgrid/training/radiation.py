@@ -18,9 +18,9 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import lightning as L
 import numpy as np
@@ -35,14 +35,16 @@ from subgrid.errors import InputError
 from subgrid.models import build_backbone
 from subgrid.models.radiation import COLUMN_FEATURES, FLUXES, LEVEL_FEATURES, N_OUTPUT_CHANNELS, RadiationEmulator
 from subgrid.training.radiation_data import ColumnStream, chunk_slices, open_radiation_dataset, split_chunks
-from subgrid.training.runs import merge_metric_logs, save_weights, write_text_atomic
+from subgrid.training.runs import StrictConfig, merge_metric_logs, save_weights, write_text_atomic
 
 IN_MEMORY_LIMIT_BYTES = 4 * 2**30
 
 
 @dataclass(frozen=True)
-class RadiationTrainingConfig:
+class RadiationTrainingConfig(StrictConfig):
     """Training settings; YAML files are parsed strictly (an unknown key is an error)."""
+
+    config_name: ClassVar[str] = "training config"
 
     model: Literal["rescnn", "mlp"] = "rescnn"
     model_options: dict = field(default_factory=dict)
@@ -79,29 +81,7 @@ class RadiationTrainingConfig:
             "max_minutes": self.max_minutes is None or self.max_minutes > 0,
             "num_workers": self.num_workers >= 0,
         }
-        bad = [name for name, ok in checks.items() if not ok]
-        if bad:
-            raise InputError(f"training config: invalid {', '.join(f'{n}={getattr(self, n)!r}' for n in bad)}")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict) -> RadiationTrainingConfig:
-        unknown = set(values) - {f.name for f in fields(cls)}
-        if unknown:
-            raise InputError(f"training config: unknown key(s) {', '.join(sorted(unknown))}")
-        return cls(**values)
-
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> RadiationTrainingConfig:
-        path = Path(path)
-        if not path.exists():
-            raise InputError(f"{path}: no such config file")
-        values = yaml.safe_load(path.read_text()) or {}
-        if not isinstance(values, dict):
-            raise InputError(f"{path}: expected a mapping of settings")
-        return cls.from_dict(values)
+        self._require(checks)
 
 
 def build_emulator(model: str, model_options: dict, n_levels: int) -> RadiationEmulator:

@@ -1,12 +1,55 @@
-"""Files of a training run directory, shared by every emulator: atomic writes, weights, merged metric logs."""
+"""What every emulator's training shares: strict configs, and the files of a run directory.
+
+Run directories get atomic writes, safetensors weights and metric logs merged across resumes.
+"""
 
 from __future__ import annotations
 
 import os
+from dataclasses import asdict, fields
 from pathlib import Path
+from typing import ClassVar
 
+import yaml
 from safetensors.torch import save_file
 from torch import nn
+
+from subgrid.errors import InputError
+
+
+class StrictConfig:
+    """Mixin of the frozen training-config dataclasses: validation messages and strict parsing.
+
+    An unknown key (a typo) is an error, never silently ignored.
+    """
+
+    config_name: ClassVar[str] = "config"
+
+    def _require(self, checks: dict[str, bool]) -> None:
+        """Raise naming every field whose check is False, with its value."""
+        bad = [name for name, ok in checks.items() if not ok]
+        if bad:
+            raise InputError(f"{self.config_name}: invalid {', '.join(f'{n}={getattr(self, n)!r}' for n in bad)}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict):
+        unknown = set(values) - {f.name for f in fields(cls)}
+        if unknown:
+            raise InputError(f"{cls.config_name}: unknown key(s) {', '.join(sorted(unknown))}")
+        return cls(**values)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path):
+        path = Path(path)
+        if not path.exists():
+            raise InputError(f"{path}: no such config file")
+        values = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(values, dict):
+            raise InputError(f"{path}: expected a mapping of settings")
+        return cls.from_dict(values)
 
 
 def write_text_atomic(path: Path, text: str) -> None:
