@@ -59,8 +59,6 @@ import lightning as L
 import numpy as np
 import torch
 import yaml
-from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
-from lightning.pytorch.loggers import CSVLogger
 from safetensors.torch import load_file
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
@@ -68,7 +66,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from subgrid.data.gw import load_gw_arrays, open_gw_dataset
 from subgrid.errors import InputError
 from subgrid.models import BACKBONES, build_backbone
-from subgrid.training.runs import StrictConfig, merge_metric_logs, save_weights, write_text_atomic
+from subgrid.training.runs import StrictConfig, build_trainer, merge_metric_logs, save_weights, write_text_atomic
 
 MODELS = ("rescnn", "mlp", "wavenet")
 SECONDS_PER_DAY = 86400.0
@@ -407,20 +405,8 @@ def train_gw(
     generator = torch.Generator().manual_seed(config.seed)
     train_loader = DataLoader(TensorDataset(*train_tensors), batch_size=config.batch_size, shuffle=True, generator=generator)
     validation_loader = DataLoader(TensorDataset(*_tensors(arrays, validation)), batch_size=4096)
-    best = ModelCheckpoint(dirpath=run / "checkpoints", filename="best", monitor="val_loss", save_top_k=1, save_last=True)
-    trainer = L.Trainer(
-        max_epochs=config.epochs,
-        max_time={"minutes": config.max_minutes} if config.max_minutes else None,
-        callbacks=[best, EarlyStopping(monitor="val_loss", patience=config.early_stopping_patience)],
-        logger=CSVLogger(save_dir=run, name="logs"),
-        enable_progress_bar=progress,
-        enable_model_summary=False,
-        deterministic=True,
-        accelerator="cpu",
-        devices=1,
-        num_sanity_val_steps=0,
-        log_every_n_steps=min(50, len(train_loader)),  # epoch metrics only; avoids Lightning's small-epoch warning
-    )
+    # Epoch metrics only; a short log interval avoids Lightning's small-epoch warning.
+    trainer, best = build_trainer(run, config, progress=progress, log_every_n_steps=min(50, len(train_loader)))
     started = time.perf_counter()
     trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=validation_loader)
     seconds = time.perf_counter() - started

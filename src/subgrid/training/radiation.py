@@ -26,8 +26,6 @@ import lightning as L
 import numpy as np
 import torch
 import yaml
-from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
-from lightning.pytorch.loggers import CSVLogger
 from safetensors.torch import load_file
 from torch.utils.data import DataLoader
 
@@ -35,7 +33,7 @@ from subgrid.errors import InputError
 from subgrid.models import build_backbone
 from subgrid.models.radiation import COLUMN_FEATURES, FLUXES, LEVEL_FEATURES, N_OUTPUT_CHANNELS, RadiationEmulator
 from subgrid.training.radiation_data import ColumnStream, chunk_slices, open_radiation_dataset, split_chunks
-from subgrid.training.runs import StrictConfig, merge_metric_logs, save_weights, write_text_atomic
+from subgrid.training.runs import StrictConfig, build_trainer, merge_metric_logs, save_weights, write_text_atomic
 
 IN_MEMORY_LIMIT_BYTES = 4 * 2**30
 
@@ -332,21 +330,7 @@ def train_radiation(
         write_text_atomic(run / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
         write_text_atomic(run / "model.json", json.dumps(description, indent=2))
 
-    best = ModelCheckpoint(dirpath=run / "checkpoints", filename="best", monitor="val_loss", save_top_k=1, save_last=True)
-    trainer = L.Trainer(
-        max_epochs=config.epochs,
-        max_time={"minutes": config.max_minutes} if config.max_minutes else None,
-        callbacks=[best, EarlyStopping(monitor="val_loss", patience=config.early_stopping_patience)],
-        # One log version per (re)start; merged into RUN/metrics.csv at the end.
-        logger=CSVLogger(save_dir=run, name="logs"),
-        enable_progress_bar=progress,
-        enable_model_summary=False,
-        deterministic=True,
-        accelerator="cpu",
-        devices=1,
-        num_sanity_val_steps=0,
-        reload_dataloaders_every_n_epochs=1,
-    )
+    trainer, best = build_trainer(run, config, progress=progress, reload_dataloaders_every_n_epochs=1)
     started = time.perf_counter()
     trainer.fit(module, datamodule=datamodule, ckpt_path=last if resuming else None, weights_only=True)
     seconds = time.perf_counter() - started

@@ -10,7 +10,10 @@ from dataclasses import asdict, fields
 from pathlib import Path
 from typing import ClassVar
 
+import lightning as L
 import yaml
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger
 from safetensors.torch import save_file
 from torch import nn
 
@@ -77,3 +80,27 @@ def merge_metric_logs(run: Path) -> None:
     tmp = run / "metrics.csv.tmp"
     frame.drop(columns=["step"], errors="ignore").to_csv(tmp, index=False)
     os.replace(tmp, run / "metrics.csv")
+
+
+def build_trainer(run: Path, config, *, progress: bool, **options) -> tuple[L.Trainer, ModelCheckpoint]:
+    """The CPU Lightning trainer every emulator uses, and its best-validation checkpoint callback.
+
+    ``config`` provides ``epochs``, ``max_minutes`` and ``early_stopping_patience``; ``options``
+    are extra ``L.Trainer`` arguments. Logs go to one CSV version per (re)start under RUN/logs,
+    merged by :func:`merge_metric_logs`.
+    """
+    best = ModelCheckpoint(dirpath=run / "checkpoints", filename="best", monitor="val_loss", save_top_k=1, save_last=True)
+    trainer = L.Trainer(
+        max_epochs=config.epochs,
+        max_time={"minutes": config.max_minutes} if config.max_minutes else None,
+        callbacks=[best, EarlyStopping(monitor="val_loss", patience=config.early_stopping_patience)],
+        logger=CSVLogger(save_dir=run, name="logs"),
+        enable_progress_bar=progress,
+        enable_model_summary=False,
+        deterministic=True,
+        accelerator="cpu",
+        devices=1,
+        num_sanity_val_steps=0,
+        **options,
+    )
+    return trainer, best
