@@ -114,6 +114,16 @@ def test_mcica_seeding_leaves_numpy_global_random_state_alone():
     np.testing.assert_array_equal(np.random.random(3), expected)
 
 
+def test_climt_mcica_work_arrays_do_not_pile_up_across_column_counts():
+    """climt caches McICA arrays per column count; a generation sees a new day count every chunk."""
+    from subgrid.physics.rrtmg import _components
+
+    for n_columns in (2, 3, 4, 5):
+        radiative_transfer(make_columns(n_columns=n_columns, cloud_fraction=0.5, ice_water_path_g_m2=10.0), seed=1)
+    for component in _components(RRTMGConfig()):
+        assert len(component._mcica_cache) == 1
+
+
 def test_partial_cloud_without_mcica_is_refused_before_fortran_can_abort():
     columns = make_columns(cloud_fraction=0.4, liquid_water_path_g_m2=50.0, cloud_pressure_Pa=85000.0)
     with pytest.raises(InputError, match=r"cloud_fraction: partial cloud .* column 0"):

@@ -17,6 +17,10 @@ Pitfalls handled here (all seen on these machines):
   per process; asking for another rebuilds both components, which re-initialises the Fortran side.
 * **Night columns cost full time**: only columns with cos(zenith) > 0 go through SW; SW fluxes and
   heating are exactly 0 for the others.
+* **climt caches McICA work arrays per (levels, columns) shape, without bound** (~90 MB per
+  shape for 1000 columns at 60 levels). The SW column count is the day count, different in every
+  chunk, so a long generation grew each worker by ~180 MB per chunk until it stalled. The cache is
+  trimmed to the shapes of the latest call after each call (:func:`_trim_mcica_cache`).
 * **Earth-Sun distance**: climt takes one scalar factor per call. SW transfer is linear in the
   incident flux (no thermal source in the SW), so fluxes are computed at factor 1 and scaled per
   column; ``tests/test_rrtmg.py`` checks this against the scalar path of the Fortran code.
@@ -125,6 +129,13 @@ def _components(config: RRTMGConfig) -> tuple[object, object]:
         shortwave = RRTMGShortwave(ignore_day_of_year=True, **options)
         _active = (config, longwave, shortwave)
     return _active[1], _active[2]
+
+
+def _trim_mcica_cache(component: object, keep: int = 1) -> None:
+    """Drop all but the ``keep`` most recent McICA work-array shapes climt cached on ``component``."""
+    cache = getattr(component, "_mcica_cache", None)
+    while cache is not None and len(cache) > keep:
+        del cache[next(iter(cache))]  # dicts keep insertion order: the oldest shape goes first
 
 
 @contextlib.contextmanager
@@ -258,6 +269,7 @@ def radiative_transfer_arrays(
     outputs: dict[str, np.ndarray] = {}
     with _seeded_global_numpy(seed):
         tendencies, diagnostics = longwave.array_call(_longwave_state(common, arrays, config))
+        _trim_mcica_cache(longwave)
         lw_names = {
             "lw_flux_up": "upwelling_longwave_flux_in_air",
             "lw_flux_down": "downwelling_longwave_flux_in_air",
@@ -286,6 +298,7 @@ def radiative_transfer_arrays(
             }
             day_arrays = {name: np.asarray(value)[day] for name, value in arrays.items()}
             _, diagnostics = shortwave.array_call(_shortwave_state(day_common, day_arrays))
+            _trim_mcica_cache(shortwave)
             factor = np.asarray(arrays.get("earth_sun_distance_factor", np.ones(n_columns)), dtype=float)
             for ours, theirs in sw_names.items():
                 outputs[ours][day] = diagnostics[theirs].T * factor[day, None]
