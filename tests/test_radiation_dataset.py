@@ -118,3 +118,49 @@ def test_killed_generation_resumes_without_recomputing_finished_chunks(tmp_path)
     config = RadiationDatasetConfig(n_columns=1200, seed=3, chunk_size=100, sampler=ColumnSamplerConfig(n_levels=30))
     generate_radiation_dataset(reference, config, workers=2, progress=False)
     xr.testing.assert_equal(xr.open_zarr(out), xr.open_zarr(reference))
+
+
+def test_mcica_samples_average_cloudy_columns_over_independent_draws():
+    from subgrid.data.radiation import mcica_mean
+    from subgrid.physics.rrtmg import RRTMGConfig, radiative_transfer_arrays
+
+    columns = sample_columns_for_test(60)
+    arrays = {name: columns[name].values for name in RADIATION_INPUTS}
+    config = RRTMGConfig()
+    cloudy = columns["cloud_fraction"].values.max(axis=1) > 0
+    assert 0 < cloudy.sum() < 60
+    single = [radiative_transfer_arrays(arrays, config, seed=s) for s in (5, 105)]
+    means = [mcica_mean(arrays, config, seed=s, samples=4) for s in (5, 105)]
+    for name in ("lw_flux_up", "sw_flux_up", "lw_heating_rate", "sw_heating_rate"):
+        # Clear columns are deterministic: run once, the single draw's values.
+        np.testing.assert_array_equal(means[0][name][~cloudy], single[0][name][~cloudy], err_msg=name)
+        assert not np.allclose(means[0][name][cloudy], single[0][name][cloudy]), name
+        # Two 4-draw means differ about half as much as two single draws (sqrt(4)).
+        spread_single = np.abs(single[0][name] - single[1][name]).mean()
+        spread_mean = np.abs(means[0][name] - means[1][name]).mean()
+        assert spread_mean < 0.75 * spread_single, name
+    # Averages of energy-consistent draws stay energy-consistent.
+    mean = means[0]
+    dp = np.diff(arrays["air_pressure_on_interface"], axis=1)
+    for band in ("lw", "sw"):
+        net = mean[f"{band}_flux_up"] - mean[f"{band}_flux_down"]
+        expected = 9.80665 / 1004.64 * 86400 * np.diff(net, axis=1) / dp
+        np.testing.assert_allclose(mean[f"{band}_heating_rate"], expected, rtol=1e-6, atol=1e-6)
+
+
+def test_averaged_dataset_records_its_draw_count_and_rejects_bad_settings(tmp_path):
+    config = RadiationDatasetConfig(n_columns=20, seed=3, chunk_size=20, sampler=ColumnSamplerConfig(n_levels=20), mcica_samples=2)
+    generate_radiation_dataset(tmp_path / "k2.zarr", config, workers=1, progress=False)
+    assert xr.open_zarr(tmp_path / "k2.zarr").attrs["mcica_samples"] == 2
+    with pytest.raises(ValueError, match="mcica_samples"):
+        RadiationDatasetConfig(n_columns=20, mcica_samples=0)
+    from subgrid.physics.rrtmg import RRTMGConfig
+
+    with pytest.raises(ValueError, match="McICA on"):
+        RadiationDatasetConfig(n_columns=20, mcica_samples=2, rrtmg=RRTMGConfig(mcica=False))
+
+
+def sample_columns_for_test(n: int) -> xr.Dataset:
+    from subgrid.data.columns import sample_columns
+
+    return sample_columns(n, np.random.default_rng(12), ColumnSamplerConfig(n_levels=20))

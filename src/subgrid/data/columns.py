@@ -285,7 +285,7 @@ def _log_pressure_height_km(pressure_Pa: np.ndarray) -> np.ndarray:
     return LOG_PRESSURE_SCALE_HEIGHT_KM * np.log(REFERENCE_PRESSURE_PA / pressure_Pa)
 
 
-def _solar_geometry(latitude_deg: np.ndarray, day_of_year: np.ndarray, local_solar_time_h: np.ndarray):
+def solar_geometry(latitude_deg: np.ndarray, day_of_year: np.ndarray, local_solar_time_h: np.ndarray):
     """Cosine of the solar zenith angle and (mean / actual Earth-Sun distance)^2, Spencer (1971)."""
     day_angle = 2.0 * np.pi * (day_of_year - 1.0) / 365.0
     declination = (
@@ -480,7 +480,7 @@ def _sample_parameters(n: int, rng: np.random.Generator, config: ColumnSamplerCo
     s2 = np.sin(np.deg2rad(latitude_deg)) ** 2
     day_of_year = rng.integers(1, 366, n).astype(float)
     local_solar_time_h = u(0.0, 24.0)
-    cos_zenith, distance_factor = _solar_geometry(latitude_deg, day_of_year, local_solar_time_h)
+    cos_zenith, distance_factor = solar_geometry(latitude_deg, day_of_year, local_solar_time_h)
     day = cos_zenith > 0.0
 
     ocean = u() < config.ocean_fraction

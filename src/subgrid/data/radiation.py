@@ -4,6 +4,12 @@ Each chunk of columns is sampled with its own generator seeded by ``(seed, chunk
 run through RRTMG with a McICA seed derived the same way, so a dataset is fully determined by
 ``(seed, n_columns, chunk_size, sampler settings, RRTMG settings)`` and the same settings give an
 identical dataset whatever the number of workers or interruptions.
+
+McICA makes RRTMG's cloudy-sky output random (one draw samples one sub-grid cloud
+arrangement). With ``mcica_samples = K > 1`` the outputs of cloudy columns are the mean of K
+independent draws (clear columns are deterministic and run once): training targets closer to
+the independent-column expectation an emulator can learn, with the draw-to-draw noise reduced
+by √K. Fluxes and heating rates are averaged alike, so they stay energy-consistent.
 """
 
 from __future__ import annotations
@@ -36,8 +42,13 @@ class RadiationDatasetConfig:
     chunk_size: int = 500
     sampler: ColumnSamplerConfig = field(default_factory=ColumnSamplerConfig)
     rrtmg: RRTMGConfig = field(default_factory=RRTMGConfig)
+    mcica_samples: int = 1
 
     def __post_init__(self) -> None:
+        if self.mcica_samples < 1:
+            raise ValueError(f"mcica_samples: must be >= 1, got {self.mcica_samples}")
+        if self.mcica_samples > 1 and not self.rrtmg.mcica:
+            raise ValueError("mcica_samples: averaging draws needs McICA on (without it RRTMG is deterministic)")
         if self.n_columns < 1:
             raise ValueError(f"n_columns: must be >= 1, got {self.n_columns}")
         if self.chunk_size < 1:
@@ -52,6 +63,7 @@ class RadiationDatasetConfig:
             "chunk_size": self.chunk_size,
             "sampler": self.sampler.to_dict(),
             "rrtmg": self.rrtmg.to_dict(),
+            "mcica_samples": self.mcica_samples,
         }
 
 
@@ -67,12 +79,33 @@ def compute_radiation_chunk(config: RadiationDatasetConfig, index: int, columns:
     inputs = sample_columns(columns.stop - columns.start, rng, config.sampler)
     validate_radiation_inputs(inputs, config.rrtmg)
     arrays = {name: inputs[name].values for name in RADIATION_INPUTS}
-    outputs = radiative_transfer_arrays(arrays, config.rrtmg, seed=mcica_seed)
+    outputs = mcica_mean(arrays, config.rrtmg, mcica_seed, config.mcica_samples)
     for name, var in RADIATION_OUTPUTS.items():
         if not np.isfinite(outputs[name]).all():
             raise FloatingPointError(f"RRTMG returned non-finite {name} in chunk {index}")
         inputs[name] = xr.Variable(var.dims, outputs[name], var.attrs())
     return inputs
+
+
+def mcica_mean(arrays: dict[str, np.ndarray], rrtmg: RRTMGConfig, seed: int, samples: int) -> dict[str, np.ndarray]:
+    """RRTMG outputs with cloudy columns averaged over ``samples`` McICA draws (seeds ``seed + k``).
+
+    Draw 0 covers every column; draws 1..K-1 run only on columns with cloud, since clear columns
+    give the same result on every draw.
+    """
+    outputs = radiative_transfer_arrays(arrays, rrtmg, seed=seed)
+    cloudy = np.asarray(arrays["cloud_fraction"]).max(axis=1) > 0
+    if samples == 1 or not cloudy.any():
+        return outputs
+    subset = {name: np.asarray(value)[cloudy] for name, value in arrays.items()}
+    sums = {name: value[cloudy].copy() for name, value in outputs.items()}
+    for k in range(1, samples):
+        draw = radiative_transfer_arrays(subset, rrtmg, seed=seed + k)
+        for name in sums:
+            sums[name] += draw[name]
+    for name, total in sums.items():
+        outputs[name][cloudy] = total / samples
+    return outputs
 
 
 def _provenance(config: RadiationDatasetConfig) -> dict[str, str | int]:
@@ -87,6 +120,7 @@ def _provenance(config: RadiationDatasetConfig) -> dict[str, str | int]:
         "chunk_size": config.chunk_size,
         "sampler_settings": json.dumps(config.sampler.to_dict(), sort_keys=True),
         "rrtmg_settings": json.dumps(config.rrtmg.to_dict(), sort_keys=True),
+        "mcica_samples": config.mcica_samples,
         "vertical_order": VERTICAL_ORDER,
         "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
