@@ -96,6 +96,25 @@ def test_heating_contributions_integrate_back_to_the_rrtmg_fluxes(batch):
     np.testing.assert_allclose(fluxes.numpy(), double["fluxes"].numpy(), rtol=1e-5, atol=5e-3)
 
 
+def test_derived_path_features_sum_the_layers_above_and_below(batch):
+    from subgrid.models.radiation import DERIVED_LEVEL_FEATURES, derived_level_features
+
+    level, p = batch["level_inputs"].double(), batch["pressure_interface_Pa"].double()
+    derived = derived_level_features(level, p)
+    assert derived.shape == (level.shape[0], len(DERIVED_LEVEL_FEATURES), N_LEVELS)
+    named = dict(zip(DERIVED_LEVEL_FEATURES, derived.unbind(1), strict=True))
+    layer_vapour = level[:, 2] * (p[:, :-1] - p[:, 1:]) / 9.80665  # q dp / g, kg m-2
+    above, below = torch.expm1(named["water_vapour_path_above"]), torch.expm1(named["water_vapour_path_below"])
+    torch.testing.assert_close(above + below + layer_vapour, layer_vapour.sum(-1, keepdim=True).expand_as(above))
+    assert (above[:, -1] == 0).all() and (below[:, 0] == 0).all()  # nothing above the top, nothing below the surface
+    assert (torch.diff(above, dim=-1) <= 1e-12).all()  # the path above shrinks going up
+    assert (derived[:, 1:] >= 0).all()  # log1p of optical depths and paths, never negative
+    cloud_free = level[:, 4] == 0
+    assert (named["cloud_opacity"][cloud_free] == 0).all()
+    assert (named["cloud_optical_depth"][~cloud_free] > 0).all()
+    torch.testing.assert_close(named["log_layer_thickness"], torch.log(p[:, :-1] - p[:, 1:]))
+
+
 def test_training_reduces_the_loss_and_writes_a_loadable_run(dataset_path, tmp_path):
     config = RadiationTrainingConfig(epochs=4, **TINY)
     report = train_radiation(dataset_path, tmp_path / "run", config, progress=False)
@@ -116,7 +135,14 @@ def test_loading_refuses_pickles(tmp_path):
     """model.safetensors is read with safetensors; a pickle planted in its place is never executed."""
     run = tmp_path / "run"
     run.mkdir()
-    (run / "model.json").write_text(json.dumps({"model": "mlp", "model_options": {"hidden": 4, "layers": 1}, "n_levels": 3}))
+    from subgrid.models.radiation import DERIVED_LEVEL_FEATURES
+
+    description = {"model": "mlp", "model_options": {"hidden": 4, "layers": 1}, "n_levels": 3}
+    (run / "model.json").write_text(json.dumps(description))  # a run of an older subgrid: other features
+    (run / "model.safetensors").write_bytes(b"")
+    with pytest.raises(InputError, match="trained with derived input features"):
+        load_emulator(run)
+    (run / "model.json").write_text(json.dumps({**description, "derived_level_features": list(DERIVED_LEVEL_FEATURES)}))
     marker = tmp_path / "pwned"
 
     class Exploit:
@@ -234,6 +260,21 @@ def test_mcica_noise_floor_of_the_reference(dataset_path):
     assert mcica_noise_floor(truth, n_columns=0) is None
     deterministic = truth.assign_attrs(rrtmg_settings=json.dumps({**json.loads(truth.attrs["rrtmg_settings"]), "mcica": False}))
     assert mcica_noise_floor(deterministic) is None
+    # Targets averaging K draws have a floor smaller by sqrt(K).
+    averaged = mcica_noise_floor(truth.assign_attrs(mcica_samples=4), n_columns=200)
+    assert averaged["lw_heating_rmse_K_day"] == pytest.approx(floor["lw_heating_rmse_K_day"] / 2)
+
+
+def test_skill_against_the_mcica_mean_separates_the_reference_noise(dataset_path):
+    """The dataset's own single draw, used as a 'prediction', is exact against itself, not against the mean."""
+    from subgrid.evaluation.radiation import skill_against_mcica_mean
+
+    truth = xr.open_zarr(dataset_path).load()
+    skill = skill_against_mcica_mean(truth, truth, n_columns=120, draws=4)
+    assert skill["columns"] == 120 and skill["draws"] == 4
+    assert skill["against_dataset_same_columns"]["lw_heating_rmse_K_day"] == 0
+    assert skill["against_mcica_mean"]["lw_heating_rmse_K_day"] > 0.01
+    assert skill["against_mcica_mean"]["flux_mae_percent"] > 0.01
 
 
 def test_export_cli_writes_an_artifact_and_refuses_to_overwrite(trained_run, tmp_path):

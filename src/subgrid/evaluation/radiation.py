@@ -5,7 +5,8 @@ scores it with :func:`subgrid.evaluation.metrics.radiation_metrics` and writes, 
 ``RUN/evaluation/<dataset name>/`` unless told otherwise::
 
     metrics.json            every number, with the definitions used (flux MAE %, Hellinger bins),
-                            and the McICA noise floor of the reference on the same columns
+                            the McICA noise floor of the reference, and the skill against the
+                            mean of several McICA draws, on a subset of the columns
     heating_profiles.png    per-level heating-rate RMSE and bias, LW and SW
     flux_scatter.png        TOA / surface fluxes, emulator vs RRTMG
     regime_errors.png       headline numbers by regime (clear/cloudy, day/night, latitude bands)
@@ -58,11 +59,50 @@ def mcica_noise_floor(truth: xr.Dataset, n_columns: int = 2000, seed: int = 0) -
         error += np.abs(first[name] - second[name])[mask].sum()
         total += np.abs(first[name])[mask].sum()
     floor["flux_mae_percent"] = float(100 * error / total / np.sqrt(2))
+    samples = int(truth.attrs.get("mcica_samples", 1))
+    if samples > 1:  # the dataset's targets average K draws: their spread is smaller by sqrt(K)
+        for key in ("lw_heating_rmse_K_day", "sw_heating_rmse_K_day", "flux_mae_percent"):
+            floor[key] /= np.sqrt(samples)
+    floor["mcica_samples"] = samples
     floor["definition"] = (
-        "spread of one McICA draw of RRTMG about the mean, from two draws on the same columns: "
-        "heating RMSE / sqrt(2), flux MAE % / sqrt(2)"
+        "spread of the dataset's McICA targets about the mean, from two draws on the same columns: "
+        "heating RMSE / sqrt(2), flux MAE % / sqrt(2), divided by sqrt(K) for targets averaging K draws"
     )
     return floor
+
+
+def skill_against_mcica_mean(
+    truth: xr.Dataset, predicted: xr.Dataset, n_columns: int = 2000, draws: int = 8, seed: int = 1000
+) -> dict | None:
+    """The emulator's headline skill against the mean of ``draws`` McICA draws of RRTMG, and against the dataset.
+
+    A deterministic emulator can at best learn McICA's mean (the independent-column answer); its
+    error against one draw adds the draw's own noise. On the first ``n_columns`` columns, cloudy
+    columns are re-run ``draws`` times (seeds ``seed + k``) and averaged; returns the overall
+    headline numbers against that mean and, on the same columns, against the dataset's targets.
+    ``None`` without McICA or with ``n_columns`` 0.
+    """
+    from subgrid.data.radiation import mcica_mean
+
+    settings = json.loads(truth.attrs.get("rrtmg_settings", "{}"))
+    if not settings.get("mcica", False) or n_columns <= 0:
+        return None
+    subset = truth.isel(column=slice(0, n_columns)).load()
+    arrays = {name: subset[name].values for name in RADIATION_INPUTS if name in subset}
+    mean = mcica_mean(arrays, RRTMGConfig(**settings), seed, draws)
+    reference = subset.copy()
+    for name in ("lw_flux_up", "lw_flux_down", "sw_flux_up", "sw_flux_down", "lw_heating_rate", "sw_heating_rate"):
+        reference[name] = (subset[name].dims, mean[name], subset[name].attrs)
+    prediction = predicted.isel(column=slice(0, n_columns))
+    keys = ("flux_mae_percent", "lw_heating_rmse_K_day", "sw_heating_rmse_K_day")
+    against_mean = radiation_metrics(reference, prediction)["overall"]
+    against_dataset = radiation_metrics(subset, prediction)["overall"]
+    return {
+        "columns": int(subset.sizes["column"]),
+        "draws": draws,
+        "against_mcica_mean": {k: against_mean[k] for k in keys},
+        "against_dataset_same_columns": {k: against_dataset[k] for k in keys},
+    }
 
 
 def evaluate_radiation_run(
@@ -71,7 +111,8 @@ def evaluate_radiation_run(
     """Score the emulator of ``run`` on dataset ``data``; write metrics.json and PNG plots; return the metrics.
 
     ``noise_floor_columns`` columns are also run twice through RRTMG to report the McICA noise
-    floor of the reference (:func:`mcica_noise_floor`; 0 skips it).
+    floor of the reference (:func:`mcica_noise_floor`) and re-run 8 times for the skill against
+    the McICA mean (:func:`skill_against_mcica_mean`); 0 skips both.
     """
     run, data = Path(run), Path(data)
     emulator, description = load_emulator(run)
@@ -79,6 +120,7 @@ def evaluate_radiation_run(
     predicted = predict_radiation(emulator, truth)
     metrics = radiation_metrics(truth, predicted)
     metrics["reference_noise_floor"] = mcica_noise_floor(truth, noise_floor_columns)
+    metrics["skill_against_mcica_mean"] = skill_against_mcica_mean(truth, predicted, noise_floor_columns)
     metrics["emulator"] = {
         "run": str(run),
         "model": description["model"],

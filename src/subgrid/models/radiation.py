@@ -58,10 +58,32 @@ COLUMN_FEATURES: tuple[tuple[str, str], ...] = (
     ("cos_solar_zenith_angle", "identity"),
     ("earth_sun_distance_factor", "identity"),
 )
+#: Features derived inside the model from the inputs above (per level, after the transformed
+#: inputs): radiation depends on optical paths, not only on local state, so the model sees
+#: cloud optical depth and the gas and cloud paths above and below each layer explicitly
+#: (transmission to a level is roughly exp(-path)). log1p of each.
+DERIVED_LEVEL_FEATURES: tuple[str, ...] = (
+    "log_layer_thickness",  # log Δp [Pa]
+    "cloud_optical_depth",  # in-cloud τ ≈ 1.5 LWP/r_liq + 1.5 IWP/(0.917 r_ice), LWP g m⁻², r µm
+    "cloud_opacity",  # f · (1 − exp(−τ)): the layer's cloud-area-weighted absorptivity
+    "cloud_optical_path_above",  # Σ over layers above of f·τ
+    "cloud_optical_path_below",
+    "water_vapour_path_above",  # kg m⁻²
+    "water_vapour_path_below",
+    "ozone_path_above",  # Σ x_O3 Δp/g (kg m⁻² of air times mole fraction), ×1e3
+)
 FLUXES = ("lw_flux_up", "lw_flux_down", "sw_flux_up", "sw_flux_down")
 HEATING_RATES = ("lw_heating_rate", "sw_heating_rate")
 N_OUTPUT_CHANNELS = len(FLUXES) + 2  # four heating contributions + two anchor channels
 
+_LEVEL_NAMES = [name for name, _ in LEVEL_FEATURES]
+_Q, _O3, _CF, _LWP, _IWP, _R_LIQ, _R_ICE = (
+    _LEVEL_NAMES.index(name)
+    for name in (
+        "specific_humidity", "ozone_mole_fraction", "cloud_fraction", "cloud_liquid_water_path",
+        "cloud_ice_water_path", "cloud_droplet_radius", "cloud_ice_radius",
+    )
+)  # fmt: skip
 _COLUMN_NAMES = [name for name, _ in COLUMN_FEATURES]
 _COS_ZENITH = _COLUMN_NAMES.index("cos_solar_zenith_angle")
 _DISTANCE = _COLUMN_NAMES.index("earth_sun_distance_factor")
@@ -72,6 +94,30 @@ STEFAN_BOLTZMANN_W_PER_M2_K4 = 5.670374419e-8
 
 def _masks(features: tuple[tuple[str, str], ...], kind: str) -> torch.Tensor:
     return torch.tensor([transform == kind for _, transform in features])
+
+
+def _paths_above_below(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sums over the layers above and below each layer (surface first along the last dim), excluding it."""
+    below = torch.cumsum(x, dim=-1) - x
+    above = torch.flip(torch.cumsum(torch.flip(x, dims=[-1]), dim=-1), dims=[-1]) - x
+    return torch.clamp(above, min=0.0), torch.clamp(below, min=0.0)  # round-off can leave -1e-16
+
+
+def derived_level_features(level_inputs: torch.Tensor, pressure_interface_Pa: torch.Tensor) -> torch.Tensor:
+    """The :data:`DERIVED_LEVEL_FEATURES` ``[B, 8, L]`` from physical inputs (surface first)."""
+    dp = pressure_interface_Pa[:, :-1] - pressure_interface_Pa[:, 1:]
+    air_mass = dp / GRAVITY_M_PER_S2  # kg m-2 per layer
+    tau = 1.5 * torch.clamp(level_inputs[:, _LWP], min=0.0) / torch.clamp(level_inputs[:, _R_LIQ], min=1.0) + 1.5 * torch.clamp(
+        level_inputs[:, _IWP], min=0.0
+    ) / (0.917 * torch.clamp(level_inputs[:, _R_ICE], min=1.0))
+    fraction = torch.clamp(level_inputs[:, _CF], 0.0, 1.0)
+    cloud_above, cloud_below = _paths_above_below(fraction * tau)
+    vapour_above, vapour_below = _paths_above_below(torch.clamp(level_inputs[:, _Q], min=0.0) * air_mass)
+    ozone_above, _ = _paths_above_below(torch.clamp(level_inputs[:, _O3], min=0.0) * air_mass * 1e3)
+    paths = torch.stack(
+        [tau, fraction * (1.0 - torch.exp(-tau)), cloud_above, cloud_below, vapour_above, vapour_below, ozone_above], dim=1
+    )
+    return torch.cat([torch.log(dp).unsqueeze(1), torch.log1p(paths)], dim=1)
 
 
 def _transform(x: torch.Tensor, log_mask: torch.Tensor, log1p_mask: torch.Tensor) -> torch.Tensor:
@@ -88,7 +134,7 @@ class RadiationEmulator(nn.Module):
         self.backbone = backbone
         self.n_levels = n_levels
         self.solar_constant_W_per_m2 = solar_constant_W_per_m2
-        n_level_features = len(LEVEL_FEATURES) + 1  # + log layer thickness, derived here
+        n_level_features = len(LEVEL_FEATURES) + len(DERIVED_LEVEL_FEATURES)
         n_column_features = len(COLUMN_FEATURES)
         self.register_buffer("level_log", _masks(LEVEL_FEATURES, "log")[:, None])
         self.register_buffer("level_log1p", _masks(LEVEL_FEATURES, "log1p")[:, None])
@@ -108,9 +154,9 @@ class RadiationEmulator(nn.Module):
     def physical_features(
         self, level_inputs: torch.Tensor, column_inputs: torch.Tensor, pressure_interface_Pa: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Transformed, not yet normalised features: ``[B, F_level + 1, L]`` and ``[B, F_column]``."""
-        thickness = torch.log(pressure_interface_Pa[:, :-1] - pressure_interface_Pa[:, 1:]).unsqueeze(1)
-        level = torch.cat([_transform(level_inputs, self.level_log, self.level_log1p), thickness], dim=1)
+        """Transformed, not yet normalised features: ``[B, F_level + F_derived, L]`` and ``[B, F_column]``."""
+        derived = derived_level_features(level_inputs, pressure_interface_Pa)
+        level = torch.cat([_transform(level_inputs, self.level_log, self.level_log1p), derived], dim=1)
         return level, _transform(column_inputs, self.column_log, self.column_log1p)
 
     def insolation_W_per_m2(self, column_inputs: torch.Tensor) -> torch.Tensor:

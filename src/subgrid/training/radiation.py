@@ -31,11 +31,20 @@ from torch.utils.data import DataLoader
 
 from subgrid.errors import InputError
 from subgrid.models import build_backbone
-from subgrid.models.radiation import COLUMN_FEATURES, FLUXES, LEVEL_FEATURES, N_OUTPUT_CHANNELS, RadiationEmulator
+from subgrid.models.radiation import (
+    COLUMN_FEATURES,
+    DERIVED_LEVEL_FEATURES,
+    FLUXES,
+    LEVEL_FEATURES,
+    N_OUTPUT_CHANNELS,
+    RadiationEmulator,
+)
 from subgrid.training.radiation_data import ColumnStream, chunk_slices, open_radiation_dataset, split_chunks
 from subgrid.training.runs import StrictConfig, build_trainer, merge_metric_logs, save_weights, write_text_atomic
 
 IN_MEMORY_LIMIT_BYTES = 4 * 2**30
+#: Per-level input σ is floored at this fraction of the feature's σ over all levels.
+LEVEL_STD_FLOOR = 0.1
 
 
 @dataclass(frozen=True)
@@ -85,7 +94,7 @@ class RadiationTrainingConfig(StrictConfig):
 
 
 def build_emulator(model: str, model_options: dict, n_levels: int) -> RadiationEmulator:
-    in_channels = len(LEVEL_FEATURES) + 1 + len(COLUMN_FEATURES)
+    in_channels = len(LEVEL_FEATURES) + len(DERIVED_LEVEL_FEATURES) + len(COLUMN_FEATURES)
     return RadiationEmulator(build_backbone(model, in_channels, N_OUTPUT_CHANNELS, n_levels, model_options), n_levels)
 
 
@@ -118,8 +127,15 @@ def fit_statistics(emulator: RadiationEmulator, batch: dict[str, torch.Tensor]) 
     sw_mean, sw_std = _mean_std(heating[:, 2:], (0,), sw_mask)
     residual_mean, residual_std = _mean_std(anchors[:, :1], (0,))
     albedo_mean, albedo_std = _mean_std(anchors[day][:, 1:], (0,))
+    level_mean, level_std = _mean_std(level, (0,))
+    # Features that are almost always 0 at some levels (cloud in the stratosphere) have a tiny
+    # per-level σ there, so a rare column gets z-scores in the hundreds and the network output
+    # explodes (seen: one stratospheric ice cloud, SW error 94 K/day). Floor each level's σ at a
+    # fraction of the feature's σ over all levels.
+    _, pooled_std = _mean_std(level.transpose(1, 2).reshape(-1, level.shape[1]), (0,))
+    level_std = torch.maximum(level_std, LEVEL_STD_FLOOR * pooled_std[:, None])
     with torch.no_grad():
-        emulator.level_mean[:], emulator.level_std[:] = _mean_std(level, (0,))
+        emulator.level_mean[:], emulator.level_std[:] = level_mean, level_std
         emulator.column_mean[:], emulator.column_std[:] = _mean_std(column, (0,))
         emulator.heating_mean[:] = torch.cat([lw_mean, sw_mean])
         emulator.heating_std[:] = torch.cat([lw_std, sw_std])
@@ -222,6 +238,12 @@ def load_emulator(run: str | Path) -> tuple[RadiationEmulator, dict]:
         if not (run / name).exists():
             raise InputError(f"{run}: not a trained run (missing {name})")
     description = json.loads((run / "model.json").read_text())
+    derived = description.get("derived_level_features", ["log_layer_thickness"])
+    if derived != list(DERIVED_LEVEL_FEATURES):
+        raise InputError(
+            f"{run}: trained with derived input features {derived}, this subgrid computes "
+            f"{list(DERIVED_LEVEL_FEATURES)}; retrain it, or load it with the subgrid version that trained it"
+        )
     emulator = build_emulator(description["model"], description["model_options"], description["n_levels"])
     try:
         weights = load_file(str(run / "model.safetensors"))
@@ -321,6 +343,7 @@ def train_radiation(
             "n_levels": n_levels,
             "parameters": sum(p.numel() for p in module.emulator.parameters()),
             "level_features": [name for name, _ in LEVEL_FEATURES],
+            "derived_level_features": list(DERIVED_LEVEL_FEATURES),
             "column_features": [name for name, _ in COLUMN_FEATURES],
             "fluxes": list(FLUXES),
             "vertical_order": "surface_first",
