@@ -12,7 +12,7 @@ from pathlib import Path
 
 import typer
 
-from subgrid import __version__, cli_gw
+from subgrid import __version__, cli_gw, cli_rce
 from subgrid.errors import SubgridError
 
 app = typer.Typer(
@@ -34,6 +34,9 @@ generate_app.command("gw")(cli_gw.generate_gw_command)
 train_app.command("gw")(cli_gw.train_gw_command)
 online_app.command("gw")(cli_gw.online_gw_command)
 replay_app.command("gw")(cli_gw.replay_gw_command)
+# The radiation emulator's online commands live in cli_rce.
+online_app.command("radiation")(cli_rce.online_radiation_command)
+replay_app.command("radiation")(cli_rce.replay_radiation_command)
 
 
 def _fail(error: Exception) -> None:
@@ -131,6 +134,12 @@ def train_radiation_command(
     batch_size: int = typer.Option(None, "--batch-size", min=1, help="Columns per batch."),
     max_minutes: float = typer.Option(None, "--max-minutes", help="Stop after this much training time."),
     seed: int = typer.Option(None, "--seed", help="Seed of initialisation, split and shuffling."),
+    init_from: Path = typer.Option(
+        None, "--init-from", help="Fine-tune this finished run (its weights and normalisation statistics)."),
+    extra_data: list[Path] = typer.Option(
+        [], "--extra-data", help="Further dataset for the training split only, e.g. replayed states (repeatable)."),
+    extra_data_repeats: int = typer.Option(
+        None, "--extra-data-repeats", min=1, help="Visits of each extra column per epoch (oversampling)."),
     resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue an interrupted run in OUT."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
@@ -144,12 +153,14 @@ def train_radiation_command(
         config = RadiationTrainingConfig.from_yaml(config_file) if config_file else RadiationTrainingConfig()
         overrides = {
             "model": model, "epochs": epochs, "optimizer": optimizer, "learning_rate": learning_rate,
-            "batch_size": batch_size, "max_minutes": max_minutes, "seed": seed,
+            "batch_size": batch_size, "max_minutes": max_minutes, "seed": seed, "extra_data_repeats": extra_data_repeats,
         }  # fmt: skip
         config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
         if model_option:
             config = replace(config, model_options={**config.model_options, **parse_model_options(model_option)})
-        report = train_radiation(data, out, config, resume=resume, progress=progress)
+        report = train_radiation(
+            data, out, config, init_from=init_from, extra_data=extra_data, resume=resume, progress=progress
+        )
     except (SubgridError, ValueError) as error:
         _fail(error)
     typer.echo(

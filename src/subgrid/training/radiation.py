@@ -11,6 +11,14 @@ A run directory holds everything needed to use or resume the model::
 Loss: ``w_F · mean(((F̂ − F)/σ_F)²) + w_H · mean(((Ĥ − H)/σ_H)²)`` over the four fluxes (σ_F per
 component) and the LW/SW heating rates (σ_H per component), σ fitted on the training split.
 Checkpoints are read back with ``weights_only=True``; weights are shipped as safetensors.
+
+Experience replay fine-tunes a finished run (``init_from``): training starts from its weights
+*and* its normalisation statistics and loss scales, which are not refitted (a replay set is a
+biased sample of states where online runs failed; refitting on it would move every input's
+z-score and throw away what the network learned). Further datasets (``extra_data``, e.g. the
+replay sets of :mod:`subgrid.hosts.rce_replay`) join the training split only, every column of
+them, oversampled ``extra_data_repeats`` times; validation stays on the main dataset's held-out
+chunks, so the best epoch is the one that keeps offline skill on the original distribution.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Literal
@@ -72,6 +81,8 @@ class RadiationTrainingConfig(StrictConfig):
     in_memory: bool | None = None
     num_workers: int = 0
     seed: int = 0
+    #: Times each chunk of the ``extra_data`` of :func:`train_radiation` is visited per epoch.
+    extra_data_repeats: int = 1
 
     def __post_init__(self) -> None:
         checks = {
@@ -89,6 +100,7 @@ class RadiationTrainingConfig(StrictConfig):
             "statistics_columns": self.statistics_columns >= 100,
             "max_minutes": self.max_minutes is None or self.max_minutes > 0,
             "num_workers": self.num_workers >= 0,
+            "extra_data_repeats": isinstance(self.extra_data_repeats, int) and self.extra_data_repeats >= 1,
         }
         self._require(checks)
 
@@ -167,10 +179,13 @@ class RadiationLightningModule(L.LightningModule):
     def fit_statistics(self, batch: dict[str, torch.Tensor]) -> dict[str, list[float]]:
         """Normalisation statistics and loss scales from a training sample; returns the scales."""
         scales = fit_statistics(self.emulator, batch)
+        self.set_loss_scales(scales)
+        return scales
+
+    def set_loss_scales(self, scales: dict[str, list[float]]) -> None:
         with torch.no_grad():
             self.flux_scale[:] = torch.tensor(scales["flux_scale"]).view(1, 4, 1)
             self.heating_scale[:] = torch.tensor(scales["heating_scale"]).view(1, 2, 1)
-        return scales
 
     def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         return self.emulator(batch["level_inputs"], batch["column_inputs"], batch["pressure_interface_Pa"])
@@ -254,18 +269,29 @@ def load_emulator(run: str | Path) -> tuple[RadiationEmulator, dict]:
 
 
 class RadiationDataModule(L.LightningDataModule):
-    """Training and validation streams over whole zarr chunks of one dataset.
+    """Training and validation streams over whole zarr chunks of one dataset, plus extra training data.
 
-    The training loader is rebuilt every epoch with that epoch's shuffle order, so the order
-    depends only on (seed, epoch), also after resuming from a checkpoint.
+    Every chunk of ``extra_data`` joins the training stream, ``config.extra_data_repeats`` times;
+    the validation stream holds the main dataset's held-out chunks only. The training loader is
+    rebuilt every epoch with that epoch's shuffle order, so the order depends only on (seed,
+    epoch), also after resuming from a checkpoint.
     """
 
-    def __init__(self, data: Path, config: RadiationTrainingConfig, in_memory: bool) -> None:
+    def __init__(
+        self, data: Path, config: RadiationTrainingConfig, in_memory: bool, extra_data: Sequence[Path] = ()
+    ) -> None:
         super().__init__()
         ds = open_radiation_dataset(data)
         train_slices, validation_slices = split_chunks(chunk_slices(ds), config.validation_fraction, config.seed)
+        extra = [
+            (str(path), columns)
+            for path in extra_data
+            for columns in chunk_slices(open_radiation_dataset(path, n_levels=ds.sizes["level"]))
+        ]
         stream = dict(path=str(data), batch_size=config.batch_size, seed=config.seed, in_memory=in_memory)
-        self.train_stream = ColumnStream(slices=train_slices, shuffle=True, **stream)
+        self.train_stream = ColumnStream(
+            slices=train_slices, shuffle=True, extra_chunks=extra * config.extra_data_repeats, **stream
+        )
         self.validation_stream = ColumnStream(slices=validation_slices, shuffle=False, **stream)
         self.num_workers = config.num_workers
 
@@ -299,22 +325,91 @@ class TrainingReport:
     resumed: bool
 
 
+#: Dataset attributes recorded in model.json for each extra dataset (those present).
+EXTRA_DATA_ATTRS = ("origin", "generator", "generator_version", "seed", "rrtmg_settings", "precrash_states",
+                    "out_of_distribution_states", "replay_round", "emulator_artifact")  # fmt: skip
+
+
+def _check_extra_data(paths: Sequence[Path], main, n_levels: int) -> list[dict]:
+    """Open every extra dataset (same levels, same RRTMG settings as the main one); their model.json entries."""
+    described = []
+    main_settings = main.attrs.get("rrtmg_settings")
+    for path in paths:
+        ds = open_radiation_dataset(path, n_levels=n_levels)
+        settings = ds.attrs.get("rrtmg_settings")
+        if main_settings and settings and json.loads(settings) != json.loads(main_settings):
+            raise InputError(
+                f"extra_data: {path} was labelled with RRTMG settings {settings}, the training data with "
+                f"{main_settings}; targets of two settings would contradict each other"
+            )
+        attrs = {k: ds.attrs[k] for k in EXTRA_DATA_ATTRS if k in ds.attrs}
+        described.append({"path": str(path.resolve()), "columns": int(ds.sizes["column"]), **attrs})
+    return described
+
+
+def _fine_tuning_start(init_from: Path, config: RadiationTrainingConfig, data: Path, n_levels: int) -> tuple[RadiationEmulator, dict]:
+    """The emulator and description of the finished run ``init_from``, checked against this run.
+
+    Refuses (naming the key) another architecture, other backbone options or another level
+    count, and a run trained on ``data`` with another split of it (fine-tuning would then train
+    on its validation chunks).
+    """
+    if (init_from / "model.json").exists():
+        kind = json.loads((init_from / "model.json").read_text()).get("kind")
+        if kind != "radiation_emulator":
+            raise InputError(f"init_from: {init_from} holds a {kind!r} model, not a radiation emulator")
+    emulator, description = load_emulator(init_from)
+    expected = {"model": config.model, "model_options": config.model_options, "n_levels": n_levels}
+    for key, value in expected.items():
+        if description.get(key) != value:
+            raise InputError(f"init_from: {init_from} has {key}={description.get(key)!r}, this run {value!r}")
+    if "loss_scales" not in description:
+        raise InputError(f"init_from: {init_from}/model.json records no loss_scales")
+    same_data = description.get("training_data", {}).get("path") == str(data.resolve())
+    if same_data and (init_from / "config.yaml").exists():
+        started = RadiationTrainingConfig.from_yaml(init_from / "config.yaml")
+        for key in ("seed", "validation_fraction"):
+            if getattr(started, key) != getattr(config, key):
+                raise InputError(
+                    f"init_from: {init_from} split the same training data with {key}={getattr(started, key)!r}, "
+                    f"this run {getattr(config, key)!r}; fine-tuning would train on its validation chunks"
+                )
+    return emulator, description
+
+
 def train_radiation(
     data: str | Path,
     run: str | Path,
     config: RadiationTrainingConfig = RadiationTrainingConfig(),
     *,
+    init_from: str | Path | None = None,
+    extra_data: Sequence[str | Path] = (),
     resume: bool = True,
     progress: bool = True,
 ) -> TrainingReport:
     """Train an emulator on the radiation dataset ``data`` into run directory ``run``.
 
-    With ``resume`` and an interrupted run in ``run`` (same config), training continues from its
-    last checkpoint; otherwise a fresh run starts (an existing finished run is an error).
+    ``init_from`` (a finished run of the same model, model options and level count) starts from
+    its weights, normalisation statistics and loss scales, which are kept (module docstring);
+    otherwise they are fitted on the training split of ``data``. ``extra_data`` (radiation
+    datasets with the same levels and RRTMG settings, e.g. replayed online states) join the
+    training split, ``config.extra_data_repeats`` times each; validation uses ``data``'s held-out
+    chunks only. Both are recorded in ``model.json``.
+
+    With ``resume`` and an interrupted run in ``run`` (same config, ``init_from`` and
+    ``extra_data``), training continues from its last checkpoint; otherwise a fresh run starts
+    (an existing finished run is an error).
     """
     data, run = Path(data), Path(run)
+    extra_paths = [Path(path) for path in extra_data]
     ds = open_radiation_dataset(data)
     n_levels, n_columns = ds.sizes["level"], ds.sizes["column"]
+    extra_described = _check_extra_data(extra_paths, ds, n_levels)
+    start = None if init_from is None else _fine_tuning_start(Path(init_from), config, data, n_levels)
+    provenance = {
+        "init_from": None if init_from is None else str(Path(init_from).resolve()),
+        "extra_data": extra_described,
+    }
     bytes_per_column = 4 * (len(LEVEL_FEATURES) * n_levels + len(COLUMN_FEATURES) + 5 * (n_levels + 1) + 2 * n_levels)
     last = run / "checkpoints" / "last.ckpt"
     if (run / "model.safetensors").exists():
@@ -324,18 +419,33 @@ def train_radiation(
         saved = RadiationTrainingConfig.from_yaml(run / "config.yaml")
         if saved != config:
             raise InputError(f"{run}: holds an interrupted run with another config; use another --out or the same config")
+        described = json.loads((run / "model.json").read_text())
+        recorded = {"init_from": described.get("init_from"), "extra_data": [e["path"] for e in described.get("extra_data", [])]}
+        if recorded != {"init_from": provenance["init_from"], "extra_data": [e["path"] for e in extra_described]}:
+            raise InputError(
+                f"{run}: holds an interrupted run with another init_from or extra_data; use another --out or the same"
+            )
     elif run.exists():
         shutil.rmtree(run)
     run.mkdir(parents=True, exist_ok=True)
 
     L.seed_everything(config.seed, workers=True, verbose=False)
-    in_memory = config.in_memory if config.in_memory is not None else n_columns * bytes_per_column < IN_MEMORY_LIMIT_BYTES
-    datamodule = RadiationDataModule(data, config, in_memory)
+    all_columns = n_columns + config.extra_data_repeats * sum(e["columns"] for e in extra_described)
+    in_memory = config.in_memory if config.in_memory is not None else all_columns * bytes_per_column < IN_MEMORY_LIMIT_BYTES
+    datamodule = RadiationDataModule(data, config, in_memory, extra_paths)
     module = RadiationLightningModule(config.to_dict(), n_levels)
     if resuming:
         description = json.loads((run / "model.json").read_text())
     else:
-        scales = module.fit_statistics(_statistics_batch(datamodule.train_stream, config.statistics_columns))
+        if start is None:
+            scales = module.fit_statistics(_statistics_batch(datamodule.train_stream, config.statistics_columns))
+            statistics_from = None
+        else:
+            emulator, started = start
+            module.emulator.load_state_dict(emulator.state_dict())  # weights and normalisation buffers
+            scales = started["loss_scales"]
+            module.set_loss_scales(scales)
+            statistics_from = started.get("statistics_from") or provenance["init_from"]
         description = {
             "kind": "radiation_emulator",
             "model": config.model,
@@ -348,15 +458,20 @@ def train_radiation(
             "fluxes": list(FLUXES),
             "vertical_order": "surface_first",
             "loss_scales": scales,
+            # None: fitted on this run's training split; else the run they were fitted in.
+            "statistics_from": statistics_from,
             "training_data": {"path": str(data.resolve()), "columns": n_columns, **{k: ds.attrs.get(k) for k in ("seed", "generator_version", "rrtmg_settings", "sampler_settings")}},
+            **provenance,
+            "extra_data_repeats": config.extra_data_repeats,
+            "training_columns_per_epoch": datamodule.train_stream.n_columns(),
         }
         write_text_atomic(run / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
         write_text_atomic(run / "model.json", json.dumps(description, indent=2))
 
     trainer, best = build_trainer(run, config, progress=progress, reload_dataloaders_every_n_epochs=1)
-    started = time.perf_counter()
+    started_at = time.perf_counter()
     trainer.fit(module, datamodule=datamodule, ckpt_path=last if resuming else None, weights_only=True)
-    seconds = time.perf_counter() - started
+    seconds = time.perf_counter() - started_at
 
     merge_metric_logs(run)
     state = torch.load(best.best_model_path, map_location="cpu", weights_only=True)["state_dict"]

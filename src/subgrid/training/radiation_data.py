@@ -4,12 +4,14 @@ Columns are read block by block (a block = a few zarr chunks), so a dataset larg
 streams; each epoch visits the blocks in a new seeded order and shuffles columns within a block.
 Blocks are split between DataLoader workers and distributed ranks, so each rank reads its own
 share. Small datasets can be held in memory instead (``in_memory``), which skips re-reading zarr.
+Chunks of further datasets (replayed online states) can join a stream's own, oversampled by
+listing them more than once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -84,11 +86,14 @@ def split_chunks(slices: list[slice], validation_fraction: float, seed: int) -> 
 
 @dataclass
 class ColumnStream(IterableDataset):
-    """Shuffled batches of emulator tensors from a radiation zarr dataset.
+    """Shuffled batches of emulator tensors from a radiation zarr dataset (and, optionally, others).
 
-    ``slices`` are the column ranges (whole chunks) this stream covers; ``blocks_per_read`` chunks
-    are read and shuffled together. Call :meth:`set_epoch` (the training module does) for a new
-    order each epoch; with the same seed and epoch the order is the same.
+    ``slices`` are the column ranges (whole chunks) of ``path`` this stream covers;
+    ``extra_chunks`` are ``(path, slice)`` chunks of further datasets (e.g. replayed online
+    states) that join them, a chunk listed k times being visited k times an epoch.
+    ``blocks_per_read`` chunks are read and shuffled together. Call :meth:`set_epoch` (the
+    training module does) for a new order each epoch; with the same seed and epoch the order is
+    the same.
     """
 
     path: str
@@ -100,42 +105,50 @@ class ColumnStream(IterableDataset):
     in_memory: bool = False
     rank: int = 0
     world_size: int = 1
+    extra_chunks: list[tuple[str, slice]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         super().__init__()
         self.epoch = 0
-        self._memory: dict[tuple[int, int], dict[str, torch.Tensor]] = {}
+        self._memory: dict[tuple[str, int, int], dict[str, torch.Tensor]] = {}
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
-    def n_columns(self) -> int:
-        return sum(s.stop - s.start for s in self.slices)
+    @property
+    def chunks(self) -> list[tuple[str, slice]]:
+        """Every chunk the stream visits in an epoch, as ``(path, columns)``: its own, then the extra ones."""
+        return [(self.path, columns) for columns in self.slices] + list(self.extra_chunks)
 
-    def _my_slices(self, order: np.ndarray) -> list[slice]:
+    def n_columns(self) -> int:
+        return sum(columns.stop - columns.start for _, columns in self.chunks)
+
+    def _my_chunks(self, order: np.ndarray) -> list[tuple[str, slice]]:
         worker = get_worker_info()
         n_workers, worker_id = (worker.num_workers, worker.id) if worker else (1, 0)
         share = self.world_size * n_workers
         me = self.rank * n_workers + worker_id
-        return [self.slices[i] for i in order[me::share]]
+        chunks = self.chunks
+        return [chunks[i] for i in order[me::share]]
 
-    def _chunk(self, columns: slice) -> dict[str, torch.Tensor]:
-        key = (columns.start, columns.stop)
+    def _chunk(self, path: str, columns: slice) -> dict[str, torch.Tensor]:
+        key = (path, columns.start, columns.stop)
         if key in self._memory:
             return self._memory[key]
-        tensors = to_tensors(xr.open_zarr(self.path).isel(column=columns).load())
+        tensors = to_tensors(xr.open_zarr(path).isel(column=columns).load())
         if self.in_memory:
             self._memory[key] = tensors
         return tensors
 
-    def _read(self, group: list[slice]) -> dict[str, torch.Tensor]:
-        parts = [self._chunk(columns) for columns in group]
+    def _read(self, group: list[tuple[str, slice]]) -> dict[str, torch.Tensor]:
+        parts = [self._chunk(path, columns) for path, columns in group]
         return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         rng = np.random.default_rng([self.seed, self.epoch])
-        order = rng.permutation(len(self.slices)) if self.shuffle else np.arange(len(self.slices))
-        mine = self._my_slices(order)
+        n_chunks = len(self.slices) + len(self.extra_chunks)
+        order = rng.permutation(n_chunks) if self.shuffle else np.arange(n_chunks)
+        mine = self._my_chunks(order)
         for start in range(0, len(mine), self.blocks_per_read):
             block = self._read(mine[start : start + self.blocks_per_read])
             n = block["column_inputs"].shape[0]
