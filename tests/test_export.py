@@ -252,3 +252,24 @@ def test_emulator_rejects_bad_inputs_clearly(artifacts, columns, tmp_path):
     with pytest.raises(InputError, match="no training min/max.*ood_guard=False"):
         Emulator.load(tmp_path)
     assert Emulator.load(tmp_path, ood_guard=False).tendencies(columns)["lw_flux_up"].shape == (96, N_LEVELS + 1)
+
+
+def test_replayed_states_widen_the_training_range_of_a_fine_tuned_export(run, dataset_path, tmp_path):
+    """A fine-tune's extra (replay) datasets join the min/max the out-of-distribution guard accepts."""
+    extra = tmp_path / "replay.zarr"
+    warm = RadiationDatasetConfig(n_columns=20, seed=9, chunk_size=20, sampler=ColumnSamplerConfig(n_levels=N_LEVELS))
+    generate_radiation_dataset(extra, warm, workers=1, progress=False)
+    ds = xr.open_zarr(extra).load()
+    ds["air_temperature"] = ds["air_temperature"] + 40.0  # states no training column had
+    for variable in ds.variables.values():
+        variable.encoding = {}
+    ds.to_zarr(tmp_path / "replay_warm.zarr", mode="w", zarr_format=2)
+    description = json.loads((run / "model.json").read_text())
+    emulator, _ = load_emulator(run)
+    main_only = export.training_range(emulator, [dataset_path])["features"]["air_temperature"]["max"]
+    description["extra_data"] = [{"path": str(tmp_path / "replay_warm.zarr")}]
+    out = export.export_emulator(emulator, description, tmp_path / "artifact", "onnx")
+    widened = json.loads((out / "emulator.json").read_text())["training_range"]["features"]["air_temperature"]["max"]
+    expected = np.maximum(main_only, ds["air_temperature"].max("column").values)
+    np.testing.assert_allclose(widened, expected, rtol=1e-6)
+    assert (np.asarray(widened) > np.asarray(main_only)).all()

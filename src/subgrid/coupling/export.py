@@ -270,10 +270,28 @@ def _dataset_extremes(path: Path, n_levels: int) -> dict[str, tuple[list, list]]
     return {n: (np.atleast_1d(low[n].values).tolist(), np.atleast_1d(high[n].values).tolist()) for n in names}
 
 
-def training_range(emulator: RadiationEmulator, training_data: Path | None) -> dict:
-    """Per-feature training statistics (module docstring): min/max from the data, mean/std from the buffers."""
-    found = training_data is not None and training_data.exists()
-    extremes = _dataset_extremes(training_data, emulator.n_levels) if found else {}
+def _union_extremes(paths: list[Path], n_levels: int) -> dict[str, tuple[list, list]]:
+    union: dict[str, tuple[list, list]] = {}
+    for path in paths:
+        for name, (low, high) in _dataset_extremes(path, n_levels).items():
+            if name in union:
+                low = np.minimum(union[name][0], low).tolist()
+                high = np.maximum(union[name][1], high).tolist()
+            union[name] = (low, high)
+    return union
+
+
+def training_range(emulator: RadiationEmulator, training_data: Path | list[Path] | None) -> dict:
+    """Per-feature training statistics (module docstring): min/max from the data, mean/std from the buffers.
+
+    ``training_data``: the dataset, or every dataset the run trained on (a fine-tune's replayed
+    states widen the range the out-of-distribution guard accepts); missing ones are skipped.
+    """
+    paths = [] if training_data is None else [training_data] if isinstance(training_data, Path) else list(training_data)
+    existing = [path for path in paths if path.exists()]
+    found = bool(existing)
+    extremes = _union_extremes(existing, emulator.n_levels)
+    training_data = ", ".join(str(path) for path in existing) or None
     features: dict[str, dict] = {}
     sources = [
         (LEVEL_FEATURES, emulator.level_mean, emulator.level_std, ["level"]),
@@ -356,9 +374,14 @@ def export_emulator(
     out_dir = Path(out_dir)
     if out_dir.exists() and not overwrite:
         raise InputError(f"{out_dir}: already exists; choose another directory or pass overwrite=True")
-    data = training_data if training_data is not None else description.get("training_data", {}).get("path")
+    if training_data is not None:
+        data = [Path(training_data)]
+    else:  # the main dataset and any extra (replay) datasets the run was trained on
+        recorded = [description.get("training_data", {}).get("path")]
+        recorded += [extra.get("path") for extra in description.get("extra_data", [])]
+        data = [Path(path) for path in recorded if path]
     emulator = emulator.eval()
-    ranges = training_range(emulator, Path(data) if data else None)
+    ranges = training_range(emulator, data)
     inputs = probe_inputs(description)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_dir.with_name(f".{out_dir.name}.partial-{os.getpid()}")
