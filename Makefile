@@ -15,9 +15,14 @@ PYTEST_ARGS ?=
 
 venv: $(STAMP)
 
-# Debian packages: gfortran builds the Fortran coupling example (cmake and g++ come with the image).
+# Debian packages, installed only when missing: gfortran builds the Fortran coupling example (cmake
+# and g++ come with the image); chromium renders the HTML report headless (tests/test_report.py,
+# scripts/screenshot_report.py).
 system-deps:
-	@command -v gfortran >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq gfortran; }
+	@missing=""; \
+	command -v gfortran >/dev/null 2>&1 || missing="$$missing gfortran"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then apt-get update -qq && apt-get install -y -qq $$missing; fi
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found (subgrid needs Python 3.11: the climt wheel is cp311)"; exit 1; }
@@ -27,8 +32,11 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	@touch $(STAMP)
 
+# The whole pipeline at small size -> $(DEMO_DIR)/report.html, then a headless-Chromium screenshot
+# of the report ($(DEMO_DIR)/report.png) that fails if the page renders blank.
 demo: $(STAMP) system-deps
 	$(BIN)/subgrid demo --out $(DEMO_DIR)
+	$(BIN)/python scripts/screenshot_report.py $(DEMO_DIR)/report.html
 
 test: $(STAMP) system-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

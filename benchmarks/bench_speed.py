@@ -39,27 +39,14 @@ import numpy as np
 
 from _report import emit
 
+from subgrid.evaluation.timing import seconds_per_call
+
 N_LEVELS = 60
 EMULATOR_RUNTIMES = ("eager", "torchscript", "onnx", "fortran")
 
 
 # ----------------------------------------------------------------------------------------------
-# Timing (also used inside the worker processes)
-
-
-def seconds_per_call(call, seconds: float, repeats: int) -> tuple[float, int]:
-    """Best of ``repeats`` averages over enough calls to last about ``seconds``; the first call is not timed."""
-    start = time.perf_counter()
-    call()
-    first = time.perf_counter() - start
-    calls = max(1, min(10_000, int(seconds / max(first, 1e-7))))
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(calls):
-            call()
-        best = min(best, (time.perf_counter() - start) / calls)
-    return best, calls
+# Timing workers (one process per runtime and thread setting)
 
 
 def worker(runtime: str, work: Path, threads: int, batches: list[int], seconds: float, repeats: int) -> None:

@@ -7,12 +7,12 @@ and exit with status 2; anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import typer
 
 from subgrid import __version__, cli_gw, cli_rce
+from subgrid.demo import DemoConfig, run_demo
 from subgrid.errors import SubgridError
 
 app = typer.Typer(
@@ -223,38 +223,26 @@ def export_command(
 
 @app.command("demo")
 def demo(
-    out: Path = typer.Option(Path("demo"), "--out", help="Directory for the demo's outputs."),
-    columns: int = typer.Option(4000, "--columns", min=100, help="Columns in the demo training dataset."),
-    workers: int = typer.Option(2, "--workers", min=1, help="Local Dask worker processes."),
-    epochs: int = typer.Option(15, "--epochs", min=1, help="Training epochs of the demo emulator."),
+    out: Path = typer.Option(Path("demo"), "--out", help="Directory for the demo's outputs (report.html, demo.json, ...)."),
+    columns: int = typer.Option(
+        None, "--columns", min=100, help=f"Columns in the RRTMG training dataset (default {DemoConfig().columns})."),
+    workers: int = typer.Option(None, "--workers", min=1, help=f"Local Dask worker processes (default {DemoConfig().workers})."),
+    epochs: int = typer.Option(
+        None, "--epochs", min=1, help=f"Training epochs of the radiation emulator (default {DemoConfig().epochs})."),
+    quick: bool = typer.Option(False, "--quick", help="Smoke-test sizes: every step runs, in a minute or two."),
 ) -> None:
-    """Run the pipeline at small size: RRTMG dataset -> train a ResCNN -> evaluate it on another seed."""
-    out.mkdir(parents=True, exist_ok=True)
-    train, test, run = out / "radiation_train.zarr", out / "radiation_test.zarr", out / "runs" / "rescnn"
-    progress = sys.stderr.isatty()
-    steps = [
-        (f"RRTMG training dataset -> {train}",
-         f"subgrid generate radiation --columns {columns} --levels 60 --seed 1 --chunk-size 250 --workers {workers} --out {train} --overwrite"),
-        (f"RRTMG held-out dataset (other seed) -> {test}",
-         f"subgrid generate radiation --columns {columns // 4} --levels 60 --seed 2 --chunk-size 250 --workers {workers} --out {test} --overwrite"),
-        (f"train a small ResCNN -> {run}",
-         f"subgrid train radiation --data {train} --out {run} --model rescnn --model-option width=16 --model-option depth=3 --epochs {epochs} --batch-size 128 --no-resume"),
-        (f"evaluate on the held-out set -> {run}/evaluation", f"subgrid evaluate --run {run} --data {test}"),
-    ]  # fmt: skip
-    import shlex
-    import shutil
+    """Run the whole pipeline at small size and write OUT/report.html, printing each step's command.
 
-    shutil.rmtree(run, ignore_errors=True)
-    for number, (what, command) in enumerate(steps, start=1):
-        typer.echo(f"\n[{number}/{len(steps)}] {what}\n      $ {command}")
-        arguments = shlex.split(command)[1:]
-        if "--no-progress" not in arguments and not progress and arguments[0] in ("generate", "train"):
-            arguments.append("--no-progress")
-        try:
-            app(arguments, standalone_mode=False)
-        except typer.Exit as done:
-            if done.exit_code:
-                raise
+    Radiation: RRTMG datasets, a ResCNN trained and evaluated, exported (TorchScript, ONNX), called from the Fortran host.
+
+    Online: the RCE host with the emulator beside RRTMG, one round of experience replay, a speed table against RRTMG.
+
+    Gravity waves: Alexander-Dunkerton QBO data, a drag emulator, the QBO online beside the physics.
+    """
+    try:
+        run_demo(out, columns=columns, workers=workers, epochs=epochs, quick=quick, echo=typer.echo)
+    except (SubgridError, ValueError) as error:
+        _fail(error)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,38 @@
+"""Open a report in headless Chromium, save a screenshot and check it is not blank.
+
+    python scripts/screenshot_report.py demo/report.html [--png demo/report.png] [--width 1280] [--height 4000]
+
+Prints the picture's size and pixel statistics as JSON; exits with status 1 (and one line on
+stderr) when Chromium is missing, fails, or renders a blank page
+(:func:`subgrid.evaluation.report.screenshot`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from subgrid.errors import SubgridError
+from subgrid.evaluation.report import screenshot
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("report", type=Path, help="The HTML report, e.g. demo/report.html.")
+    parser.add_argument("--png", type=Path, default=None, help="Screenshot path (default: beside the report, .png).")
+    parser.add_argument("--width", type=int, default=1280, help="Window width in pixels.")
+    parser.add_argument("--height", type=int, default=4000, help="Window height in pixels (the page is cut there).")
+    args = parser.parse_args()
+    try:
+        stats = screenshot(args.report, args.png or args.report.with_suffix(".png"), width=args.width, height=args.height)
+    except SubgridError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(json.dumps(stats))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,587 @@
+"""A self-contained HTML report of a pipeline run: numbers read from its JSON results, figures from its PNGs.
+
+The report is built from what a run wrote and nothing else. Every number shown is a
+:class:`Number`: a key path into a JSON file of the run (``overall.flux_mae_percent`` in
+``evaluation/metrics.json``), looked up when the report is written and rendered as
+
+    <span class="num" data-source="evaluation/metrics.json" data-key="overall.flux_mae_percent"
+          data-value="1.0512...">1.05</span>
+
+so anyone (and ``tests/test_report.py``) can trace it back to its file; a number whose file or
+key is missing shows as "not run", one the run recorded as null as "undefined". Figures are PNG
+files of the run, embedded as base64 data URIs, and under each one are the exact commands that
+reproduce it (the :class:`Step` commands recorded by the run). CSS is inline and nothing is fetched from the network, so the file can be
+mailed, archived or opened offline. It is written atomically (temporary file, then rename).
+
+:func:`write_demo_report` lays out the report of ``subgrid demo`` (:mod:`subgrid.demo`) from its
+manifest ``demo.json``; :func:`screenshot` renders a report with headless Chromium and checks
+the picture is not blank.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from subgrid.errors import InputError, SubgridError
+
+#: The manifest a demo run writes beside its results (:mod:`subgrid.demo`).
+MANIFEST = "demo.json"
+REPORT = "report.html"
+#: What a number whose file or key is missing shows.
+NOT_RUN = "not run"
+#: What a number shows whose run recorded it as null (e.g. a QBO period where the wind never turned).
+UNDEFINED = "undefined"
+
+
+# --------------------------------------------------------------------------------------------
+# The content model
+
+
+@dataclass(frozen=True)
+class Number:
+    """A value of the run: ``key`` (dots between keys; digits index lists) in JSON file ``source``.
+
+    ``source`` is relative to the report's directory. ``fmt`` is the format spec of a number
+    (``".2f"``); booleans show as yes/no and strings as they are. ``unit`` is printed after the value.
+    """
+
+    source: str
+    key: str
+    fmt: str = ".3g"
+    unit: str = ""
+
+
+@dataclass(frozen=True)
+class Row:
+    """A labelled line of a section: text pieces and numbers, in order (``("", Number(...), " of ", ...)``)."""
+
+    label: str
+    parts: tuple[str | Number, ...]
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table whose body cells are numbers (``None``: an empty cell).
+
+    Each row is ``(label, cells)``; with ``labelled=False`` the label is not shown and every
+    column holds numbers.
+    """
+
+    columns: tuple[str, ...]
+    rows: tuple[tuple[str, tuple[Number | None, ...]], ...]
+    caption: str = ""
+    labelled: bool = True
+
+    def __post_init__(self) -> None:
+        expected = len(self.columns) - (1 if self.labelled else 0)
+        for label, cells in self.rows:
+            if len(cells) != expected:
+                raise InputError(f"Table row {label!r}: {len(cells)} cells for {expected} value columns")
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A PNG of the run (``path`` relative to the report) and the steps whose commands reproduce it, in order."""
+
+    path: str
+    caption: str
+    steps: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Section:
+    """A titled part of the report: prose, labelled rows, tables, figures, and commands of figure-less results."""
+
+    title: str
+    text: str = ""
+    rows: tuple[Row, ...] = ()
+    tables: tuple[Table, ...] = ()
+    figures: tuple[Figure, ...] = ()
+    steps: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Step:
+    """One command of the run: its name (figures refer to it), what it does, the exact command line."""
+
+    name: str
+    title: str
+    command: str
+
+
+@dataclass(frozen=True)
+class Report:
+    """Everything a report shows; ``header`` rows come first (run, version, timing)."""
+
+    title: str
+    sections: tuple[Section, ...]
+    steps: tuple[Step, ...]
+    header: tuple[Row, ...] = ()
+    footer: str = ""
+
+
+# --------------------------------------------------------------------------------------------
+# Looking values up
+
+
+def lookup(document: object, key: str) -> object:
+    """The value at dotted ``key`` in a parsed JSON document; ``KeyError`` if a part is missing.
+
+    Parts that are digits index lists (``rounds.0.survivors``); any other part is a mapping key.
+    """
+    value = document
+    for part in key.split("."):
+        if isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        elif isinstance(value, dict) and part in value:
+            value = value[part]
+        else:
+            raise KeyError(key)
+    return value
+
+
+def format_value(value: object, fmt: str) -> str:
+    """How a number is shown: booleans as yes/no, strings as they are, numbers with ``fmt``."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float):
+        return format(value, fmt)
+    raise InputError(f"cannot show a {type(value).__name__} as a number: {value!r}")
+
+
+def _document(directory: Path, source: str, cache: dict) -> object | None:
+    if source not in cache:
+        path = directory / source
+        cache[source] = json.loads(path.read_text()) if path.is_file() else None
+    return cache[source]
+
+
+def _value(document: object | None, number: Number) -> tuple[object, str | None]:
+    """The value of ``number`` in its parsed file and, when there is none to show, what to show instead."""
+    if document is None:
+        return None, NOT_RUN
+    try:
+        value = lookup(document, number.key)
+    except KeyError:
+        return None, NOT_RUN
+    if value is None:
+        return None, UNDEFINED
+    if isinstance(value, dict | list):
+        raise InputError(f"{number.source}: {number.key} is a {type(value).__name__}, not a number")
+    return value, None
+
+
+def _number_html(directory: Path, number: Number, cache: dict) -> str:
+    attributes = f'data-source="{html.escape(number.source)}" data-key="{html.escape(number.key)}"'
+    value, instead = _value(_document(directory, number.source, cache), number)
+    if instead is not None:
+        return f'<span class="num missing" {attributes}>{instead}</span>'
+    unit = f'&nbsp;<span class="unit">{html.escape(number.unit)}</span>' if number.unit else ""
+    shown = format_value(value, number.fmt)
+    data_value = html.escape(json.dumps(value), quote=True)
+    return f'<span class="num" {attributes} data-value="{data_value}">{html.escape(shown)}</span>{unit}'
+
+
+def _parts_html(directory: Path, parts: Sequence[str | Number], cache: dict) -> str:
+    return "".join(
+        _number_html(directory, part, cache) if isinstance(part, Number) else html.escape(part) for part in parts
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Rendering
+
+STYLE = """
+body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; color: #1d2430; background: #fff;
+       margin: 0 auto; max-width: 1100px; padding: 24px 32px 64px; line-height: 1.45; }
+h1 { font-size: 1.7em; margin-bottom: 0.2em; }
+h2 { font-size: 1.3em; margin-top: 2em; border-bottom: 2px solid #d8dee8; padding-bottom: 0.2em; }
+table { border-collapse: collapse; margin: 0.8em 0; }
+th, td { padding: 4px 12px; border-bottom: 1px solid #e4e8ef; text-align: left; vertical-align: top; }
+th { background: #f3f5f9; font-weight: 600; }
+td.value { font-variant-numeric: tabular-nums; }
+table.values td:not(:first-child), table.values th:not(:first-child), table.unlabelled td, table.unlabelled th {
+  text-align: right; }
+.num { font-weight: 600; font-variant-numeric: tabular-nums; }
+.missing { color: #9a3b3b; font-weight: 400; font-style: italic; }
+.unit { color: #4a5568; }
+figure { margin: 1.4em 0; }
+figure img { max-width: 100%; border: 1px solid #e4e8ef; }
+figcaption { color: #4a5568; margin: 0.3em 0; }
+.reproduce { font-size: 0.85em; color: #4a5568; margin: 0.3em 0 0; }
+pre { background: #f6f8fa; border: 1px solid #e4e8ef; padding: 8px 12px; overflow-x: auto;
+      white-space: pre-wrap; word-break: break-all; font-size: 0.82em; margin: 0.3em 0 1em; }
+.header td { border: none; padding: 2px 12px 2px 0; }
+footer { margin-top: 3em; color: #6b7280; font-size: 0.85em; }
+"""
+
+
+def _commands_html(steps: dict[str, Step], names: Sequence[str]) -> str:
+    unknown = [name for name in names if name not in steps]
+    if unknown:
+        raise InputError(f"report: figure or section refers to unknown step(s) {', '.join(unknown)}")
+    lines = "\n".join(f"$ {steps[name].command}" for name in names)
+    return f'<p class="reproduce">Reproduce with:</p>\n<pre><code>{html.escape(lines)}</code></pre>'
+
+
+def _image_html(directory: Path, figure: Figure) -> str:
+    path = directory / figure.path
+    if not path.is_file():
+        return f'<p class="missing">{html.escape(figure.path)}: {NOT_RUN}</p>'
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return f'<img alt="{html.escape(figure.caption)}" data-path="{html.escape(figure.path)}" src="data:image/png;base64,{data}">'
+
+
+def _table_html(directory: Path, table: Table, cache: dict) -> str:
+    head = "".join(f"<th>{html.escape(column)}</th>" for column in table.columns)
+    body = []
+    for label, cells in table.rows:
+        values = "".join(
+            f'<td class="value">{_number_html(directory, cell, cache) if cell is not None else ""}</td>' for cell in cells
+        )
+        label_cell = f"<td>{html.escape(label)}</td>" if table.labelled else ""
+        body.append(f"<tr>{label_cell}{values}</tr>")
+    caption = f"<caption>{html.escape(table.caption)}</caption>" if table.caption else ""
+    css_class = "values" if table.labelled else "values unlabelled"
+    return f'<table class="{css_class}">{caption}<thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+
+
+def _rows_html(directory: Path, rows: Sequence[Row], cache: dict, css_class: str = "rows") -> str:
+    lines = "".join(
+        f'<tr><td>{html.escape(row.label)}</td><td class="value">{_parts_html(directory, row.parts, cache)}</td></tr>'
+        for row in rows
+    )
+    return f'<table class="{css_class}"><tbody>{lines}</tbody></table>'
+
+
+def render_report(directory: str | Path, report: Report) -> str:
+    """The HTML of ``report``, reading numbers and figures from files under ``directory``."""
+    directory = Path(directory)
+    steps = {step.name: step for step in report.steps}
+    cache: dict = {}
+    body = [f"<h1>{html.escape(report.title)}</h1>"]
+    if report.header:
+        body.append(_rows_html(directory, report.header, cache, "header"))
+    for section in report.sections:
+        body.append(f"<section><h2>{html.escape(section.title)}</h2>")
+        if section.text:
+            body.append(f"<p>{html.escape(section.text)}</p>")
+        if section.rows:
+            body.append(_rows_html(directory, section.rows, cache))
+        body.extend(_table_html(directory, table, cache) for table in section.tables)
+        for figure in section.figures:
+            body.append(
+                f"<figure>{_image_html(directory, figure)}<figcaption>{html.escape(figure.caption)}</figcaption>"
+                f"{_commands_html(steps, figure.steps)}</figure>"
+            )
+        if section.steps:
+            body.append(_commands_html(steps, section.steps))
+        body.append("</section>")
+    if report.footer:
+        body.append(f"<footer>{html.escape(report.footer)}</footer>")
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{html.escape(report.title)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n"
+        + "\n".join(body)
+        + "\n</body>\n</html>\n"
+    )
+
+
+def write_report(path: str | Path, report: Report) -> Path:
+    """Render ``report`` from the files beside ``path`` and write it there atomically; return the path."""
+    path = Path(path)
+    text = render_report(path.parent, report)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+# --------------------------------------------------------------------------------------------
+# The demo's report
+
+
+def _speed_table(speed: dict | None) -> Table:
+    """One row per batch size measured (read from speed.json, so the rows follow what was run)."""
+    batches = sorted(speed["batches"], key=int) if speed and isinstance(speed.get("batches"), dict) else ["1", "1024"]
+    rows = []
+    for batch in batches:
+        b = f"batches.{batch}"
+        rows.append(("", (
+            Number("speed/speed.json", f"{b}.batch", "d"),
+            Number("speed/speed.json", f"{b}.rrtmg_ms_per_call", ".4g"),
+            Number("speed/speed.json", f"{b}.torchscript_ms_per_call", ".4g"),
+            Number("speed/speed.json", f"{b}.onnx_ms_per_call", ".4g"),
+            Number("speed/speed.json", f"{b}.speedup_torchscript", ".3g"),
+            Number("speed/speed.json", f"{b}.speedup_onnx", ".3g"),
+        )))  # fmt: skip
+    return Table(
+        ("columns per call", "RRTMG ms/call", "TorchScript ms/call", "ONNX ms/call", "speed-up TorchScript",
+         "speed-up ONNX"),
+        tuple(rows),
+        caption="One thread each; speed-up = RRTMG time / emulator time on the same columns.",
+        labelled=False,
+    )  # fmt: skip
+
+
+def _replay_table(replay: dict | None) -> Table:
+    """One row per replay round that ran (read from replay.json)."""
+    count = len(replay["rounds"]) if replay and isinstance(replay.get("rounds"), list) else 1
+    source = "replay/replay.json"
+    rows = tuple(
+        ("round", (
+            Number(source, f"rounds.{i}.round", "d"),
+            Number(source, f"rounds.{i}.emulator_survived", "d"),
+            Number(source, f"rounds.{i}.cases", "d"),
+            Number(source, f"rounds.{i}.temperature_rmse_last_K.mean", ".3f"),
+            Number(source, f"rounds.{i}.surface_temperature_abs_difference_last_K.mean", ".3f"),
+        ))
+        for i in range(count)
+    )  # fmt: skip
+    columns = ("round", "emulator runs surviving", "cases", "T RMSE at the end (K)", "|ΔTs| at the end (K)")
+    return Table(columns, rows, caption="Means over the cases both runs survived, at the last output interval.",
+                 labelled=False)
+
+
+def demo_report(directory: str | Path) -> Report:
+    """The layout of the demo's report, from the manifest ``demo.json`` in ``directory``."""
+    directory = Path(directory)
+    manifest_path = directory / MANIFEST
+    if not manifest_path.is_file():
+        raise InputError(f"{directory}: no {MANIFEST} (run `subgrid demo --out {directory}` first)")
+    manifest = json.loads(manifest_path.read_text())
+    timed = tuple(Step(s["name"], s["title"], s["command"]) for s in manifest["steps"])
+    steps = (*timed, Step("report", "Write this report", manifest["report_command"]))
+
+    def optional(name: str) -> dict | None:
+        path = directory / name
+        return json.loads(path.read_text()) if path.is_file() else None
+
+    metrics, run = "evaluation/metrics.json", "runs/rescnn/model.json"
+    online, fortran = "online/online.json", "fortran/fortran.json"
+    speed, qbo, replay = "speed/speed.json", "qbo_online/metrics.json", "replay/replay.json"
+    offline_steps = ("generate_train", "generate_test", "train", "evaluate")
+    headline = Section(
+        "Headline numbers",
+        "Each value is read from the result files this run wrote; the sections below show where it comes from.",
+        rows=(
+            Row("Flux MAE on held-out RRTMG columns", (Number(metrics, "overall.flux_mae_percent", ".2f", "%"),
+                " (McICA noise floor of the reference ",
+                Number(metrics, "reference_noise_floor.flux_mae_percent", ".2f", "%"), ")")),
+            Row("LW heating-rate RMSE", (Number(metrics, "overall.lw_heating_rmse_K_day", ".3f", "K/day"),)),
+            Row("SW heating-rate RMSE (daytime columns)",
+                (Number(metrics, "overall.sw_heating_rmse_K_day", ".3f", "K/day"),)),
+            Row("Fortran host vs Python, largest difference",
+                (Number(fortran, "max_abs_flux_difference_W_m2", ".2g", "W m⁻²"), ", ",
+                 Number(fortran, "max_abs_heating_difference_K_day", ".2g", "K/day"))),
+            Row("Online survival with the emulator and its guard (RCE host)",
+                (Number(online, "emulator_survived", "d"), " of ", Number(online, "cases", "d"), " cases over ",
+                 Number(online, "days", "g"), " days (RRTMG: ", Number(online, "physics_survived", "d"),
+                 "; columns the guard sent to RRTMG: ", Number(online, "emulator_fallback_columns", "d"), ")")),
+            Row("Online survival of the emulator alone (no guard), after replay",
+                (Number(replay, "after.survivors"), " cases after round ", Number(replay, "after.round", "d"))),
+            Row("Online drift at the end, emulator vs RRTMG",
+                (Number(online, "temperature_rmse_last_K.mean", ".3f", "K"), " temperature RMSE, ",
+                 Number(online, "surface_temperature_abs_difference_last_K.mean", ".3f", "K"), " |ΔTs|")),
+            Row("Speed-up over RRTMG, one column per call",
+                (Number(speed, "headline.speedup_one_column", ".3g", "×"),)),
+            Row("Speed-up over RRTMG, large batch",
+                (Number(speed, "headline.speedup_large_batch", ".3g", "×"), " at ",
+                 Number(speed, "headline.large_batch", "d"), " columns per call")),
+            Row("QBO period, physics vs emulator", (Number(qbo, "physics.period_fourier_months", ".1f", "months"),
+                " vs ", Number(qbo, "emulator.period_fourier_months", ".1f", "months"))),
+            Row("QBO amplitude σ(u) at 25 km, physics vs emulator",
+                (Number(qbo, "physics.sigma25_m_per_s", ".1f", "m/s"), " vs ",
+                 Number(qbo, "emulator.sigma25_m_per_s", ".1f", "m/s"))),
+        ),
+    )  # fmt: skip
+    offline = Section(
+        "Radiation emulator offline: a small ResCNN against RRTMG",
+        "RRTMG LW+SW (climt, McICA) on sampled realistic columns makes a training set and a held-out set with "
+        "another seed; a small ResCNN is trained on the first and scored on the second.",
+        rows=(
+            Row("Training / held-out columns", (Number(run, "training_data.columns", "d"), " / ",
+                Number(metrics, "columns", "d"), ", ", Number(metrics, "levels", "d"), " levels")),
+            Row("Emulator", (Number(run, "model"), ", ", Number(run, "parameters", ",d"), " parameters, ",
+                Number(run, "trained_epochs", "d"), " epochs")),
+            Row("Flux MAE (LW / SW)", (Number(metrics, "overall.lw_flux_mae_percent", ".2f", "%"), " / ",
+                Number(metrics, "overall.sw_flux_mae_percent", ".2f", "%"))),
+        ),
+        figures=(
+            Figure("evaluation/heating_profiles.png", "Per-level heating-rate RMSE and bias, LW and SW.", offline_steps),
+            Figure("evaluation/flux_scatter.png", "TOA and surface fluxes, emulator vs RRTMG.", offline_steps),
+            Figure("evaluation/regime_errors.png", "Headline errors by regime.", offline_steps),
+        ),
+    )  # fmt: skip
+    coupling = Section(
+        "Export and the Fortran host",
+        "The trained emulator is exported as TorchScript and ONNX (physical inputs in, physical outputs out, "
+        "normalisation inside). The Fortran example host calls the TorchScript artifact through the "
+        "subgrid_emulator module and LibTorch on held-out columns; Python runs the same artifact on the same "
+        "single-precision inputs.",
+        rows=(
+            Row("Columns through the Fortran host", (Number(fortran, "columns", "d"), " of ",
+                Number(fortran, "levels", "d"), " levels, ", Number(fortran, "threads", "d"), " thread")),
+            Row("Largest |Fortran − Python|", (Number(fortran, "max_abs_flux_difference_W_m2", ".2g", "W m⁻²"),
+                " (fluxes), ", Number(fortran, "max_abs_heating_difference_K_day", ".2g", "K/day"), " (heating)")),
+            Row("Host command", (Number(fortran, "host_command"),)),
+        ),
+        steps=("export_torchscript", "export_onnx", "fortran"),
+    )  # fmt: skip
+    online_section = Section(
+        "Online in a radiative-convective host, side by side with RRTMG",
+        "Each case is a single column stepped forward with the emulator and, from the same state, with RRTMG; "
+        "some cases start from extreme states at the edge of the training range. Columns outside the training "
+        "range go to RRTMG (the out-of-distribution guard) and are counted.",
+        rows=(
+            Row("Cases surviving", (Number(online, "survivors"), " with the emulator, ",
+                Number(online, "physics_survived", "d"), " with RRTMG")),
+            Row("Columns sent to RRTMG by the guard", (Number(online, "emulator_fallback_columns", "d"),)),
+            Row("Radiation wall time, emulator / RRTMG",
+                (Number(online, "radiation_wall_s_after_first_call.emulator", ".3g", "s"), " / ",
+                 Number(online, "radiation_wall_s_after_first_call.physics", ".3g", "s"))),
+        ),
+        figures=(Figure("online/drift.png", "Drift of the emulator runs from the RRTMG runs, and surface temperature.",
+                        (*offline_steps[:3], "export_torchscript", "online")),),
+    )  # fmt: skip
+    replay_section = Section(
+        "Experience replay: the emulator alone",
+        "The same cases again, now without the guard: every column goes through the emulator. If a case crashes "
+        "with the emulator but not with RRTMG, the states before the crash are relabelled with RRTMG, the emulator "
+        "is fine-tuned on them and tested again, round after round.",
+        rows=(Row("Outcome", (Number(replay, "stop_reason"),)),),
+        tables=(_replay_table(optional(replay)),),
+        steps=("replay",),
+    )
+    speed_section = Section(
+        "Speed: emulator vs RRTMG on the same columns",
+        "Radiation calls through each scheme's host contract (RRTMG: radiative_transfer_arrays; emulator: "
+        "Emulator.tendencies without input validation or guard, as in a trusted hot loop), best of repeated timings.",
+        tables=(_speed_table(optional(speed)),),
+        figures=(Figure("speed/speed.png", "Columns per second, one thread each (log scale).",
+                        (*offline_steps[:3], "export_torchscript", "export_onnx", "speed")),),
+    )  # fmt: skip
+    qbo_steps = ("generate_gw", "train_gw", "online_gw")
+    qbo_section = Section(
+        "Gravity waves: an emulated drag scheme driving the QBO",
+        "The one-dimensional QBO model runs with a physics gravity-wave drag scheme; its (wind profile, source) → "
+        "drag pairs train an emulator, which then drives the model online from the same state as the physics.",
+        tables=(
+            Table(("", "physics", "emulator"), (
+                ("QBO period, Fourier (months)", (Number(qbo, "physics.period_fourier_months", ".2f"),
+                                                   Number(qbo, "emulator.period_fourier_months", ".2f"))),
+                ("QBO period, transitions (months)", (Number(qbo, "physics.period_transitions_months", ".2f"),
+                                                       Number(qbo, "emulator.period_transitions_months", ".2f"))),
+                ("σ(u) at 25 km (m/s)", (Number(qbo, "physics.sigma25_m_per_s", ".2f"),
+                                         Number(qbo, "emulator.sigma25_m_per_s", ".2f"))),
+                ("σ(u) at 20 km (m/s)", (Number(qbo, "physics.sigma20_m_per_s", ".2f"),
+                                         Number(qbo, "emulator.sigma20_m_per_s", ".2f"))),
+                ("stable", (Number(qbo, "physics.stable"), Number(qbo, "emulator.stable"))),
+            )),
+        ),
+        rows=(
+            Row("Model years (spin-up left out)", (Number(qbo, "years", "g"), " (", Number(qbo, "spinup_years", "g"),
+                ")")),
+            Row("Offline R² of the emulator's drag", (Number(qbo, "offline_r2", ".3f"),)),
+        ),
+        figures=(Figure("qbo_online/hovmoller.png", "Zonal wind Hovmöller, physics above, emulator below.", qbo_steps),),
+    )  # fmt: skip
+    timing = Table(
+        ("", "wall time (s)"),
+        tuple((step.title, (Number(MANIFEST, f"steps.{i}.wall_s", ".1f"),)) for i, step in enumerate(timed)),
+    )
+    steps_section = Section(
+        "Every step of this run", "In the order they ran; each is one command, the report last.", tables=(timing,),
+        steps=tuple(step.name for step in steps),
+    )  # fmt: skip
+    header = (
+        Row("Run", (Number(MANIFEST, "started_utc"), " to ", Number(MANIFEST, "finished_utc"), ", ",
+                    Number(MANIFEST, "wall_s", ".0f", "s"), " on ", Number(MANIFEST, "cpu_count", "d"), " cores")),
+        Row("subgrid", (Number(MANIFEST, "subgrid_version"), ", status ", Number(MANIFEST, "status"))),
+    )  # fmt: skip
+    return Report(
+        "subgrid demo: machine-learned parameterizations end to end",
+        (headline, offline, coupling, online_section, replay_section, speed_section, qbo_section, steps_section),
+        steps,
+        header=header,
+        footer="Written by subgrid.evaluation.report from the files of this run; no number is typed in.",
+    )
+
+
+def write_demo_report(directory: str | Path) -> Path:
+    """Write ``DIRECTORY/report.html`` for the demo run in ``directory``; return its path."""
+    directory = Path(directory)
+    return write_report(directory / REPORT, demo_report(directory))
+
+
+# --------------------------------------------------------------------------------------------
+# Looking at it: headless Chromium
+
+
+class ScreenshotError(SubgridError, RuntimeError):
+    """Chromium is missing, failed, or rendered a blank page."""
+
+
+def find_chromium() -> str:
+    """The Chromium executable (``chromium``, ``chromium-browser`` or ``google-chrome``)."""
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    raise ScreenshotError("no Chromium found (apt-get install -y chromium, or make system-deps)")
+
+
+def screenshot(
+    report: str | Path, png: str | Path, *, width: int = 1280, height: int = 4000, timeout_s: float = 120.0
+) -> dict:
+    """Render ``report`` with headless Chromium into ``png``; return pixel statistics of the picture.
+
+    Raises :class:`ScreenshotError` when Chromium fails or the picture is blank (a single colour:
+    no text or figure rendered). The statistics: size, standard deviation of the grey levels
+    (0-255) and the fraction of pixels that are not near-white.
+    """
+    from PIL import Image
+
+    report, png = Path(report).resolve(), Path(png).resolve()
+    if not report.is_file():
+        raise InputError(f"{report}: no such report")
+    png.parent.mkdir(parents=True, exist_ok=True)
+    png.unlink(missing_ok=True)
+    with tempfile.TemporaryDirectory(prefix="subgrid-chromium-") as profile:
+        command = [
+            find_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+            "--no-first-run", f"--user-data-dir={profile}", f"--window-size={width},{height}",
+            f"--screenshot={png}", report.as_uri(),
+        ]  # fmt: skip
+        try:
+            result = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s)
+        except subprocess.TimeoutExpired as error:
+            raise ScreenshotError(f"chromium took more than {timeout_s:g} s on {report}") from error
+    if result.returncode != 0 or not png.is_file():
+        tail = "\n".join(result.stderr.splitlines()[-5:])
+        raise ScreenshotError(f"chromium failed on {report} (exit {result.returncode}): {tail}")
+    with Image.open(png) as image:
+        grey = np.asarray(image.convert("L"), dtype=float)
+    stats = {
+        "png": str(png),
+        "width": int(grey.shape[1]),
+        "height": int(grey.shape[0]),
+        "grey_std": float(grey.std()),
+        "non_white_fraction": float((grey < 235).mean()),
+    }
+    if stats["grey_std"] < 1.0 or stats["non_white_fraction"] < 0.001:
+        raise ScreenshotError(f"{png}: the rendered page is blank ({stats})")
+    return stats
