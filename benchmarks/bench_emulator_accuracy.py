@@ -20,6 +20,7 @@ A finished run already in ``WORKDIR/run_<model>`` is evaluated as it is.
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from _report import emit
@@ -32,6 +33,7 @@ from subgrid.training.radiation import RadiationTrainingConfig, train_radiation
 TARGETS = {"flux_mae_percent": 1.0, "lw_heating_rmse_K_day": 0.3, "sw_heating_rmse_K_day": 0.2}
 MODELS = {
     "rescnn": {"model": "rescnn", "model_options": {"width": 32, "depth": 4}},
+    "rescnn_small": {"model": "rescnn", "model_options": {"width": 16, "depth": 3}},
     "mlp": {"model": "mlp", "model_options": {"hidden": 512, "layers": 3}},
 }
 
@@ -87,7 +89,15 @@ def main() -> None:
             flux_loss_weight=args.flux_loss_weight,
             early_stopping_patience=max(args.epochs, 1),  # let the cosine schedule anneal
         )
-        training = None
+        training = None  # a run trained elsewhere: its model.json may record the time
+        if (run / "model.json").exists():
+            recorded = json.loads((run / "model.json").read_text())
+            if "training_seconds" in recorded:
+                training = {
+                    "epochs": recorded.get("trained_epochs"),
+                    "minutes": round(recorded["training_seconds"] / 60, 2),
+                    "torch_threads": recorded.get("torch_threads"),
+                }
         if not (run / "model.safetensors").exists():
             report = train_radiation(train, run, config, progress=False)
             training = {"epochs": report.epochs, "minutes": round(report.seconds / 60, 2)}

@@ -479,6 +479,9 @@ def train_radiation(
     save_weights(module.emulator, run / "model.safetensors")
     description["trained_epochs"] = trainer.current_epoch
     description["best_val_loss"] = float(best.best_model_score)
+    # Wall time of this fit (after a resume: of the resumed part) and the threads it had.
+    description["training_seconds"] = round(seconds, 1)
+    description["torch_threads"] = torch.get_num_threads()
     write_text_atomic(run / "model.json", json.dumps(description, indent=2))
     return TrainingReport(run, trainer.current_epoch, seconds, float(best.best_model_score), resuming)
 
