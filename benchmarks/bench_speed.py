@@ -87,7 +87,7 @@ def worker(runtime: str, work: Path, threads: int, batches: list[int], seconds: 
         from subgrid.coupling.emulator import Emulator
 
         emulator = Emulator.load(
-            work / runtime, threads=threads, max_batch_size=max(batches), ood_guard=False, validate=False
+            work / runtime, threads=threads, ood_guard=False, validate=False  # the runtime's default batching
         )
 
         def run(batch: int) -> None:
