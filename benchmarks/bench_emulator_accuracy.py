@@ -131,7 +131,7 @@ def main() -> None:
         lines.append(
             {
                 "benchmark": "emulator_accuracy_ratio",
-                "reference": "mlp baseline, same data, same budget, same run",
+                "reference": "mlp baseline, same data, measured in the same run (training budgets differ: see each line)",
                 "ratio": {k: results["rescnn"][k] / results["mlp"][k] for k in TARGETS},
             }
         )
