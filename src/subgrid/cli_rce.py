@@ -50,16 +50,25 @@ def _rce_config(days: float, surface: str, radiation_every: int):
     return RCEConfig(days=days, surface=surface, radiation_every_steps=radiation_every)
 
 
+# Options shared by `online radiation` and `replay radiation`.
+CASES = typer.Option(8, "--cases", min=1, help="Number of cases (one column each, run independently).")
+DAYS = typer.Option(10.0, "--days", min=0.01, help="Model days of every run (whole output days).")
+EXTREME_FRACTION = typer.Option(
+    0.2, "--extreme-fraction", min=0.0, max=1.0,
+    help="Fraction of cases started from extreme states (warm, cold, moist, dry, polar night).")
+CASE_SEED = typer.Option(101, "--seed", min=0, help="Seed of the sampled cases (use one other than the training data's).")
+SURFACE = typer.Option("slab", "--surface", help="Surface: slab (1 m mixed layer) | fixed.")
+RADIATION_EVERY = typer.Option(2, "--radiation-every", min=1, help="Call radiation every this many 30-min steps.")
+
+
 def online_radiation_command(
     emulator: Path = typer.Option(..., "--emulator", help="Exported emulator directory (from `subgrid export`)."),
-    cases: int = typer.Option(8, "--cases", min=1, help="Number of cases (one column each, run independently)."),
-    days: float = typer.Option(10.0, "--days", min=0.01, help="Model days of every run (whole output days)."),
-    extreme_fraction: float = typer.Option(
-        0.2, "--extreme-fraction", min=0.0, max=1.0,
-        help="Fraction of cases started from extreme states (warm, cold, moist, dry, polar night)."),
-    seed: int = typer.Option(101, "--seed", min=0, help="Seed of the sampled cases (use one other than the training data's)."),
-    surface: str = typer.Option("slab", "--surface", help="Surface: slab (1 m mixed layer) | fixed."),
-    radiation_every: int = typer.Option(2, "--radiation-every", min=1, help="Call radiation every this many 30-min steps."),
+    cases: int = CASES,
+    days: float = DAYS,
+    extreme_fraction: float = EXTREME_FRACTION,
+    seed: int = CASE_SEED,
+    surface: str = SURFACE,
+    radiation_every: int = RADIATION_EVERY,
     ood_guard: bool = typer.Option(
         True, "--ood-guard/--no-ood-guard", help="Compute columns outside the training range with RRTMG."),
     out: Path = typer.Option(..., "--out", help="Directory for online.json, metrics.zarr, drift.png and checkpoints."),
@@ -90,16 +99,14 @@ def online_radiation_command(
 def replay_radiation_command(
     run: Path = typer.Option(..., "--run", help="Run directory of the trained radiation emulator to replay."),
     data: Path = typer.Option(..., "--data", help="Its training dataset (zarr); fine-tuning trains on it plus the replay sets."),
-    cases: int = typer.Option(8, "--cases", min=1, help="Number of cases (one column each, run independently)."),
-    days: float = typer.Option(10.0, "--days", min=0.01, help="Model days of every run (whole output days)."),
+    cases: int = CASES,
+    days: float = DAYS,
     rounds: int = typer.Option(3, "--rounds", min=0, help="At most this many fine-tuning rounds."),
     out: Path = typer.Option(..., "--out", help="Replay directory (replay.json, one round_K/ per round); resumable."),
-    extreme_fraction: float = typer.Option(
-        0.2, "--extreme-fraction", min=0.0, max=1.0,
-        help="Fraction of cases started from extreme states (warm, cold, moist, dry, polar night)."),
-    seed: int = typer.Option(101, "--seed", min=0, help="Seed of the sampled cases (use one other than the training data's)."),
-    surface: str = typer.Option("slab", "--surface", help="Surface: slab (1 m mixed layer) | fixed."),
-    radiation_every: int = typer.Option(2, "--radiation-every", min=1, help="Call radiation every this many 30-min steps."),
+    extreme_fraction: float = EXTREME_FRACTION,
+    seed: int = CASE_SEED,
+    surface: str = SURFACE,
+    radiation_every: int = RADIATION_EVERY,
     fmt: str = typer.Option("torchscript", "--format", help="Export format of every round: torchscript | onnx."),
     epochs: int = typer.Option(5, "--fine-tune-epochs", min=1, help="Epochs of each fine-tuning round."),
     learning_rate_factor: float = typer.Option(
