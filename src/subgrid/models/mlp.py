@@ -10,6 +10,14 @@ import torch
 from torch import nn
 
 
+def dense_silu_layers(sizes: list[int]) -> list[nn.Module]:
+    """``Linear(sizes[i], sizes[i+1])`` each followed by SiLU: the hidden stack of the dense backbones."""
+    layers: list[nn.Module] = []
+    for size_in, size_out in zip(sizes[:-1], sizes[1:], strict=True):
+        layers += [nn.Linear(size_in, size_out), nn.SiLU()]
+    return layers
+
+
 class MLP(nn.Module):
     def __init__(
         self,
@@ -23,12 +31,8 @@ class MLP(nn.Module):
         super().__init__()
         if layers < 1 or hidden < 1:
             raise ValueError(f"layers and hidden: must be >= 1, got layers={layers}, hidden={hidden}")
-        sizes = [in_channels * n_levels] + [hidden] * layers
-        blocks: list[nn.Module] = []
-        for size_in, size_out in zip(sizes[:-1], sizes[1:], strict=True):
-            blocks += [nn.Linear(size_in, size_out), nn.SiLU()]
-        blocks.append(nn.Linear(hidden, out_channels * n_levels))
-        self.net = nn.Sequential(*blocks)
+        blocks = dense_silu_layers([in_channels * n_levels] + [hidden] * layers)
+        self.net = nn.Sequential(*blocks, nn.Linear(hidden, out_channels * n_levels))
         self.out_channels = out_channels
         self.n_levels = n_levels
 

@@ -22,6 +22,8 @@ import math
 import torch
 from torch import nn
 
+from subgrid.models.mlp import dense_silu_layers
+
 
 class LevelHeads(nn.Module):
     """``L`` independent fully connected layers applied to ``[B, L, in]`` -> ``[B, L, out]``."""
@@ -61,11 +63,7 @@ class WaveNet(nn.Module):
                 "hidden, trunk_layers, head_hidden and head_layers: must be >= 1, got "
                 f"{hidden}, {trunk_layers}, {head_hidden}, {head_layers}"
             )
-        sizes = [in_channels * n_levels] + [hidden] * trunk_layers
-        trunk: list[nn.Module] = []
-        for size_in, size_out in zip(sizes[:-1], sizes[1:], strict=True):
-            trunk += [nn.Linear(size_in, size_out), nn.SiLU()]
-        self.trunk = nn.Sequential(*trunk)
+        self.trunk = nn.Sequential(*dense_silu_layers([in_channels * n_levels] + [hidden] * trunk_layers))
         head_sizes = [hidden] + [head_hidden] * head_layers
         heads: list[nn.Module] = []
         for size_in, size_out in zip(head_sizes[:-1], head_sizes[1:], strict=True):

@@ -99,16 +99,10 @@ class GWTrainingConfig(StrictConfig):
 
     def __post_init__(self) -> None:
         checks = {
+            **self._optimisation_checks(),
             "model": self.model in MODELS and self.model in BACKBONES,
             "model_options": isinstance(self.model_options, dict),
-            "learning_rate": self.learning_rate > 0,
-            "weight_decay": self.weight_decay >= 0,
-            "epochs": self.epochs >= 1,
-            "batch_size": self.batch_size >= 1,
-            "validation_fraction": 0 < self.validation_fraction < 1,
-            "early_stopping_patience": self.early_stopping_patience >= 1,
             "input_noise_m_per_s": self.input_noise_m_per_s >= 0,
-            "max_minutes": self.max_minutes is None or self.max_minutes > 0,
         }
         self._require(checks)
 

@@ -86,19 +86,13 @@ class RadiationTrainingConfig(StrictConfig):
 
     def __post_init__(self) -> None:
         checks = {
+            **self._optimisation_checks(),
             "model": self.model in ("rescnn", "mlp"),
             "optimizer": self.optimizer in ("sgd", "adamw"),
-            "learning_rate": self.learning_rate > 0,
             "momentum": 0 <= self.momentum < 1,
-            "weight_decay": self.weight_decay >= 0,
-            "epochs": self.epochs >= 1,
-            "batch_size": self.batch_size >= 1,
             "flux_loss_weight": self.flux_loss_weight >= 0,
             "heating_loss_weight": self.heating_loss_weight >= 0,
-            "validation_fraction": 0 < self.validation_fraction < 1,
-            "early_stopping_patience": self.early_stopping_patience >= 1,
             "statistics_columns": self.statistics_columns >= 100,
-            "max_minutes": self.max_minutes is None or self.max_minutes > 0,
             "num_workers": self.num_workers >= 0,
             "extra_data_repeats": isinstance(self.extra_data_repeats, int) and self.extra_data_repeats >= 1,
         }

@@ -20,6 +20,17 @@ from torch import nn
 from subgrid.errors import InputError
 
 
+_OPTIMISATION_CHECKS = {
+    "learning_rate": lambda value: value > 0,
+    "weight_decay": lambda value: value >= 0,
+    "epochs": lambda value: value >= 1,
+    "batch_size": lambda value: value >= 1,
+    "validation_fraction": lambda value: 0 < value < 1,
+    "early_stopping_patience": lambda value: value >= 1,
+    "max_minutes": lambda value: value is None or value > 0,
+}
+
+
 class StrictConfig:
     """Mixin of the frozen training-config dataclasses: validation messages and strict parsing.
 
@@ -33,6 +44,10 @@ class StrictConfig:
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
             raise InputError(f"{self.config_name}: invalid {', '.join(f'{n}={getattr(self, n)!r}' for n in bad)}")
+
+    def _optimisation_checks(self) -> dict[str, bool]:
+        """Checks of the optimisation settings every training config has (see ``_OPTIMISATION_CHECKS``)."""
+        return {name: check(getattr(self, name)) for name, check in _OPTIMISATION_CHECKS.items()}
 
     def to_dict(self) -> dict:
         return asdict(self)
