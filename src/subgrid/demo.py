@@ -53,6 +53,7 @@ import subgrid
 from subgrid.errors import InputError, SubgridError
 from subgrid.evaluation.report import MANIFEST, REPORT
 from subgrid.evaluation.timing import seconds_per_call
+from subgrid.training.runs import write_text_atomic
 
 
 
@@ -388,9 +389,7 @@ def _quoted(path: Path) -> str:
 
 
 def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2, allow_nan=False))
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(data, indent=2, allow_nan=False))
 
 
 def _now() -> str:

@@ -62,7 +62,14 @@ from subgrid.hosts.rce import (
     extreme_initial_states,
     plot_online_drift,
 )
-from subgrid.hosts.rce_replay import REPLAY_ORIGINS, OODRecorder, harvest_replay_states, label_with_rrtmg, write_replay_dataset
+from subgrid.hosts.rce_replay import (
+    REPLAY_ORIGINS,
+    OODRecorder,
+    harvest_replay_states,
+    label_with_rrtmg,
+    write_replay_dataset,
+    write_zarr_atomic,
+)
 from subgrid.physics.rrtmg import to_surface_first
 from subgrid.physics.schema import RADIATION_INPUTS
 from subgrid.training.radiation import RadiationTrainingConfig, train_radiation
@@ -139,23 +146,6 @@ def _cases_fingerprint(cases: xr.Dataset) -> str:
 # Writing results (atomically)
 
 
-def _replace_directory(tmp: Path, path: Path) -> None:
-    """Rename the finished directory ``tmp`` to ``path``, replacing an old one."""
-    if path.exists():
-        shutil.rmtree(path)
-    os.replace(tmp, path)
-
-
-def _write_zarr(ds: xr.Dataset, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    ds = ds.copy()
-    for var in ds.variables.values():
-        var.encoding = {}
-    ds.to_zarr(tmp, mode="w", zarr_format=2, consolidated=True)
-    _replace_directory(tmp, path)
-
-
 def _write_json(data: dict, path: Path) -> None:
     write_text_atomic(path, json.dumps(data, indent=2))
 
@@ -205,7 +195,7 @@ def write_online_results(
     )
     if "case_kind" in cases:
         metrics["case_kind"] = cases["case_kind"].variable
-    _write_zarr(metrics, out / "metrics.zarr")
+    write_zarr_atomic(metrics, out / "metrics.zarr")
     figure = plot_online_drift(comparison, title=title)
     tmp = out / f".drift.png.tmp-{os.getpid()}"
     figure.savefig(tmp, format="png", dpi=90)
@@ -441,7 +431,7 @@ def replay_radiation(
             raise InputError(f"{out}: holds a replay with other {', '.join(changed)}; use another out directory")
     out.mkdir(parents=True, exist_ok=True)
     if not (out / "cases.zarr").exists():
-        _write_zarr(initial_states, out / "cases.zarr")
+        write_zarr_atomic(initial_states, out / "cases.zarr")
 
     training_threads = torch.get_num_threads()
     replay = _Replay(data, initial_states, config, fine_tune, fmt, ood_guard, threads, couple, training_threads, progress)

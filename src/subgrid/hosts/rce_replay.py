@@ -186,12 +186,20 @@ def write_replay_dataset(
         "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         **(attrs or {}),
     }
+    return write_zarr_atomic(ds.chunk({"column": chunk_size}), path)
+
+
+def write_zarr_atomic(ds: xr.Dataset, path: Path) -> Path:
+    """Write ``ds`` as consolidated zarr v2 under a temporary name beside ``path``, then rename it over ``path``.
+
+    Encodings carried over from where ``ds`` was read are dropped (a zarr v3 codec in a v2 store fails).
+    """
+    ds = ds.copy()
     for var in ds.variables.values():
         var.encoding = {}
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    ds.chunk({"column": chunk_size}).to_zarr(tmp, mode="w", zarr_format=ZARR_FORMAT, consolidated=True)
+    shutil.rmtree(tmp, ignore_errors=True)
+    ds.to_zarr(tmp, mode="w", zarr_format=ZARR_FORMAT, consolidated=True)
     if path.exists():
         shutil.rmtree(path)
     os.replace(tmp, path)
