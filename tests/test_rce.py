@@ -90,10 +90,13 @@ def test_an_entirely_unstable_column_becomes_one_neutral_block():
 # Energy
 
 
-@pytest.mark.parametrize("surface", ["slab", "fixed"])
-def test_energy_change_equals_the_net_boundary_fluxes(columns, surface):
-    """Slab: Δ(enthalpy + slab heat) = ∫ F_top dt. Fixed surface: Δ enthalpy = ∫ (F_top − F_into_surface) dt."""
-    config = RCEConfig(days=1.0, output_interval_days=0.5, checkpoint_interval_days=0.5, surface=surface)
+@pytest.mark.parametrize(("surface", "relaxation_days"), [("slab", 0.0), ("fixed", 0.0), ("slab", 2.0), ("fixed", 2.0)])
+def test_energy_change_equals_the_net_boundary_fluxes(columns, surface, relaxation_days):
+    """Slab: Δ(enthalpy + slab heat) = ∫ (F_top + H) dt. Fixed surface: Δ enthalpy = ∫ (F_top + H − F_into_surface) dt.
+
+    ``H`` is the large-scale heat transport (0 for pure RCE)."""
+    config = RCEConfig(days=1.0, output_interval_days=0.5, checkpoint_interval_days=0.5, surface=surface,
+                       large_scale_relaxation_days=relaxation_days)  # fmt: skip
     run = run_rce(columns, RRTMGRadiation(), config, progress=False)
     p_int = columns["air_pressure_on_interface"].values
     thickness = p_int[:, :-1] - p_int[:, 1:]
@@ -106,7 +109,12 @@ def test_energy_change_equals_the_net_boundary_fluxes(columns, surface):
         columns["air_temperature"].values, columns["surface_temperature"].values
     )
     interval_s = config.output_interval_days * 86400.0
-    boundary = run["toa_net_downward_flux"].values
+    transported = run["large_scale_heat_flux"].values
+    if relaxation_days == 0.0:
+        assert np.all(transported == 0.0)
+    else:  # the columns start out of balance, so the relaxation does work
+        assert np.all(np.abs(transported[:, -1]) > 0.1)
+    boundary = run["toa_net_downward_flux"].values + transported
     if surface == "fixed":
         boundary = boundary - run["surface_net_downward_flux"].values
     expected = (boundary * interval_s).sum(axis=1)
@@ -231,7 +239,8 @@ def test_an_atmosphere_started_20K_too_warm_cools_toward_its_surface(columns):
     warm = columns.copy(deep=True)
     warm["air_temperature"] = columns["air_temperature"] + 20.0
     both = xr.concat([columns, warm], "column")
-    run = run_rce(both, RRTMGRadiation(), RCEConfig(days=3.0, surface="fixed"), progress=False)
+    run = run_rce(both, RRTMGRadiation(), RCEConfig(days=3.0, surface="fixed", large_scale_relaxation_days=0.0),
+                  progress=False)  # fmt: skip
     p_int = both["air_pressure_on_interface"].values
     mean = _mass_mean(run["air_temperature"].values, p_int[:, None, :])
     start = _mass_mean(both["air_temperature"].values, p_int)
@@ -311,6 +320,8 @@ def test_compare_online_reports_survival_drift_and_timing(clear_columns, tmp_pat
         ({"critical_lapse_rate_K_per_km": 12.0}, "critical_lapse_rate_K_per_km"),
         ({"surface_exchange_coefficient": float("nan")}, "surface_exchange_coefficient"),
         ({"checkpoint_interval_days": 0.3}, "checkpoint_interval_days"),
+        ({"large_scale_relaxation_days": -5.0}, "large_scale_relaxation_days"),
+        ({"large_scale_relaxation_days": 0.1}, "large_scale_relaxation_days"),  # under 10 steps
     ],
 )
 def test_bad_settings_are_named(settings, field):

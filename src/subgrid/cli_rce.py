@@ -44,10 +44,11 @@ def rounds_table(entries: list[dict]) -> str:
     return "\n".join(rows)
 
 
-def _rce_config(days: float, surface: str, radiation_every: int):
+def _rce_config(days: float, surface: str, radiation_every: int, relaxation_days: float):
     from subgrid.hosts.rce import RCEConfig
 
-    return RCEConfig(days=days, surface=surface, radiation_every_steps=radiation_every)
+    return RCEConfig(days=days, surface=surface, radiation_every_steps=radiation_every,
+                     large_scale_relaxation_days=relaxation_days)  # fmt: skip
 
 
 # Options shared by `online radiation` and `replay radiation`.
@@ -59,6 +60,9 @@ EXTREME_FRACTION = typer.Option(
 CASE_SEED = typer.Option(101, "--seed", min=0, help="Seed of the sampled cases (use one other than the training data's).")
 SURFACE = typer.Option("slab", "--surface", help="Surface: slab (1 m mixed layer) | fixed.")
 RADIATION_EVERY = typer.Option(2, "--radiation-every", min=1, help="Call radiation every this many 30-min steps.")
+RELAXATION_DAYS = typer.Option(
+    20.0, "--relaxation-days", min=0.0,
+    help="Time scale of the large-scale heat transport (air and slab relax to the initial state); 0: pure RCE.")
 
 
 def online_radiation_command(
@@ -69,6 +73,7 @@ def online_radiation_command(
     seed: int = CASE_SEED,
     surface: str = SURFACE,
     radiation_every: int = RADIATION_EVERY,
+    relaxation_days: float = RELAXATION_DAYS,
     ood_guard: bool = typer.Option(
         True, "--ood-guard/--no-ood-guard", help="Compute columns outside the training range with RRTMG."),
     out: Path = typer.Option(..., "--out", help="Directory for online.json, metrics.zarr, drift.png and checkpoints."),
@@ -80,7 +85,7 @@ def online_radiation_command(
     from subgrid.hosts.rce_online import online_radiation
 
     try:
-        config = _rce_config(days, surface, radiation_every)
+        config = _rce_config(days, surface, radiation_every, relaxation_days)
         report = online_radiation(
             emulator, out, cases=cases, days=days, extreme_fraction=extreme_fraction, seed=seed, config=config,
             ood_guard=ood_guard, threads=threads, progress=progress,
@@ -107,6 +112,7 @@ def replay_radiation_command(
     seed: int = CASE_SEED,
     surface: str = SURFACE,
     radiation_every: int = RADIATION_EVERY,
+    relaxation_days: float = RELAXATION_DAYS,
     fmt: str = typer.Option("torchscript", "--format", help="Export format of every round: torchscript | onnx."),
     epochs: int = typer.Option(5, "--fine-tune-epochs", min=1, help="Epochs of each fine-tuning round."),
     learning_rate_factor: float = typer.Option(
@@ -124,7 +130,7 @@ def replay_radiation_command(
     from subgrid.training.radiation import load_emulator
 
     try:
-        config = _rce_config(days, surface, radiation_every)
+        config = _rce_config(days, surface, radiation_every, relaxation_days)
         _, description = load_emulator(run)
         states = online_cases(cases, sampler_settings(description), extreme_fraction=extreme_fraction, seed=seed,
                               config=config)  # fmt: skip
