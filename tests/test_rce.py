@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -251,6 +252,26 @@ def test_an_atmosphere_started_20K_too_warm_cools_toward_its_surface(columns):
     assert np.all(gap[:, -1] < 20.0 - 2.0) and np.all(np.diff(gap, axis=1) < 0.0)  # the gap closes
     olr = run["outgoing_longwave_radiation"].values
     assert np.all(olr[perturbed, 0] > olr[control, 0] + 40.0)
+
+
+def test_the_large_scale_relaxation_holds_a_drifting_column_near_its_initial_state(columns):
+    """Pure RCE drifts (the columns start out of radiative-convective balance); the relaxation (τ = 3 d) holds
+    every column closer to its start, and the heat it brings in opposes the drift."""
+    config = RCEConfig(days=12.0, output_interval_days=4.0, checkpoint_interval_days=4.0)
+    pure = run_rce(columns, RRTMGRadiation(), replace(config, large_scale_relaxation_days=0.0), progress=False)
+    held = run_rce(columns, RRTMGRadiation(), replace(config, large_scale_relaxation_days=3.0), progress=False)
+    p_int = columns["air_pressure_on_interface"].values
+    start = _mass_mean(columns["air_temperature"].values, p_int)
+    drift = {name: _mass_mean(run["final_air_temperature"].values, p_int) - start for name, run in
+             (("pure", pure), ("held", held))}  # fmt: skip
+    assert np.all(np.abs(drift["pure"]) > 1.0)  # the test has something to hold back
+    assert np.all(np.abs(drift["held"]) < 0.6 * np.abs(drift["pure"]))
+    surface_drift = held["final_surface_temperature"].values - columns["surface_temperature"].values
+    # Heat brought in over the last interval has the sign opposite to the column's (air + slab) drift.
+    column_drift = drift["held"] * (p_int[:, 0] - p_int[:, -1]) * CP_DRY_AIR_J_PER_KG_K / GRAVITY_M_PER_S2
+    column_drift = column_drift + config.slab_heat_capacity_J_per_m2_K * surface_drift
+    assert np.all(np.sign(held["large_scale_heat_flux"].values[:, -1]) == -np.sign(column_drift))
+    assert np.all(pure["large_scale_heat_flux"].values == 0.0)
 
 
 def test_extreme_initial_states_are_valid_and_run(columns):

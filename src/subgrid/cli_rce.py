@@ -28,16 +28,20 @@ def _cell(value: float | None, fmt: str, width: int) -> str:
 
 
 def rounds_table(entries: list[dict]) -> str:
-    """One line per online comparison: survivors, drift at the end, radiation wall time, states harvested."""
-    rows = [f"{'round':>5s} {'survived':>9s} {'T RMSE K':>9s} {'|dTs| K':>8s} {'rad s emu':>10s} {'rad s RRTMG':>12s} "
-            f"{'harvested':>10s}"]  # fmt: skip
+    """One line per online comparison: survivors, drift at day 10 and at the end, radiation wall time, states harvested.
+
+    ``|dTs| K``: the surface-temperature difference averaged over the run's last 30 days.
+    """
+    rows = [f"{'round':>5s} {'survived':>9s} {'RMSE d10':>9s} {'T RMSE K':>9s} {'|dTs| K':>8s} {'rad s emu':>10s} "
+            f"{'rad s RRTMG':>12s} {'harvested':>10s}"]  # fmt: skip
     for entry in entries:
         wall = entry["radiation_wall_s_after_first_call"]
         harvested = entry.get("harvested")
         rows.append(
             f"{entry.get('round', 0):>5d} {entry['survivors']:>9s} "
+            f"{_cell(entry['temperature_rmse_day_10_K']['mean'], '.3f', 9)} "
             f"{_cell(entry['temperature_rmse_last_K']['mean'], '.3f', 9)} "
-            f"{_cell(entry['surface_temperature_abs_difference_last_K']['mean'], '.3f', 8)} "
+            f"{_cell(entry['surface_temperature_abs_difference_final_30_days_K']['mean'], '.3f', 8)} "
             f"{_cell(wall['emulator'], '.2f', 10)} {_cell(wall['physics'], '.2f', 12)} "
             f"{_cell(sum(v for k, v in harvested.items() if k != 'dataset') if harvested else None, 'd', 10)}"
         )
@@ -114,11 +118,11 @@ def replay_radiation_command(
     radiation_every: int = RADIATION_EVERY,
     relaxation_days: float = RELAXATION_DAYS,
     fmt: str = typer.Option("torchscript", "--format", help="Export format of every round: torchscript | onnx."),
-    epochs: int = typer.Option(5, "--fine-tune-epochs", min=1, help="Epochs of each fine-tuning round."),
+    epochs: int = typer.Option(10, "--fine-tune-epochs", min=1, help="Epochs of each fine-tuning round."),
     learning_rate_factor: float = typer.Option(
-        0.1, "--lr-factor", min=0.0, help="Fine-tuning learning rate as a fraction of the run's."),
+        0.3, "--lr-factor", min=0.0, help="Fine-tuning learning rate as a fraction of the run's."),
     repeats: int = typer.Option(
-        1, "--replay-repeats", min=1, help="Visits of each replayed column per fine-tuning epoch (oversampling)."),
+        4, "--replay-repeats", min=1, help="Visits of each replayed column per fine-tuning epoch (oversampling)."),
     ood_guard: bool = typer.Option(
         True, "--ood-guard/--no-ood-guard",
         help="Compute columns outside the training range with RRTMG, and replay them too."),

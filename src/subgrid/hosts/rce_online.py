@@ -263,9 +263,13 @@ def online_radiation(
 
 
 def fine_tuning_config(
-    run: str | Path, *, epochs: int = 5, learning_rate_factor: float = 0.1, extra_data_repeats: int = 1
+    run: str | Path, *, epochs: int = 10, learning_rate_factor: float = 0.3, extra_data_repeats: int = 4
 ) -> RadiationTrainingConfig:
     """``run``'s own training config for fine-tuning: ``epochs`` epochs at its learning rate times the factor.
+
+    The defaults are the measured better of two settings: a ResCNN 8x2 that crashed in 62 of
+    64 30-day cases survived all 64 after 3 rounds with these, and 39 of 64 after 4 rounds with 5
+    epochs, a factor 0.1 and no oversampling of the replayed states (README, "Online tests").
 
     The seed and validation fraction stay, so fine-tuning validates on the run's own held-out chunks.
     """
@@ -289,7 +293,8 @@ class ReplayReport:
 
 def _round_summary(entry: Mapping) -> dict:
     keys = ("round", "survivors", "emulator_survived", "physics_survived", "temperature_rmse_last_K",
-            "surface_temperature_abs_difference_last_K", "radiation_wall_s_after_first_call", "radiation_speedup_wall")  # fmt: skip
+            "temperature_rmse_day_10_K", "surface_temperature_abs_difference_last_K",
+            "surface_temperature_abs_difference_final_30_days_K", "radiation_wall_s_after_first_call", "radiation_speedup_wall")  # fmt: skip
     return {k: entry[k] for k in keys}
 
 

@@ -1,0 +1,105 @@
+"""Radiation emulators online in the RCE host: survival, drift and radiation time against RRTMG, and replay.
+
+Variants (issue 5's acceptance):
+
+* ``ten-day``: ``--emulator`` (an exported artifact) and RRTMG side by side from 50 initial states
+  (20 % extreme), 10 days; ``ten-day-guard`` the same with the out-of-distribution guard on.
+* ``year``: 64 cases for 365 days (seasonal and diurnal cycles).
+* ``replay-tiny``: the mechanism exercised on an emulator that does fail: a ResCNN of width 8 and
+  depth 2 trained for 10 epochs on 2 000 columns, experience replay over 64 cases of 30 days
+  (at most ``--rounds`` rounds, the replay command's default fine-tuning), one line per round.
+
+Each line holds survivors (emulator and physics), the mass-weighted temperature RMSE against the
+physics run at day 10 and at the end, the surface-temperature difference averaged over the last
+30 days, and the wall time of the radiation part of each run, with their ratio
+(``ratio_radiation_speedup`` = RRTMG / emulator, both measured in the same run).
+
+    python benchmarks/bench_rce_online.py --emulator ART --workdir bench_runs/rce \\
+        --variants ten-day year replay-tiny [--out benchmarks/results/rce_online_cpu.jsonl]
+
+Runs checkpoint into ``--workdir`` and resume, so an interrupted benchmark (or one re-run for its
+lines) does not recompute finished runs. Run it with ``OMP_NUM_THREADS=1``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from _report import emit
+
+from subgrid.data.radiation import RadiationDatasetConfig, generate_radiation_dataset
+from subgrid.hosts.rce import RCEConfig
+from subgrid.hosts.rce_online import fine_tuning_config, online_cases, online_radiation, replay_radiation, sampler_settings
+from subgrid.training.radiation import RadiationTrainingConfig, load_emulator, train_radiation
+
+ONLINE = {"ten-day": (50, 10.0, False), "ten-day-guard": (50, 10.0, True), "year": (64, 365.0, False)}
+TINY = RadiationTrainingConfig(model="rescnn", model_options={"width": 8, "depth": 2}, epochs=10, batch_size=128,
+                               learning_rate=2e-3, flux_loss_weight=10.0, early_stopping_patience=200, seed=0)  # fmt: skip
+
+
+def _line(variant: str, entry: dict, extra: dict) -> dict:
+    wall = entry["radiation_wall_s_after_first_call"]
+    return {
+        "benchmark": "rce_online",
+        "variant": variant,
+        **extra,
+        "cases": entry.get("cases"),
+        "days": entry.get("days"),
+        "emulator_survived": entry["emulator_survived"],
+        "physics_survived": entry["physics_survived"],
+        "temperature_rmse_day_10_K": entry["temperature_rmse_day_10_K"]["mean"],
+        "temperature_rmse_last_K": entry["temperature_rmse_last_K"]["mean"],
+        "surface_temperature_abs_difference_final_30_days_K": entry["surface_temperature_abs_difference_final_30_days_K"]["mean"],
+        "radiation_wall_s_emulator": wall["emulator"],
+        "radiation_wall_s_rrtmg": wall["physics"],
+        "ratio_radiation_speedup": entry["radiation_speedup_wall"],
+    }
+
+
+def _replay_tiny(workdir: Path, rounds: int, out: Path | None) -> None:
+    data = workdir / "tiny_2000.zarr"
+    if not data.exists():
+        generate_radiation_dataset(data, RadiationDatasetConfig(n_columns=2000, seed=23, chunk_size=500), workers=1,
+                                   progress=False)  # fmt: skip
+    run = workdir / "tiny_run"
+    if not (run / "model.safetensors").exists():
+        train_radiation(data, run, TINY, progress=False)
+    _, description = load_emulator(run)
+    config = RCEConfig(days=30.0)
+    states = online_cases(64, sampler_settings(description), config=config)
+    start = time.perf_counter()
+    report = replay_radiation(data, run, states, workdir / "replay_tiny", config=config, rounds=rounds,
+                              fine_tune=fine_tuning_config(run), fmt="onnx", ood_guard=False, progress=False)  # fmt: skip
+    for entry in report.rounds:
+        emit(_line("replay-tiny", {**entry, "cases": 64, "days": 30.0},
+                   {"round": entry["round"], "harvested": entry.get("harvested"),
+                    "replay_wall_s": time.perf_counter() - start}), out)  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--emulator", type=Path, help="Exported emulator of the online variants.")
+    parser.add_argument("--workdir", type=Path, default=Path("bench_runs/rce"))
+    parser.add_argument("--variants", nargs="+", default=["ten-day", "year", "replay-tiny"],
+                        choices=[*ONLINE, "replay-tiny"])  # fmt: skip
+    parser.add_argument("--rounds", type=int, default=6, help="Round limit of replay-tiny.")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    for variant in args.variants:
+        if variant == "replay-tiny":
+            _replay_tiny(args.workdir, args.rounds, args.out)
+            continue
+        if args.emulator is None:
+            parser.error(f"--emulator is needed for {variant}")
+        cases, days, guard = ONLINE[variant]
+        report = online_radiation(args.emulator, args.workdir / variant, cases=cases, days=days, ood_guard=guard,
+                                  progress=False)  # fmt: skip
+        emit(_line(variant, report, {"emulator": str(args.emulator), "ood_guard": guard,
+                                     "fallback_columns": report["emulator_fallback_columns"]}), args.out)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
