@@ -44,7 +44,10 @@ def test_the_readme_states_the_demo_sizes():
     c = DemoConfig()
     for stated in (f"{c.columns:,} sampled columns".replace(",", " "), f"{c.test_columns:,} with another".replace(",", " "),
                    f"width {c.width}, depth {c.depth}, {c.epochs} epochs", f"{c.online_cases} single-column cases for "
-                   f"{c.online_days:g} days", f"{c.qbo_years:g} years of online QBO", f"{c.fortran_columns} held-out columns"):  # fmt: skip
+                   f"{c.online_days:g} days", f"{c.qbo_years:g} years of online QBO", f"{c.fortran_columns} held-out columns",
+                   f"width {c.replay_width}, depth {c.replay_depth},\n   {c.replay_epochs} epochs on "
+                   + f"{c.replay_columns:,} columns".replace(",", " "), f"{c.replay_cases} cases of {c.replay_days:g} days",
+                   f"up to {c.replay_rounds} rounds"):  # fmt: skip
         assert stated in text, stated
 
 

@@ -71,10 +71,15 @@ class DemoConfig:
         workers: Dask worker processes generating the datasets.
         width, depth, epochs, batch_size: the ResCNN and its training.
         fortran_columns: held-out columns sent through the Fortran example host.
-        online_cases, online_days: RCE cases (one column each) and their length, online and in replay.
-        replay_rounds: at most this many fine-tuning rounds of experience replay. The online test
-            runs with the out-of-distribution guard (columns outside the training range go to
-            RRTMG), replay without it: the emulator alone, so its crashes are its own.
+        online_cases, online_days: RCE cases (one column each) and their length in the online test,
+            which runs with the out-of-distribution guard (columns outside the training range go
+            to RRTMG).
+        replay_columns, replay_width, replay_depth, replay_epochs: the deliberately small ResCNN
+            that experience replay is shown on (the emulator above rarely crashes in the host), and
+            the RRTMG columns (another seed) it is trained on.
+        replay_cases, replay_days, replay_rounds: replay's cases, their length, and at most this
+            many fine-tuning rounds. Replay runs without the guard: the emulator alone, so its
+            crashes are its own.
         speed_batches, speed_repeats: columns per call timed, and repeats (the best is kept).
         gw_years, gw_epochs: QBO years per physics run of the drag data; epochs of the drag emulator.
         qbo_years, qbo_spinup_years: length of the online QBO runs and the years left out of their statistics.
@@ -94,7 +99,13 @@ class DemoConfig:
     fortran_columns: int = 256
     online_cases: int = 8
     online_days: float = 15.0
-    replay_rounds: int = 1
+    replay_columns: int = 2000
+    replay_width: int = 8
+    replay_depth: int = 2
+    replay_epochs: int = 10
+    replay_cases: int = 16
+    replay_days: float = 30.0
+    replay_rounds: int = 3
     speed_batches: tuple[int, ...] = (1, 1024)
     speed_repeats: int = 3
     gw_years: float = 4.0
@@ -124,7 +135,8 @@ class DemoConfig:
     def quick(cls) -> DemoConfig:
         """A smoke-test size: every step runs, the numbers mean little."""
         return cls(columns=1000, test_columns=300, width=16, depth=3, epochs=3, fortran_columns=32, online_cases=2,
-                   online_days=2.0, speed_batches=(1, 256), speed_repeats=1, gw_years=1.0, gw_epochs=3, qbo_years=6.0,
+                   online_days=2.0, replay_columns=500, replay_epochs=2, replay_cases=2, replay_days=2.0,
+                   replay_rounds=1, speed_batches=(1, 256), speed_repeats=1, gw_years=1.0, gw_epochs=3, qbo_years=6.0,
                    qbo_spinup_years=2.0)  # fmt: skip
 
 
@@ -331,6 +343,7 @@ def demo_steps(out: Path, config: DemoConfig) -> list[DemoStep]:
     c = config
     train, test = out / "radiation_train.zarr", out / "radiation_test.zarr"
     run, evaluation = out / "runs" / "rescnn", out / "evaluation"
+    replay_data, replay_run = out / "radiation_replay.zarr", out / "runs" / "rescnn_small"
     torchscript, onnx = out / "artifacts" / "torchscript", out / "artifacts" / "onnx"
     gw_data, gw_run = out / "gw.zarr", out / "runs" / "gw_wavenet"
     chunk = str(min(500, c.test_columns))
@@ -339,14 +352,15 @@ def demo_steps(out: Path, config: DemoConfig) -> list[DemoStep]:
         return ("generate", "radiation", "--columns", str(columns), "--levels", str(c.levels), "--seed", str(seed),
                 "--chunk-size", chunk, "--workers", str(c.workers), "--out", str(path), "--overwrite")  # fmt: skip
 
-    online_options = ("--cases", str(c.online_cases), "--days", f"{c.online_days:g}", "--seed", "101")
+    def train_rescnn(data: Path, path: Path, width: int, depth: int, epochs: int) -> tuple[str, ...]:
+        return ("train", "radiation", "--data", str(data), "--out", str(path), "--model", "rescnn", "--model-option",
+                f"width={width}", "--model-option", f"depth={depth}", "--epochs", str(epochs), "--batch-size",
+                str(c.batch_size), "--no-resume")  # fmt: skip
+
     return [
         DemoStep("generate_train", "RRTMG training dataset", generate(train, c.columns, 1)),
         DemoStep("generate_test", "RRTMG held-out dataset (another seed)", generate(test, c.test_columns, 2)),
-        DemoStep("train", "Train a small ResCNN",
-                 ("train", "radiation", "--data", str(train), "--out", str(run), "--model", "rescnn",
-                  "--model-option", f"width={c.width}", "--model-option", f"depth={c.depth}", "--epochs", str(c.epochs),
-                  "--batch-size", str(c.batch_size), "--no-resume")),
+        DemoStep("train", "Train a small ResCNN", train_rescnn(train, run, c.width, c.depth, c.epochs)),
         DemoStep("evaluate", "Evaluate on the held-out set",
                  ("evaluate", "--run", str(run), "--data", str(test), "--out", str(evaluation))),
         DemoStep("export_torchscript", "Export as TorchScript",
@@ -357,10 +371,16 @@ def demo_steps(out: Path, config: DemoConfig) -> list[DemoStep]:
                  python=f"from subgrid.demo import fortran_host_check; fortran_host_check({_quoted(torchscript)}, "
                         f"{_quoted(test)}, {_quoted(out / 'fortran')}, columns={c.fortran_columns})"),
         DemoStep("online", "Online in the RCE host, side by side with RRTMG",
-                 ("online", "radiation", "--emulator", str(torchscript), *online_options, "--out", str(out / "online"))),
-        DemoStep("replay", "Experience replay",
-                 ("replay", "radiation", "--run", str(run), "--data", str(train), *online_options,
-                  "--rounds", str(c.replay_rounds), "--no-ood-guard", "--out", str(out / "replay"))),
+                 ("online", "radiation", "--emulator", str(torchscript), "--cases", str(c.online_cases), "--days",
+                  f"{c.online_days:g}", "--seed", "101", "--out", str(out / "online"))),
+        DemoStep("generate_replay", "RRTMG columns for a deliberately weak emulator (another seed)",
+                 generate(replay_data, c.replay_columns, 3)),
+        DemoStep("train_replay", "Train a tiny ResCNN, weak enough to crash online",
+                 train_rescnn(replay_data, replay_run, c.replay_width, c.replay_depth, c.replay_epochs)),
+        DemoStep("replay", "Experience replay of the tiny ResCNN",
+                 ("replay", "radiation", "--run", str(replay_run), "--data", str(replay_data), "--cases",
+                  str(c.replay_cases), "--days", f"{c.replay_days:g}", "--seed", "101", "--rounds",
+                  str(c.replay_rounds), "--format", "onnx", "--no-ood-guard", "--out", str(out / "replay"))),
         DemoStep("speed", "Speed table against RRTMG",
                  python=f"from subgrid.demo import speed_table; speed_table({_quoted(out / 'artifacts')}, "
                         f"{_quoted(test)}, {_quoted(out / 'speed')}, batches={tuple(c.speed_batches)!r}, "
