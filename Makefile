@@ -32,8 +32,8 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	@touch $(STAMP)
 
-# The whole pipeline at small size -> $(DEMO_DIR)/report.html, then a headless-Chromium screenshot
-# of the report ($(DEMO_DIR)/report.png) that fails if the page renders blank.
+# The whole pipeline at small size -> $(DEMO_DIR)/report.html, then headless Chromium checks every
+# figure of the report rendered and screenshots the whole page ($(DEMO_DIR)/report.png).
 demo: $(STAMP) system-deps
 	$(BIN)/subgrid demo --out $(DEMO_DIR)
 	$(BIN)/python scripts/screenshot_report.py $(DEMO_DIR)/report.html

@@ -1,10 +1,10 @@
-"""Open a report in headless Chromium, save a screenshot and check it is not blank.
+"""Open a report in headless Chromium, check every figure rendered, and save a screenshot of the whole page.
 
-    python scripts/screenshot_report.py demo/report.html [--png demo/report.png] [--width 1280] [--height 4000]
+    python scripts/screenshot_report.py demo/report.html [--png demo/report.png] [--width 1280] [--height H]
 
-Prints the picture's size and pixel statistics as JSON; exits with status 1 (and one line on
-stderr) when Chromium is missing, fails, or renders a blank page
-(:func:`subgrid.evaluation.report.screenshot`).
+Prints the picture's size, pixel statistics and the figures rendered of those on the page as
+JSON; exits with status 1 (and one line on stderr) when Chromium is missing or fails, when a
+figure did not render, or when the page is blank (:func:`subgrid.evaluation.report.screenshot`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ def main() -> int:
     parser.add_argument("report", type=Path, help="The HTML report, e.g. demo/report.html.")
     parser.add_argument("--png", type=Path, default=None, help="Screenshot path (default: beside the report, .png).")
     parser.add_argument("--width", type=int, default=1280, help="Window width in pixels.")
-    parser.add_argument("--height", type=int, default=4000, help="Window height in pixels (the page is cut there).")
+    parser.add_argument("--height", type=int, default=None, help="Window height in pixels (default: the whole page).")
     args = parser.parse_args()
     try:
         stats = screenshot(args.report, args.png or args.report.with_suffix(".png"), width=args.width, height=args.height)

@@ -244,9 +244,18 @@ def test_the_demo_report_shows_what_ran_and_marks_the_rest_not_run(run_directory
 
 def test_chromium_renders_the_report_and_the_figures_show(run_directory, tmp_path):
     report = write_report(run_directory / "report.html", REPORT)
-    stats = screenshot(report, tmp_path / "report.png", width=1000, height=1600)
-    assert (stats["width"], stats["height"]) == (1000, 1600)
+    stats = screenshot(report, tmp_path / "report.png", width=1000)
+    figures = report.read_text().count("<img ")
+    assert figures > 0 and stats["figures"] == stats["figures_rendered"] == figures, stats
+    # The whole page is in the picture: its height is the page's, more than a screen.
+    assert stats["width"] == 1000 and stats["height"] == stats["page_height"] > 1000, stats
     assert stats["grey_std"] > 10 and stats["non_white_fraction"] > 0.02, stats
+
+    # A figure whose data is corrupt is caught, not just a blank page.
+    broken = run_directory / "broken.html"
+    broken.write_text(report.read_text().replace("base64,iVBOR", "base64,AAAA", 1))
+    with pytest.raises(ScreenshotError, match=f"{figures - 1} of {figures} figures rendered"):
+        screenshot(broken, tmp_path / "broken.png", width=1000)
 
     blank = run_directory / "blank.html"
     blank.write_text("<!DOCTYPE html><html><body></body></html>")

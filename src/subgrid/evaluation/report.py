@@ -24,6 +24,7 @@ import base64
 import html
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -300,7 +301,7 @@ def render_report(directory: str | Path, report: Report) -> str:
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         f"<title>{html.escape(report.title)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n"
         + "\n".join(body)
-        + "\n</body>\n</html>\n"
+        + f"\n<script>{RENDER_CHECK_SCRIPT}</script>\n</body>\n</html>\n"
     )
 
 
@@ -544,6 +545,19 @@ def write_demo_report(directory: str | Path) -> Path:
 # Looking at it: headless Chromium
 
 
+#: Run by the page once loaded: how many figures Chromium decoded (a broken image has no natural
+#: width), and the page height, as attributes of <body> that :func:`rendered_figures` reads back.
+RENDER_CHECK_SCRIPT = (
+    'window.addEventListener("load", function () {'
+    " var images = Array.from(document.images);"
+    " document.body.dataset.figures = images.length;"
+    " document.body.dataset.figuresRendered = images.filter(function (i) { return i.complete && i.naturalWidth; }).length;"
+    " document.body.dataset.pageHeight = Math.ceil(document.documentElement.scrollHeight); });"
+)
+#: Tallest screenshot taken (Chromium's limit for one window is about this).
+MAX_SCREENSHOT_HEIGHT = 16384
+
+
 class ScreenshotError(SubgridError, RuntimeError):
     """Chromium is missing, failed, or rendered a blank page."""
 
@@ -557,35 +571,67 @@ def find_chromium() -> str:
     raise ScreenshotError("no Chromium found (apt-get install -y chromium, or make system-deps)")
 
 
-def screenshot(
-    report: str | Path, png: str | Path, *, width: int = 1280, height: int = 4000, timeout_s: float = 120.0
-) -> dict:
-    """Render ``report`` with headless Chromium into ``png``; return pixel statistics of the picture.
-
-    Raises :class:`ScreenshotError` when Chromium fails or the picture is blank (a single colour:
-    no text or figure rendered). The statistics: size, standard deviation of the grey levels
-    (0-255) and the fraction of pixels that are not near-white.
-    """
-    from PIL import Image
-
-    report, png = Path(report).resolve(), Path(png).resolve()
-    if not report.is_file():
-        raise InputError(f"{report}: no such report")
-    png.parent.mkdir(parents=True, exist_ok=True)
-    png.unlink(missing_ok=True)
+def _chromium(report: Path, options: list[str], timeout_s: float) -> subprocess.CompletedProcess:
     with tempfile.TemporaryDirectory(prefix="subgrid-chromium-") as profile:
-        command = [
-            find_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-            "--no-first-run", f"--user-data-dir={profile}", f"--window-size={width},{height}",
-            f"--screenshot={png}", report.as_uri(),
-        ]  # fmt: skip
+        command = [find_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                   "--no-first-run", f"--user-data-dir={profile}", *options, report.as_uri()]  # fmt: skip
         try:
             result = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s)
         except subprocess.TimeoutExpired as error:
             raise ScreenshotError(f"chromium took more than {timeout_s:g} s on {report}") from error
-    if result.returncode != 0 or not png.is_file():
+    if result.returncode != 0:
         tail = "\n".join(result.stderr.splitlines()[-5:])
         raise ScreenshotError(f"chromium failed on {report} (exit {result.returncode}): {tail}")
+    return result
+
+
+def rendered_figures(report: str | Path, *, width: int = 1280, timeout_s: float = 120.0) -> dict:
+    """Load ``report`` in headless Chromium and ask the page which figures it decoded.
+
+    The report's own script (:data:`RENDER_CHECK_SCRIPT`) counts, once the page has loaded, the
+    images Chromium decoded to a non-zero size, and the page height; this reads them back from
+    the rendered DOM. Returns ``{"figures", "figures_rendered", "page_height"}`` (``None`` where
+    the page carries no such script).
+    """
+    report = Path(report).resolve()
+    if not report.is_file():
+        raise InputError(f"{report}: no such report")
+    dom = _chromium(report, [f"--window-size={width},1000", "--virtual-time-budget=10000", "--dump-dom"],
+                    timeout_s).stdout  # fmt: skip
+    body = re.search(r"<body([^>]*)>", dom)
+    attributes = dict(re.findall(r'([\w-]+)="([^"]*)"', body.group(1))) if body else {}
+
+    def number(name: str) -> int | None:
+        value = attributes.get(f"data-{name}")
+        return int(value) if value is not None and value.isdigit() else None
+
+    return {name.replace("-", "_"): number(name) for name in ("figures", "figures-rendered", "page-height")}
+
+
+def screenshot(
+    report: str | Path, png: str | Path, *, width: int = 1280, height: int | None = None, timeout_s: float = 120.0
+) -> dict:
+    """Render ``report`` with headless Chromium into ``png``; check the figures rendered; return statistics.
+
+    ``height``: of the window, pixels; by default the whole page (at most 16 384). Raises
+    :class:`ScreenshotError` when Chromium fails, when a figure of the page did not render
+    (:func:`rendered_figures`), or when the picture is blank (a single colour: no text or figure
+    rendered). The statistics: size, standard deviation of the grey levels (0-255), the fraction
+    of pixels that are not near-white, and the figures rendered of those on the page.
+    """
+    from PIL import Image
+
+    report, png = Path(report).resolve(), Path(png).resolve()
+    figures = rendered_figures(report, width=width, timeout_s=timeout_s)
+    if figures["figures"] is not None and figures["figures_rendered"] != figures["figures"]:
+        raise ScreenshotError(f"{report}: {figures['figures_rendered']} of {figures['figures']} figures rendered")
+    if height is None:
+        height = min(figures["page_height"] or 4000, MAX_SCREENSHOT_HEIGHT)
+    png.parent.mkdir(parents=True, exist_ok=True)
+    png.unlink(missing_ok=True)
+    _chromium(report, [f"--window-size={width},{height}", f"--screenshot={png}"], timeout_s)
+    if not png.is_file():
+        raise ScreenshotError(f"chromium wrote no screenshot of {report}")
     with Image.open(png) as image:
         grey = np.asarray(image.convert("L"), dtype=float)
     stats = {
@@ -594,6 +640,7 @@ def screenshot(
         "height": int(grey.shape[0]),
         "grey_std": float(grey.std()),
         "non_white_fraction": float((grey < 235).mean()),
+        **figures,
     }
     if stats["grey_std"] < 1.0 or stats["non_white_fraction"] < 0.001:
         raise ScreenshotError(f"{png}: the rendered page is blank ({stats})")
