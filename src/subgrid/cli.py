@@ -140,10 +140,20 @@ def train_radiation_command(
         [], "--extra-data", help="Further dataset for the training split only, e.g. replayed states (repeatable)."),
     extra_data_repeats: int = typer.Option(
         None, "--extra-data-repeats", min=1, help="Visits of each extra column per epoch (oversampling)."),
+    accelerator: str = typer.Option(None, "--accelerator", help="cpu | gpu | auto (default: the config's, else cpu)."),
+    devices: int = typer.Option(None, "--devices", min=1, help="Processes (GPUs) per node; more than 1 trains with DDP."),
+    num_nodes: int = typer.Option(None, "--num-nodes", min=1, help="Nodes (under SLURM srun or torchrun)."),
+    strategy: str = typer.Option(None, "--strategy", help="auto | ddp (several devices always use DDP)."),
+    precision: str = typer.Option(None, "--precision", help="32-true | bf16-mixed (GPU only)."),
     resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue an interrupted run in OUT."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
-    """Train a radiation emulator (fluxes and energy-consistent heating rates) on an RRTMG dataset."""
+    """Train a radiation emulator (fluxes and energy-consistent heating rates) on an RRTMG dataset.
+
+    With --devices N the N processes train with DDP, each on its own share of the zarr chunks
+    (--batch-size is per process). Lightning starts them, or run the command under `torchrun
+    --nproc_per_node N` or SLURM's `srun` (one task per device) with the same --devices N.
+    """
     from dataclasses import replace
 
     from subgrid.models import parse_model_options
@@ -154,6 +164,8 @@ def train_radiation_command(
         overrides = {
             "model": model, "epochs": epochs, "optimizer": optimizer, "learning_rate": learning_rate,
             "batch_size": batch_size, "max_minutes": max_minutes, "seed": seed, "extra_data_repeats": extra_data_repeats,
+            "accelerator": accelerator, "devices": devices, "num_nodes": num_nodes, "strategy": strategy,
+            "precision": precision,
         }  # fmt: skip
         config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
         if model_option:
@@ -163,6 +175,8 @@ def train_radiation_command(
         )
     except (SubgridError, ValueError) as error:
         _fail(error)
+    if report.rank != 0:
+        return
     typer.echo(
         f"trained {config.model} for {report.epochs} epochs in {report.seconds / 60:.1f} min"
         f"{' (resumed)' if report.resumed else ''}; best validation loss {report.best_val_loss:.4g}; run in {out}"

@@ -12,6 +12,11 @@ Loss: ``w_F · mean(((F̂ − F)/σ_F)²) + w_H · mean(((Ĥ − H)/σ_H)²)`` o
 component) and the LW/SW heating rates (σ_H per component), σ fitted on the training split.
 Checkpoints are read back with ``weights_only=True``; weights are shipped as safetensors.
 
+Training scales out with Lightning: ``devices`` processes per node on ``num_nodes`` nodes train
+with DDP (gloo on CPU, NCCL on GPUs; ``batch_size`` is per process), each streaming its own share
+of the zarr chunks, and only global rank 0 writes the run directory. Validation metrics are sums
+reduced over ranks, so they are those of one process on the same weights.
+
 Experience replay fine-tunes a finished run (``init_from``): training starts from its weights
 *and* its normalisation statistics and loss scales, which are not refitted (a replay set is a
 biased sample of states where online runs failed; refitting on it would move every input's
@@ -27,7 +32,7 @@ import json
 import shutil
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import ClassVar, Literal
 
@@ -51,6 +56,9 @@ from subgrid.models.radiation import (
 from subgrid.training.radiation_data import ColumnStream, chunk_slices, open_radiation_dataset, split_chunks
 from subgrid.training.runs import StrictConfig, build_trainer, merge_metric_logs, save_weights, write_text_atomic
 
+#: Datasets (with their extra data) below this size are held in memory by default. With DDP each
+#: rank keeps the chunks it has read; shares are dealt anew every epoch, so in the end each rank
+#: holds the whole training split. Larger datasets stream: memory then depends on chunk size.
 IN_MEMORY_LIMIT_BYTES = 4 * 2**30
 #: Per-level input σ is floored at this fraction of the feature's σ over all levels.
 LEVEL_STD_FLOOR = 0.1
@@ -83,10 +91,19 @@ class RadiationTrainingConfig(StrictConfig):
     seed: int = 0
     #: Times each chunk of the ``extra_data`` of :func:`train_radiation` is visited per epoch.
     extra_data_repeats: int = 1
+    # Where to train (Lightning's names): "cpu" | "gpu" | "auto"; devices (processes) per node;
+    # "auto" | "ddp" (several devices always train with DDP); "32-true" | "bf16-mixed" (GPU only).
+    # ``batch_size`` is per device: a DDP step averages devices x num_nodes batches.
+    accelerator: str = "cpu"
+    devices: int = 1
+    num_nodes: int = 1
+    strategy: str = "auto"
+    precision: str = "32-true"
 
     def __post_init__(self) -> None:
         checks = {
             **self._optimisation_checks(),
+            **self._hardware_checks(),
             "model": self.model in ("rescnn", "mlp"),
             "optimizer": self.optimizer in ("sgd", "adamw"),
             "momentum": 0 <= self.momentum < 1,
@@ -193,36 +210,51 @@ class RadiationLightningModule(L.LightningModule):
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_index: int) -> torch.Tensor:
         loss, _, _ = self._loss(batch)
-        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=batch["fluxes"].shape[0])
+        # With DDP: the mean over ranks of each rank's epoch mean (ranks run the same batch count).
+        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=batch["fluxes"].shape[0],
+                 sync_dist=True)  # fmt: skip
         return loss
 
     def on_validation_epoch_start(self) -> None:
-        self._validation_sums = {}
+        # Sums over this rank's validation columns, in float64; a rank may have no validation chunk.
+        zeros = {"loss": 1, "columns": 1, "flux_abs_error": 1, "flux_abs": 1, "heating_sq_error": 2, "heating_count": 2}
+        self._validation_sums = {k: torch.zeros(n, dtype=torch.float64, device=self.device) for k, n in zeros.items()}
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_index: int) -> None:
         loss, fluxes, heating = self._loss(batch)
-        self.log("val_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=batch["fluxes"].shape[0])
+        n_columns = batch["fluxes"].shape[0]
         day = (batch["column_inputs"][:, COLUMN_FEATURES.index(("cos_solar_zenith_angle", "identity"))] > 0).float()
         weight = torch.stack([torch.ones_like(day), day], dim=1)[:, :, None]  # LW all columns, SW by day
         flux_weight = weight.repeat_interleave(2, dim=1)
         error = heating[:, :, 1:] - batch["heating"][:, :, 1:]  # above the lowest layer
         sums = {
+            "loss": loss * n_columns,
+            "columns": torch.tensor(float(n_columns)),
             "flux_abs_error": ((fluxes - batch["fluxes"]).abs() * flux_weight).sum(),
             "flux_abs": (batch["fluxes"].abs() * flux_weight).sum(),
             "heating_sq_error": (error**2 * weight).sum(dim=(0, 2)),
             "heating_count": (weight.expand_as(error)).sum(dim=(0, 2)),
         }
         for key, value in sums.items():
-            self._validation_sums[key] = self._validation_sums.get(key, 0) + value.detach()
+            self._validation_sums[key] += value.detach().to(self._validation_sums[key])
 
     def on_validation_epoch_end(self) -> None:
-        s = self._validation_sums
-        if not s:
-            return
-        self.log("val_flux_mae_percent", 100 * s["flux_abs_error"] / s["flux_abs"])
+        """Validation metrics over every rank's columns: sums reduced across ranks, then divided.
+
+        The loss is the column-weighted mean of the batch losses, as on one process, whatever
+        each rank's share; a mean of per-rank means would weigh a short share's columns more.
+        The reduced values are the same on every rank; ``sync_dist`` only tells Lightning so.
+        """
+        s = {key: self.trainer.strategy.reduce(value, reduce_op="sum") for key, value in self._validation_sums.items()}
         rmse = (s["heating_sq_error"] / s["heating_count"].clamp(min=1)).sqrt()
-        self.log("val_lw_heating_rmse_K_day", rmse[0], prog_bar=True)
-        self.log("val_sw_heating_rmse_K_day", rmse[1], prog_bar=True)
+        metrics = {
+            "val_loss": s["loss"][0] / s["columns"][0],
+            "val_flux_mae_percent": 100 * s["flux_abs_error"][0] / s["flux_abs"][0],
+            "val_lw_heating_rmse_K_day": rmse[0],
+            "val_sw_heating_rmse_K_day": rmse[1],
+        }
+        for name, value in metrics.items():
+            self.log(name, value.float(), prog_bar=name != "val_flux_mae_percent", sync_dist=True)
 
     def configure_optimizers(self):
         c = self.config
@@ -269,6 +301,10 @@ class RadiationDataModule(L.LightningDataModule):
     the validation stream holds the main dataset's held-out chunks only. The training loader is
     rebuilt every epoch with that epoch's shuffle order, so the order depends only on (seed,
     epoch), also after resuming from a checkpoint.
+
+    With several processes each rank streams its own share of the chunks (set in :meth:`setup`
+    from the trainer): training shares yield equal batch counts, validation shares cover every
+    held-out column once (the module reduces their sums).
     """
 
     def __init__(
@@ -284,10 +320,22 @@ class RadiationDataModule(L.LightningDataModule):
         ]
         stream = dict(path=str(data), batch_size=config.batch_size, seed=config.seed, in_memory=in_memory)
         self.train_stream = ColumnStream(
-            slices=train_slices, shuffle=True, extra_chunks=extra * config.extra_data_repeats, **stream
+            slices=train_slices, shuffle=True, extra_chunks=extra * config.extra_data_repeats, even_shares=True, **stream
         )
         self.validation_stream = ColumnStream(slices=validation_slices, shuffle=False, **stream)
         self.num_workers = config.num_workers
+
+    def setup(self, stage: str) -> None:
+        rank, world_size = self.trainer.global_rank, self.trainer.world_size
+        n_shares = world_size * max(1, self.num_workers)
+        n_chunks = len(self.train_stream.chunks)
+        if n_chunks < n_shares:
+            raise InputError(
+                f"dataset: {n_chunks} training chunks cannot feed {world_size} processes x "
+                f"{max(1, self.num_workers)} loader workers; generate it with a smaller --chunk-size"
+            )
+        for stream in (self.train_stream, self.validation_stream):
+            stream.rank, stream.world_size = rank, world_size
 
     def _loader(self, stream: ColumnStream) -> DataLoader:
         return DataLoader(stream, batch_size=None, num_workers=self.num_workers)
@@ -317,6 +365,8 @@ class TrainingReport:
     seconds: float
     best_val_loss: float
     resumed: bool
+    #: Global rank of the process that returns it (0 in a single-process run; rank 0 wrote the files).
+    rank: int = 0
 
 
 #: Dataset attributes recorded in model.json for each extra dataset (those present).
@@ -391,8 +441,16 @@ def train_radiation(
     chunks only. Both are recorded in ``model.json``.
 
     With ``resume`` and an interrupted run in ``run`` (same config, ``init_from`` and
-    ``extra_data``), training continues from its last checkpoint; otherwise a fresh run starts
-    (an existing finished run is an error).
+    ``extra_data``; the hardware settings may differ, e.g. a job requeued on other nodes),
+    training continues from its last checkpoint; otherwise a fresh run starts (an existing
+    finished run is an error).
+
+    With several processes (``config.devices`` x ``config.num_nodes``) every process calls this
+    function: Lightning starts the other processes by rerunning the command, or ``torchrun`` /
+    ``srun`` start them all. Every process fits the same normalisation statistics on the same
+    columns (DDP broadcasts rank 0's when it wraps the model, too); only global rank 0 clears
+    and writes ``run``. Call it from a script or the CLI, not from a notebook or a test runner
+    process (Lightning would rerun that process).
     """
     data, run = Path(data), Path(run)
     extra_paths = [Path(path) for path in extra_data]
@@ -411,7 +469,7 @@ def train_radiation(
     resuming = resume and last.exists()
     if resuming:
         saved = RadiationTrainingConfig.from_yaml(run / "config.yaml")
-        if saved != config:
+        if replace(saved, **config.hardware()) != config:
             raise InputError(f"{run}: holds an interrupted run with another config; use another --out or the same config")
         described = json.loads((run / "model.json").read_text())
         recorded = {"init_from": described.get("init_from"), "extra_data": [e["path"] for e in described.get("extra_data", [])]}
@@ -419,9 +477,14 @@ def train_radiation(
             raise InputError(
                 f"{run}: holds an interrupted run with another init_from or extra_data; use another --out or the same"
             )
-    elif run.exists():
-        shutil.rmtree(run)
-    run.mkdir(parents=True, exist_ok=True)
+    # Built before anything is written: it knows this process's rank (torchrun, SLURM, or the
+    # LOCAL_RANK Lightning gives the processes it starts), and only rank 0 touches the run.
+    trainer, best = build_trainer(run, config, progress=progress, reload_dataloaders_every_n_epochs=1, **config.hardware())
+    writer = trainer.is_global_zero
+    if writer and not resuming:
+        shutil.rmtree(run, ignore_errors=True)
+    if writer:
+        run.mkdir(parents=True, exist_ok=True)
 
     L.seed_everything(config.seed, workers=True, verbose=False)
     all_columns = n_columns + config.extra_data_repeats * sum(e["columns"] for e in extra_described)
@@ -459,25 +522,31 @@ def train_radiation(
             "extra_data_repeats": config.extra_data_repeats,
             "training_columns_per_epoch": datamodule.train_stream.n_columns(),
         }
-        write_text_atomic(run / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
-        write_text_atomic(run / "model.json", json.dumps(description, indent=2))
+        if writer:
+            write_text_atomic(run / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
+            write_text_atomic(run / "model.json", json.dumps(description, indent=2))
 
-    trainer, best = build_trainer(run, config, progress=progress, reload_dataloaders_every_n_epochs=1)
     started_at = time.perf_counter()
     trainer.fit(module, datamodule=datamodule, ckpt_path=last if resuming else None, weights_only=True)
     seconds = time.perf_counter() - started_at
+    report = TrainingReport(run, trainer.current_epoch, seconds, float(best.best_model_score), resuming, trainer.global_rank)
+    if not writer:
+        return report
 
     merge_metric_logs(run)
     state = torch.load(best.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
-    module.load_state_dict(state)
+    module.cpu().load_state_dict(state)
     save_weights(module.emulator, run / "model.safetensors")
     description["trained_epochs"] = trainer.current_epoch
     description["best_val_loss"] = float(best.best_model_score)
-    # Wall time of this fit (after a resume: of the resumed part) and the threads it had.
+    # Wall time of this fit (after a resume: of the resumed part), the threads it had per process,
+    # the processes and the precision it ran with.
     description["training_seconds"] = round(seconds, 1)
     description["torch_threads"] = torch.get_num_threads()
+    description["training_processes"] = trainer.world_size
+    description["precision"] = config.precision
     write_text_atomic(run / "model.json", json.dumps(description, indent=2))
-    return TrainingReport(run, trainer.current_epoch, seconds, float(best.best_model_score), resuming)
+    return report
 
 
 def predict_radiation(emulator: RadiationEmulator, ds, *, batch_size: int = 4096):

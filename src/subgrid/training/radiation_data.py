@@ -2,8 +2,10 @@
 
 Columns are read block by block (a block = a few zarr chunks), so a dataset larger than memory
 streams; each epoch visits the blocks in a new seeded order and shuffles columns within a block.
-Blocks are split between DataLoader workers and distributed ranks, so each rank reads its own
-share. Small datasets can be held in memory instead (``in_memory``), which skips re-reading zarr.
+Chunks are dealt out to distributed ranks and DataLoader workers (each *share* reads its own
+chunks, nothing else), and with ``even_shares`` every share yields the same number of batches, as
+DDP training needs (a rank with one batch more would wait forever for the others' gradients).
+Small datasets can be held in memory instead (``in_memory``), which skips re-reading zarr.
 Chunks of further datasets (replayed online states) can join a stream's own, oversampled by
 listing them more than once.
 """
@@ -94,6 +96,12 @@ class ColumnStream(IterableDataset):
     ``blocks_per_read`` chunks are read and shuffled together. Call :meth:`set_epoch` (the
     training module does) for a new order each epoch; with the same seed and epoch the order is
     the same.
+
+    ``rank`` of ``world_size`` (set by the training data module from the trainer) and the
+    DataLoader worker pick one share of the chunks: the epoch's chunk order dealt round-robin
+    to ``world_size x workers`` shares. With ``even_shares`` each share stops after as many
+    batches as the smallest share has; the chunks left over (fewer than one per share) differ
+    every epoch, since the order is reshuffled.
     """
 
     path: str
@@ -105,6 +113,7 @@ class ColumnStream(IterableDataset):
     in_memory: bool = False
     rank: int = 0
     world_size: int = 1
+    even_shares: bool = False
     extra_chunks: list[tuple[str, slice]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -123,13 +132,16 @@ class ColumnStream(IterableDataset):
     def n_columns(self) -> int:
         return sum(columns.stop - columns.start for _, columns in self.chunks)
 
-    def _my_chunks(self, order: np.ndarray) -> list[tuple[str, slice]]:
-        worker = get_worker_info()
-        n_workers, worker_id = (worker.num_workers, worker.id) if worker else (1, 0)
-        share = self.world_size * n_workers
-        me = self.rank * n_workers + worker_id
+    def _share(self, order: np.ndarray, index: int, n_shares: int) -> list[tuple[str, slice]]:
         chunks = self.chunks
-        return [chunks[i] for i in order[me::share]]
+        return [chunks[i] for i in order[index::n_shares]]
+
+    def _blocks(self, share: list[tuple[str, slice]]) -> list[list[tuple[str, slice]]]:
+        return [share[start : start + self.blocks_per_read] for start in range(0, len(share), self.blocks_per_read)]
+
+    def _n_batches(self, share: list[tuple[str, slice]]) -> int:
+        sizes = [sum(columns.stop - columns.start for _, columns in block) for block in self._blocks(share)]
+        return sum(-(-size // self.batch_size) for size in sizes)
 
     def _chunk(self, path: str, columns: slice) -> dict[str, torch.Tensor]:
         key = (path, columns.start, columns.stop)
@@ -148,11 +160,19 @@ class ColumnStream(IterableDataset):
         rng = np.random.default_rng([self.seed, self.epoch])
         n_chunks = len(self.slices) + len(self.extra_chunks)
         order = rng.permutation(n_chunks) if self.shuffle else np.arange(n_chunks)
-        mine = self._my_chunks(order)
-        for start in range(0, len(mine), self.blocks_per_read):
-            block = self._read(mine[start : start + self.blocks_per_read])
+        worker = get_worker_info()
+        n_workers, worker_id = (worker.num_workers, worker.id) if worker else (1, 0)
+        n_shares = self.world_size * n_workers
+        mine = self._share(order, self.rank * n_workers + worker_id, n_shares)
+        limit = min(self._n_batches(self._share(order, i, n_shares)) for i in range(n_shares)) if self.even_shares else None
+        produced = 0
+        for group in self._blocks(mine):
+            block = self._read(group)
             n = block["column_inputs"].shape[0]
             rows = torch.from_numpy(rng.permutation(n)) if self.shuffle else torch.arange(n)
             for first in range(0, n, self.batch_size):
+                if produced == limit:
+                    return
                 take = rows[first : first + self.batch_size]
                 yield {k: v[take] for k, v in block.items()}
+                produced += 1

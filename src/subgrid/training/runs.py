@@ -1,6 +1,8 @@
-"""What every emulator's training shares: strict configs, and the files of a run directory.
+"""What every emulator's training shares: strict configs, the Lightning trainer, and the files of a run directory.
 
 Run directories get atomic writes, safetensors weights and metric logs merged across resumes.
+The trainer runs on CPU or GPUs, on one device or several processes (DDP) started by Lightning,
+``torchrun`` or SLURM's ``srun``; in a multi-process run only global rank 0 writes files.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import lightning as L
+import torch
 import yaml
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
@@ -19,6 +22,11 @@ from torch import nn
 
 from subgrid.errors import InputError
 
+ACCELERATORS = ("cpu", "gpu", "auto")
+STRATEGIES = ("auto", "ddp")
+PRECISIONS = ("32-true", "bf16-mixed")
+#: The fields of a training config that say where it trains (passed to :func:`build_trainer`).
+HARDWARE_FIELDS = ("accelerator", "devices", "num_nodes", "strategy", "precision")
 
 _OPTIMISATION_CHECKS = {
     "learning_rate": lambda value: value > 0,
@@ -28,6 +36,14 @@ _OPTIMISATION_CHECKS = {
     "validation_fraction": lambda value: 0 < value < 1,
     "early_stopping_patience": lambda value: value >= 1,
     "max_minutes": lambda value: value is None or value > 0,
+}
+
+_HARDWARE_CHECKS = {
+    "accelerator": lambda value: value in ACCELERATORS,
+    "devices": lambda value: isinstance(value, int) and value >= 1,
+    "num_nodes": lambda value: isinstance(value, int) and value >= 1,
+    "strategy": lambda value: value in STRATEGIES,
+    "precision": lambda value: value in PRECISIONS,
 }
 
 
@@ -48,6 +64,19 @@ class StrictConfig:
     def _optimisation_checks(self) -> dict[str, bool]:
         """Checks of the optimisation settings every training config has (see ``_OPTIMISATION_CHECKS``)."""
         return {name: check(getattr(self, name)) for name, check in _OPTIMISATION_CHECKS.items()}
+
+    def _hardware_checks(self) -> dict[str, bool]:
+        """Checks of the :data:`HARDWARE_FIELDS` of configs that have them; bf16 is refused on CPU."""
+        if self.precision == "bf16-mixed" and self.accelerator == "cpu":
+            raise InputError(
+                f"{self.config_name}: precision='bf16-mixed' is for GPUs (accelerator gpu, or auto on a GPU "
+                "machine); CPUs train in '32-true'"
+            )
+        return {name: check(getattr(self, name)) for name, check in _HARDWARE_CHECKS.items()}
+
+    def hardware(self) -> dict:
+        """The :data:`HARDWARE_FIELDS` of this config, as :func:`build_trainer` takes them."""
+        return {name: getattr(self, name) for name in HARDWARE_FIELDS}
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -97,25 +126,81 @@ def merge_metric_logs(run: Path) -> None:
     os.replace(tmp, run / "metrics.csv")
 
 
-def build_trainer(run: Path, config, *, progress: bool, **options) -> tuple[L.Trainer, ModelCheckpoint]:
-    """The CPU Lightning trainer every emulator uses, and its best-validation checkpoint callback.
+def _device_settings(accelerator: str, devices: int, num_nodes: int, strategy: str, precision: str) -> dict:
+    """``L.Trainer`` arguments for where to train, refusing settings this machine cannot run.
 
-    ``config`` provides ``epochs``, ``max_minutes`` and ``early_stopping_patience``; ``options``
-    are extra ``L.Trainer`` arguments. Logs go to one CSV version per (re)start under RUN/logs,
-    merged by :func:`merge_metric_logs`.
+    Several processes (``devices * num_nodes > 1`` or ``strategy='ddp'``) train with DDP: gloo on
+    CPU, NCCL on GPUs. Buffers (the normalisation statistics and loss scales) are broadcast from
+    rank 0 once, when DDP wraps the model, not at every forward: they never change in training, and
+    a broadcast per forward would also be a collective in validation, where ranks may see different
+    batch counts. GPU runs warn about, rather than refuse, operations without a deterministic
+    CUDA kernel.
     """
+    from lightning.pytorch.strategies import DDPStrategy
+
+    gpu = torch.cuda.is_available()
+    if accelerator == "gpu" and not gpu:
+        raise InputError("accelerator='gpu': no CUDA GPU is visible to this process (torch.cuda.is_available() is False)")
+    on_gpu = accelerator == "gpu" or (accelerator == "auto" and gpu)
+    if precision == "bf16-mixed" and not (on_gpu and torch.cuda.is_bf16_supported()):
+        where = "this GPU has no bf16 support" if on_gpu else f"accelerator={accelerator!r} trains on the CPU here"
+        raise InputError(f"precision='bf16-mixed': {where}; use '32-true'")
+    started = int(os.environ.get("WORLD_SIZE", "1"))
+    if started > devices * num_nodes:
+        # Lightning checks the other way round; here every process would train alone, all as rank 0.
+        raise InputError(
+            f"{started} processes were started (WORLD_SIZE, e.g. torchrun --nproc_per_node) but devices x "
+            f"num_nodes is {devices * num_nodes}; pass --devices {started // num_nodes} (per node)"
+        )
+    distributed = strategy == "ddp" or devices * num_nodes > 1
+    return {
+        "accelerator": "gpu" if on_gpu else "cpu",
+        "devices": devices,
+        "num_nodes": num_nodes,
+        "strategy": DDPStrategy(forward_sync_buffers=False) if distributed else "auto",
+        "precision": precision,
+        "deterministic": "warn" if on_gpu else True,
+    }
+
+
+def build_trainer(
+    run: Path,
+    config,
+    *,
+    progress: bool,
+    accelerator: str = "cpu",
+    devices: int = 1,
+    num_nodes: int = 1,
+    strategy: str = "auto",
+    precision: str = "32-true",
+    **options,
+) -> tuple[L.Trainer, ModelCheckpoint]:
+    """The Lightning trainer every emulator uses, and its best-validation checkpoint callback.
+
+    ``config`` provides ``epochs``, ``max_minutes`` and ``early_stopping_patience``; the keyword
+    settings say where to train (see :data:`HARDWARE_FIELDS`; one CPU process by default);
+    ``options`` are extra ``L.Trainer`` arguments. Logs go to one CSV version per (re)start under
+    RUN/logs, merged by :func:`merge_metric_logs`. Nothing is written before ``fit``, so the
+    returned trainer's ``is_global_zero`` can decide which process writes the run's files.
+    Settings Lightning refuses (more devices than the machine has, a ``torchrun`` process count
+    other than ``devices``) raise :class:`~subgrid.errors.InputError`.
+    """
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+
+    placement = _device_settings(accelerator, devices, num_nodes, strategy, precision)
     best = ModelCheckpoint(dirpath=run / "checkpoints", filename="best", monitor="val_loss", save_top_k=1, save_last=True)
-    trainer = L.Trainer(
-        max_epochs=config.epochs,
-        max_time={"minutes": config.max_minutes} if config.max_minutes else None,
-        callbacks=[best, EarlyStopping(monitor="val_loss", patience=config.early_stopping_patience)],
-        logger=CSVLogger(save_dir=run, name="logs"),
-        enable_progress_bar=progress,
-        enable_model_summary=False,
-        deterministic=True,
-        accelerator="cpu",
-        devices=1,
-        num_sanity_val_steps=0,
-        **options,
-    )
+    try:
+        trainer = L.Trainer(
+            max_epochs=config.epochs,
+            max_time={"minutes": config.max_minutes} if config.max_minutes else None,
+            callbacks=[best, EarlyStopping(monitor="val_loss", patience=config.early_stopping_patience)],
+            logger=CSVLogger(save_dir=run, name="logs"),
+            enable_progress_bar=progress,
+            enable_model_summary=False,
+            num_sanity_val_steps=0,
+            **placement,
+            **options,
+        )
+    except (MisconfigurationException, ValueError) as error:
+        raise InputError(f"trainer: {error}") from error
     return trainer, best
