@@ -167,6 +167,8 @@ def main() -> None:
         emit({**common, "measure": measure, **extra, **figures, "ratio": ratio, "reference": reference,
               "load_average_1min": os.getloadavg()[0]}, args.out)  # fmt: skip
 
+    if args.workdir is not None:
+        args.workdir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="bench_scale_", dir=args.workdir) as tmp:
         work = Path(tmp)
         generated, trained = {}, {}
