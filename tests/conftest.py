@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 
+from subgrid.data.merra2 import TOP_PRESSURE_PA
 from subgrid.physics.schema import RADIATION_INPUTS
 
 
@@ -65,3 +67,31 @@ def make_columns(
 def columns() -> xr.Dataset:
     return make_columns()
 
+
+MERRA2_LEVELS = 24
+
+
+def merra2_fields(times=("2020-03-20T12:00", "2020-06-21T00:00"), lats=(-60.0, 0.0, 45.0), lons=(0.0, 90.0)):
+    """Small fields in the layout of MERRA-2 inst3_3d_asm_Nv (lev 1 = top) plus TS from inst1_2d_asm_Nx."""
+    rng = np.random.default_rng(0)
+    shape = (len(times), MERRA2_LEVELS, len(lats), len(lons))
+    ps = 101325.0 - 3000.0 * rng.random(shape[:1] + shape[2:])
+    # Hybrid-like thicknesses growing downward, scaled so they add up to PS - p_top.
+    weights = np.geomspace(1.0, 60.0, MERRA2_LEVELS)[None, :, None, None] * np.ones(shape)
+    delp = weights / weights.sum(axis=1, keepdims=True) * (ps[:, None] - TOP_PRESSURE_PA)
+    p_int = TOP_PRESSURE_PA + np.concatenate([np.zeros(shape[:1] + (1,) + shape[2:]), np.cumsum(delp, axis=1)], axis=1)
+    pl = 0.5 * (p_int[:, :-1] + p_int[:, 1:])
+    z_km = 7.0 * np.log(101325.0 / pl)
+    t = np.where(z_km < 12.0, 290.0 - 6.5 * z_km, 212.0 + 1.5 * np.maximum(z_km - 20.0, 0.0))
+    qv = np.clip(0.015 * np.exp(-z_km / 2.5), 3e-6, None)
+    o3 = 8e-6 * np.exp(-(((z_km - 28.0) / 7.0) ** 2))  # kg/kg
+    cloud = np.where((z_km > 2.0) & (z_km < 4.0), 0.5, 0.0) + np.where((z_km > 9.0) & (z_km < 11.0), 0.3, 0.0)
+    ql = np.where(cloud > 0, 1e-4 * cloud, 0.0) * (t > 260)
+    qi = np.where(cloud > 0, 2e-5 * cloud, 0.0) * (t <= 260)
+    dims4, dims3 = ("time", "lev", "lat", "lon"), ("time", "lat", "lon")
+    return xr.Dataset(
+        {"DELP": (dims4, delp, {"units": "Pa"}), "PL": (dims4, pl, {"units": "Pa"}), "T": (dims4, t, {"units": "K"}),
+         "QV": (dims4, qv), "O3": (dims4, o3), "QL": (dims4, ql), "QI": (dims4, qi), "CLOUD": (dims4, cloud),
+         "PS": (dims3, ps, {"units": "Pa"}), "TS": (dims3, t[:, -1] + 1.0, {"units": "K"})},
+        coords={"time": pd.to_datetime(list(times)), "lev": np.arange(1, MERRA2_LEVELS + 1), "lat": list(lats), "lon": list(lons)},
+    )  # fmt: skip

@@ -70,31 +70,40 @@ def generate_radiation(
     mcica_samples: int = typer.Option(
         1, "--mcica-samples", min=1, help="Average cloudy columns over this many McICA draws (less noisy training targets)."
     ),
+    source: Path = typer.Option(
+        None, "--from", help="Label the columns of this file (netCDF or zarr, schema variables) instead of sampling; "
+        "--columns and --levels then come from the file."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing dataset at OUT."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
     summary: bool = typer.Option(True, "--summary/--no-summary", help="Print a distribution summary when done."),
 ) -> None:
-    """Sample realistic columns and run RRTMG LW+SW on them into a chunked zarr dataset (resumable)."""
+    """Run RRTMG LW+SW on sampled realistic columns (or a file's, --from) into a chunked zarr dataset (resumable)."""
     from subgrid.data.columns import ColumnSamplerConfig
-    from subgrid.data.radiation import RadiationDatasetConfig, generate_radiation_dataset
+    from subgrid.data.radiation import (
+        ColumnsLabellingConfig,
+        RadiationDatasetConfig,
+        generate_radiation_dataset,
+        label_columns,
+    )
     from subgrid.physics.rrtmg import RRTMGConfig
 
     try:
-        config = RadiationDatasetConfig(
-            n_columns=columns,
-            seed=seed,
-            chunk_size=chunk_size,
-            sampler=ColumnSamplerConfig(n_levels=levels),
-            rrtmg=RRTMGConfig(mcica=mcica),
-            mcica_samples=mcica_samples,
-        )
-        report = generate_radiation_dataset(
-            out, config, workers=workers, scheduler=scheduler, overwrite=overwrite, progress=progress
-        )
+        settings = {"seed": seed, "chunk_size": chunk_size, "rrtmg": RRTMGConfig(mcica=mcica),
+                    "mcica_samples": mcica_samples}  # fmt: skip
+        if source is not None:
+            config = ColumnsLabellingConfig.for_file(source, **settings)
+            report = label_columns(out, config, workers=workers, scheduler=scheduler, overwrite=overwrite,
+                                   progress=progress)  # fmt: skip
+        else:
+            config = RadiationDatasetConfig(n_columns=columns, sampler=ColumnSamplerConfig(n_levels=levels), **settings)
+            report = generate_radiation_dataset(
+                out, config, workers=workers, scheduler=scheduler, overwrite=overwrite, progress=progress
+            )
     except (SubgridError, ValueError) as error:
         _fail(error)
     typer.echo(
-        f"wrote {out}: {columns} columns x {levels} levels in {report.n_chunks} chunks "
+        f"wrote {out}: {config.n_columns} columns{f' of {source}' if source else f' x {levels} levels'} in "
+        f"{report.n_chunks} chunks "
         f"({len(report.computed)} computed, {len(report.skipped)} resumed) in {report.seconds:.1f} s"
     )
     if summary:

@@ -27,7 +27,9 @@ import xarray as xr
 import subgrid
 from subgrid.data.chunked import ChunkedRunReport, lazy_template, run_chunked
 from subgrid.data.columns import ColumnSamplerConfig, sample_columns
-from subgrid.physics.rrtmg import RRTMGConfig, radiative_transfer_arrays, validate_radiation_inputs
+from subgrid.errors import InputError
+from subgrid.physics import validation
+from subgrid.physics.rrtmg import RRTMGConfig, radiative_transfer_arrays, to_surface_first, validate_radiation_inputs
 from subgrid.physics.schema import RADIATION_INPUTS, RADIATION_OUTPUTS, VERTICAL_ORDER
 
 GENERATOR = "subgrid.data.radiation"
@@ -153,6 +155,156 @@ def generate_radiation_dataset(
         path,
         _template(config),
         partial(compute_radiation_chunk, config),
+        chunk_size=config.chunk_size,
+        job=job,
+        workers=workers,
+        scheduler=scheduler,
+        overwrite=overwrite,
+        progress=progress,
+        description="RRTMG chunks",
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Your own columns: RRTMG labels for columns from a file (a model's output, reanalysis, ...)
+
+#: Column descriptors copied from a columns file when present (regime splits, the RCE host's sun).
+_DESCRIPTORS = ("latitude", "longitude", "day_of_year", "local_solar_time", "surface_type")
+#: Spellings of units taken as the schema's (after removing spaces).
+_UNIT_ALIASES = {"kgkg-1": {"kg/kg", "kgkg**-1", "kgkg^-1", "1"}, "molmol-1": {"mol/mol", "molmol**-1", "1"},
+                 "gm-2": {"g/m2", "g/m^2", "gm**-2", "gm^-2"}, "1": {"", "fraction", "0-1"},
+                 "um": {"micron", "microns", "µm", "μm"}}  # fmt: skip
+
+
+def open_columns_file(path: str | Path) -> xr.Dataset:
+    """Open a file of radiation columns (netCDF, or a zarr directory) lazily and check it.
+
+    It holds the :data:`~subgrid.physics.schema.RADIATION_INPUTS` on dims ``column``,
+    ``level`` and ``interface`` in the schema's units (surface or top first; a
+    ``vertical_order`` attribute, else the pressures, tells which): e.g. the output of
+    :func:`subgrid.data.merra2.columns_from_merra2`, or a host model's columns written with
+    ``Dataset.to_netcdf``. Raises :class:`~subgrid.errors.InputError` for a missing file or
+    variable, wrong dims, or a ``units`` attribute other than the schema's (``hPa`` for ``Pa``).
+    Values (NaN, ranges, monotonic pressure) are checked chunk by chunk when labelled.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such columns file")
+    try:
+        ds = xr.open_zarr(path) if path.is_dir() else xr.open_dataset(path, chunks={})
+    except (OSError, ValueError) as error:
+        raise InputError(f"{path}: not a netCDF file or zarr store of columns ({error})") from error
+    optional = {"earth_sun_distance_factor"}
+    validation.require_variables(ds, [n for n in RADIATION_INPUTS if n not in optional], what=f"columns file {path}")
+    validation.check_dims(ds, {name: var.dims for name, var in RADIATION_INPUTS.items()})
+    for name, var in RADIATION_INPUTS.items():
+        units = ds[name].attrs.get("units") if name in ds else None
+        if units is None:
+            continue
+        expected, given = var.units.replace(" ", ""), str(units).replace(" ", "")
+        if given != expected and given not in _UNIT_ALIASES.get(expected, set()):
+            raise InputError(f"{name}: units {units!r} in {path}, expected {var.units!r}")
+    return ds
+
+
+@dataclass(frozen=True)
+class ColumnsLabellingConfig:
+    """What determines a dataset of RRTMG labels for the columns of a file (recorded in its attrs).
+
+    ``fingerprint`` identifies the file's content (size and modification time; a changed file is
+    not resumed into a partial dataset made from the old one).
+    """
+
+    source: str
+    n_columns: int
+    fingerprint: str
+    chunk_size: int = 500
+    rrtmg: RRTMGConfig = field(default_factory=RRTMGConfig)
+    mcica_samples: int = 1
+    seed: int = 0
+
+    @classmethod
+    def for_file(cls, source: str | Path, **settings) -> ColumnsLabellingConfig:
+        source = Path(source).resolve()
+        ds = open_columns_file(source)
+        files = [source] if source.is_file() else sorted(f for f in source.rglob("*") if f.is_file())
+        stamp = ";".join(f"{f.relative_to(source.parent)}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files)
+        return cls(source=str(source), n_columns=int(ds.sizes["column"]), fingerprint=stamp, **settings)
+
+    def __post_init__(self) -> None:
+        RadiationDatasetConfig(n_columns=max(self.n_columns, 1), seed=self.seed, chunk_size=self.chunk_size,
+                               rrtmg=self.rrtmg, mcica_samples=self.mcica_samples)  # the same checks  # fmt: skip
+        if self.n_columns < 1:
+            raise InputError(f"{self.source}: holds no columns")
+
+    def to_dict(self) -> dict:
+        return {"source": self.source, "n_columns": self.n_columns, "fingerprint": self.fingerprint,
+                "chunk_size": self.chunk_size, "rrtmg": self.rrtmg.to_dict(), "mcica_samples": self.mcica_samples,
+                "seed": self.seed}  # fmt: skip
+
+
+def _columns_block(config: ColumnsLabellingConfig, columns: slice) -> xr.Dataset:
+    """The file's columns ``columns``, surface first: the radiation inputs and the descriptors present."""
+    ds = open_columns_file(config.source)
+    names = [n for n in (*RADIATION_INPUTS, *_DESCRIPTORS) if n in ds and "column" in ds[n].dims]
+    block, _ = to_surface_first(ds[names].isel(column=columns).load())
+    block = block.drop_vars([name for name in block.coords if name not in block.dims])
+    block.attrs = {}
+    if "earth_sun_distance_factor" not in block:
+        block["earth_sun_distance_factor"] = xr.Variable(("column",), np.ones(block.sizes["column"]),
+                                                         RADIATION_INPUTS["earth_sun_distance_factor"].attrs())  # fmt: skip
+    return block
+
+
+def compute_columns_chunk(config: ColumnsLabellingConfig, index: int, columns: slice) -> xr.Dataset:
+    """Run RRTMG on chunk ``index`` of the file's columns: inputs (surface first) and outputs in one Dataset."""
+    inputs = _columns_block(config, columns)
+    try:
+        validate_radiation_inputs(inputs, config.rrtmg)
+    except InputError as error:
+        raise InputError(f"{config.source}, columns {columns.start}-{columns.stop - 1}: {error}") from error
+    _, mcica_seed = _chunk_seeds(config.seed, index)
+    outputs = mcica_mean({name: inputs[name].values for name in RADIATION_INPUTS}, config.rrtmg, mcica_seed,
+                         config.mcica_samples)  # fmt: skip
+    for name, var in RADIATION_OUTPUTS.items():
+        if not np.isfinite(outputs[name]).all():
+            raise FloatingPointError(f"RRTMG returned non-finite {name} in chunk {index}")
+        inputs[name] = xr.Variable(var.dims, outputs[name], var.attrs())
+    return inputs
+
+
+def label_columns(
+    path: str | Path,
+    config: ColumnsLabellingConfig,
+    *,
+    workers: int = 2,
+    scheduler: str | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> ChunkedRunReport:
+    """RRTMG on every column of ``config.source``: a dataset at ``path`` laid out as a generated one.
+
+    Parallel, resumable and atomic like :func:`generate_radiation_dataset`; the result trains,
+    evaluates and summarises the same way. Bad values are reported with the file and columns.
+    """
+    first = _columns_block(config, slice(0, 1))
+    validate_radiation_inputs(first, config.rrtmg)
+    for name, var in RADIATION_OUTPUTS.items():
+        shape = tuple(first.sizes[dim] for dim in var.dims)
+        first[name] = xr.Variable(var.dims, np.zeros(shape), var.attrs())
+    first.attrs = {
+        "title": f"RRTMG LW+SW reference fluxes and heating rates on the columns of {Path(config.source).name}",
+        "generator": GENERATOR, "generator_version": subgrid.__version__, "climt_version": version("climt"),
+        "source": config.source, "seed": config.seed, "n_columns": config.n_columns, "chunk_size": config.chunk_size,
+        "rrtmg_settings": json.dumps(config.rrtmg.to_dict(), sort_keys=True), "mcica_samples": config.mcica_samples,
+        "vertical_order": VERTICAL_ORDER,
+        "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }  # fmt: skip
+    job = {"generator": GENERATOR, "version": subgrid.__version__, **config.to_dict()}
+    return run_chunked(
+        path,
+        lazy_template(first, config.n_columns, config.chunk_size),
+        partial(compute_columns_chunk, config),
         chunk_size=config.chunk_size,
         job=job,
         workers=workers,
