@@ -32,13 +32,15 @@ def is_gridded_run(run: Path) -> bool:
 
 
 def train_gw_gridded_command(
-    data: list[Path] = typer.Option(..., "--data", help="Fine-tuning file(s), netCDF or zarr, joined in time in the order given (repeatable)."),
+    data: list[Path] = typer.Option(
+        ..., "--data", help="Fine-tuning file(s), netCDF or zarr, joined in time in the order given (repeatable)."),
     out: Path = typer.Option(..., "--out", help="Run directory (model, config, metrics.csv, checkpoints)."),
     model: str = typer.Option(None, "--model", help="Backbone: unet (Attention U-Net; prithvi comes later)."),
     config_file: Path = typer.Option(None, "--config", help="YAML training config (keys of GriddedGWTrainingConfig)."),
     model_option: list[str] = typer.Option([], "--model-option", help="Backbone option KEY=VALUE, e.g. base_width=16 (repeatable)."),
     inputs: list[str] = typer.Option([], "--input", help="Input variable, e.g. u (repeatable; default: all seven)."),
-    targets: list[str] = typer.Option([], "--target", help="Target variable: uw_flux | vw_flux | potential_temperature (repeatable; default: both fluxes)."),
+    targets: list[str] = typer.Option(
+        [], "--target", help="Target: uw_flux | vw_flux | potential_temperature (repeatable; default: both fluxes)."),
     target_levels: list[int] = typer.Option([], "--target-level", help="Target level index (repeatable; default: every level)."),
     epochs: int = typer.Option(None, "--epochs", min=1, help="Maximum epochs (cosine schedule length)."),
     learning_rate: float = typer.Option(None, "--lr", help="Peak learning rate (AdamW)."),

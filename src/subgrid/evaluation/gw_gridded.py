@@ -165,9 +165,10 @@ def plot_maps(truth: xr.Dataset, pred: xr.Dataset, level: int, directory: Path, 
     """``time_mean_maps.png`` and ``instantaneous_maps.png`` at level index ``level`` (position in ``truth``)."""
     names = list(pred.data_vars)
     paths = []
+    last = f"at {truth['time'].values[-1]}" if "time" in truth.coords else "last time step"
     for filename, reduce, what in (
         ("time_mean_maps.png", lambda da: da.mean("time"), "time mean"),
-        ("instantaneous_maps.png", lambda da: da.isel(time=-1), f"at {truth['time'].values[-1]}" if "time" in truth.coords else "last time step"),
+        ("instantaneous_maps.png", lambda da: da.isel(time=-1), last),
     ):
         fields = {}
         for name in names:
@@ -189,7 +190,8 @@ def plot_zonal_means(truth: xr.Dataset, pred: xr.Dataset, path: Path, label: str
         p = _with_grid_coords(pred[name].astype(np.float64).mean(("time", "lon")))
         limit = float(max(abs(t).max(), abs(p).max(), 1e-12))
         error = float(max(abs(p - t).max(), 1e-12))
-        for ax, (field, what, vmax) in zip(row, ((t, "truth", limit), (p, "prediction", limit), (p - t, "prediction - truth", error)), strict=True):
+        panels = ((t, "truth", limit), (p, "prediction", limit), (p - t, "prediction - truth", error))
+        for ax, (field, what, vmax) in zip(row, panels, strict=True):
             image = ax.pcolormesh(field["lat"], np.arange(field.sizes["level"]), field.transpose("level", "lat"),
                                   cmap="RdBu_r", vmin=-vmax, vmax=vmax, shading="auto")  # fmt: skip
             ax.set_title(f"{name}: {what}", fontsize=9)
