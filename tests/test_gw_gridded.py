@@ -96,7 +96,8 @@ def test_reader_splits_channels_into_named_variables(small_file):
     selection = GriddedSelection.for_dataset(ds, ["surface_height", "u"], ["uw_flux", "vw_flux"], [1, 3])
     x, y = selection.sample(ds, 2)
     assert x.shape == (5, LAT, LON) and y.shape == (4, LAT, LON) and x.dtype == np.float32
-    np.testing.assert_array_equal(y[0], o[2, 5]) and np.testing.assert_array_equal(y[3], o[2, 11])
+    np.testing.assert_array_equal(y[0], o[2, 5])  # uw_flux level 1: output channel 4 + 1
+    np.testing.assert_array_equal(y[3], o[2, 11])  # vw_flux level 3: output channel 8 + 3
     assert selection.input_channels() == ["surface_height", "u[0]", "u[1]", "u[2]", "u[3]"]
     assert selection.target_channels() == ["uw_flux[1]", "uw_flux[3]", "vw_flux[1]", "vw_flux[3]"]
 
