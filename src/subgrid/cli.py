@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from subgrid import __version__, cli_gw, cli_rce
+from subgrid import __version__, cli_gw, cli_gw_gridded, cli_rce
 from subgrid.demo import DemoConfig, run_demo
 from subgrid.errors import SubgridError
 
@@ -34,6 +34,8 @@ generate_app.command("gw")(cli_gw.generate_gw_command)
 train_app.command("gw")(cli_gw.train_gw_command)
 online_app.command("gw")(cli_gw.online_gw_command)
 replay_app.command("gw")(cli_gw.replay_gw_command)
+# Gridded gravity-wave fluxes (lat-lon fields) live in cli_gw_gridded; `evaluate` dispatches to it.
+train_app.command("gw-gridded")(cli_gw_gridded.train_gw_gridded_command)
 # The radiation emulator's online commands live in cli_rce.
 online_app.command("radiation")(cli_rce.online_radiation_command)
 replay_app.command("radiation")(cli_rce.replay_radiation_command)
@@ -195,11 +197,24 @@ def train_radiation_command(
 @app.command("evaluate")
 def evaluate_command(
     run: Path = typer.Option(..., "--run", help="Run directory of a trained emulator."),
-    data: Path = typer.Option(..., "--data", help="Held-out dataset (zarr), e.g. generated with another seed."),
+    data: Path = typer.Option(..., "--data", help="Held-out dataset (zarr; gridded GW runs: a fine-tuning netCDF/zarr file)."),
     out: Path = typer.Option(None, "--out", help="Where to write metrics.json and plots (default RUN/evaluation/NAME)."),
+    period: str = typer.Option(
+        "validation", "--period", help="Gridded GW runs only: validation (the held-out last part of the record) | all."),
+    plot_level: int = typer.Option(
+        None, "--plot-level", help="Gridded GW runs only: target level index of the maps (default: most variable)."),
 ) -> None:
-    """Score an emulator against RRTMG on a dataset: metrics.json, per-level error profiles, scatter, regimes."""
+    """Score an emulator on a dataset: metrics.json and plots.
+
+    Radiation runs: against RRTMG (per-level error profiles, scatter, regimes). Gridded
+    gravity-wave runs: Hellinger distance (symlog bins), RMSE and R² per level, band and overall,
+    time-mean and zonal-mean maps, an instantaneous map.
+    """
     from subgrid.evaluation.metrics import metrics_table
+
+    if cli_gw_gridded.is_gridded_run(run):
+        cli_gw_gridded.evaluate_gw_gridded_run(run, data, out, period, plot_level)
+        return
     from subgrid.evaluation.radiation import evaluate_radiation_run
 
     try:

@@ -1,0 +1,281 @@
+"""Offline skill of gridded gravity-wave flux emulators: Hellinger distance, RMSE and R² per level and band, maps.
+
+Every score compares the truth and the prediction of one target variable (``uw_flux``,
+``vw_flux``, ...) over the evaluated time steps and all grid points, unweighted by area (as the
+histograms of the study; a Gaussian grid's polar rows count like the others):
+
+* **Hellinger distance** H = sqrt(1 − Σᵢ √(pᵢ qᵢ)) of the histograms of truth and prediction
+  (:func:`subgrid.evaluation.metrics.hellinger_distance`). Binning: ``n_bins`` (default 100)
+  **symmetric-log** bins (:func:`~subgrid.evaluation.metrics.hellinger_bins`, ``"symlog"``):
+  equal in y = sign(x)·ln(1 + |x|/t) over the full truth range, t = the median of |truth|, so the
+  heavy tails of the fluxes get bins of their own; per level on that level's truth, overall and
+  per band on the pooled truth of all (the band's) levels; predictions outside the truth range
+  are clipped into the edge bins. The binning sentence is stored next to every number.
+* **RMSE** sqrt(mean (ŷ − y)²) and **R²** 1 − SSE/SST (SST about the mean over the pooled
+  samples: per level, per band, overall), in the file's units.
+
+Level bands: with a ``pressure_hPa`` coordinate on ``level`` the bands are physical
+(troposphere p ≥ 100 hPa, lower stratosphere 100 > p ≥ 10 hPa, upper stratosphere 10 > p ≥ 1 hPa,
+above 1 hPa); without one (the public files: normalised pressure, undocumented level order) the
+levels are cut into three contiguous thirds by index, named by their index ranges. Both are
+recorded in ``metrics.json``.
+
+Figures (PNG, written atomically): time-mean maps and time-and-zonal-mean latitude-level sections
+of truth and prediction, an instantaneous map (the last evaluated time step), and the Hellinger
+distance per level.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from subgrid.data.gw_gridded import GriddedSelection, open_gw_gridded
+from subgrid.errors import InputError
+from subgrid.evaluation.metrics import hellinger_bins, hellinger_by_level, hellinger_distance, r2, rmse
+from subgrid.evaluation.plots import _figure, _save
+from subgrid.training.gw_gridded import (
+    GriddedGWTrainingConfig,
+    load_gw_gridded_emulator,
+    predict_gw_gridded,
+    split_by_time,
+)
+
+HELLINGER_BINS = 100
+HELLINGER_METHOD = "symlog"
+#: (name, lowest, highest pressure in hPa) of the physical level bands.
+PRESSURE_BANDS = (
+    ("troposphere", 100.0, np.inf),
+    ("lower stratosphere", 10.0, 100.0),
+    ("upper stratosphere", 1.0, 10.0),
+    ("above 1 hPa", 0.0, 1.0),
+)
+SAMPLE_DIMS = ("time", "lat", "lon")
+PERIODS = ("validation", "all")
+
+
+def level_bands(ds: xr.Dataset) -> tuple[dict[str, list[int]], str]:
+    """Level indices of each band and the rule that made them (module docstring)."""
+    n = ds.sizes["level"]
+    if "pressure_hPa" in ds.coords and ds["pressure_hPa"].dims == ("level",):
+        pressure = ds["pressure_hPa"].values
+        bands = {name: [int(k) for k in np.flatnonzero((pressure >= low) & (pressure < high))]
+                 for name, low, high in PRESSURE_BANDS}  # fmt: skip
+        rule = "by pressure: troposphere >= 100 hPa, lower stratosphere 100-10, upper stratosphere 10-1, above 1 hPa"
+    else:
+        bands = {f"levels {part[0]}-{part[-1]}": [int(k) for k in part] for part in np.array_split(np.arange(n), 3) if part.size}
+        rule = "by level index: three contiguous thirds of the levels (no pressure coordinate on level)"
+    return {name: levels for name, levels in bands.items() if levels}, rule
+
+
+def _finite(value: float) -> float | None:
+    """JSON has no NaN: R² is NaN where the truth is constant (SST = 0)."""
+    value = float(value)
+    return value if np.isfinite(value) else None
+
+
+def _scores(truth: xr.DataArray, pred: xr.DataArray) -> dict:
+    t, p = truth.values.ravel(), pred.values.ravel()
+    bins = hellinger_bins(t, HELLINGER_BINS, HELLINGER_METHOD)
+    return {
+        "hellinger": hellinger_distance(t, p, bins),
+        "hellinger_binning": bins.description,
+        "rmse": float(rmse(truth, pred, dim=None)),
+        "r2": _finite(r2(truth, pred, dim=None)),
+    }
+
+
+def gw_gridded_metrics(truth: xr.Dataset, predicted: xr.Dataset) -> dict:
+    """Scores of every variable of ``predicted`` against ``truth`` (both ``[time, level, lat, lon]``).
+
+    Returns ``{"targets": {name: {"hellinger": {by_level, overall, binning}, "rmse": {by_level,
+    overall}, "r2": {by_level, overall}, "bands": {band: {levels, hellinger, hellinger_binning,
+    rmse, r2}}}}, "bands_rule": ...}``.
+    """
+    bands, rule = level_bands(truth)
+    results = {}
+    for name in predicted.data_vars:
+        if name not in truth:
+            raise InputError(f"{name}: predicted but not in the truth")
+        t, p = truth[name].astype(np.float64), predicted[name].astype(np.float64)
+        hellinger = hellinger_by_level(t, p, "level", n_bins=HELLINGER_BINS, method=HELLINGER_METHOD)
+        overall = _scores(t, p)
+        results[name] = {
+            "hellinger": {"by_level": [float(h) for h in hellinger.by_level.values], "overall": overall["hellinger"],
+                          "binning": hellinger.binning, "overall_binning": overall["hellinger_binning"]},
+            "rmse": {"by_level": [float(v) for v in rmse(t, p, dim=SAMPLE_DIMS).values], "overall": overall["rmse"]},
+            "r2": {"by_level": [_finite(v) for v in r2(t, p, dim=SAMPLE_DIMS).values], "overall": overall["r2"]},
+            "bands": {band: {"levels": levels, **_scores(t.isel(level=levels), p.isel(level=levels))}
+                      for band, levels in bands.items()},
+            "units": truth[name].attrs.get("units", ""),
+        }  # fmt: skip
+    return {"targets": results, "bands_rule": rule, "samples_per_level": int(np.prod([truth.sizes[d] for d in SAMPLE_DIMS]))}
+
+
+def metrics_table(metrics: dict) -> str:
+    """Overall and per-band scores as an aligned plain-text table."""
+
+    def row(name: str, band: str, hellinger: float, rmse_value: float, r2_value: float | None) -> str:
+        r2_cell = f"{r2_value:8.4f}" if r2_value is not None else f"{'-':>8s}"
+        return f"{name:10s} {band:22s} {hellinger:9.4f} {rmse_value:9.4g} {r2_cell}"
+
+    rows = [f"{'target':10s} {'levels':22s} {'Hellinger':>9s} {'RMSE':>9s} {'R²':>8s}"]
+    for name, scores in metrics["targets"].items():
+        rows.append(row(name, "all", scores["hellinger"]["overall"], scores["rmse"]["overall"], scores["r2"]["overall"]))
+        rows += [row("", band, s["hellinger"], s["rmse"], s["r2"]) for band, s in scores["bands"].items()]
+    rows.append(f"Hellinger binning: {HELLINGER_BINS} symlog bins over the truth range (t = median |truth|) of each "
+                f"level / band / all levels; bands {metrics['bands_rule']}")  # fmt: skip
+    return "\n".join(rows)
+
+
+# --- figures ----------------------------------------------------------------------------------
+
+
+def _map_panels(figure, fields: dict[str, xr.DataArray], rows: list[str], title: str) -> None:
+    """One row per target: truth, prediction, difference (shared colour scale for the first two)."""
+    axes = figure.subplots(len(rows), 3, squeeze=False)
+    for row, name in zip(axes, rows, strict=True):
+        truth, pred = fields[f"{name}/truth"], fields[f"{name}/pred"]
+        limit = float(max(abs(truth).max(), abs(pred).max(), 1e-12))
+        error_limit = float(max(abs(pred - truth).max(), 1e-12))
+        panels = ((truth, "truth", limit), (pred, "prediction", limit), (pred - truth, "prediction - truth", error_limit))
+        for ax, (field, label, vmax) in zip(row, panels, strict=True):
+            image = ax.pcolormesh(field["lon"], field["lat"], field, cmap="RdBu_r", vmin=-vmax, vmax=vmax, shading="auto")
+            ax.set_title(f"{name}: {label}", fontsize=9)
+            ax.set_xlabel("longitude (°)")
+            ax.set_ylabel("latitude (°)")
+            figure.colorbar(image, ax=ax, shrink=0.8)
+    figure.suptitle(title)
+
+
+def _with_grid_coords(da: xr.DataArray) -> xr.DataArray:
+    """Latitude/longitude coordinates for plotting: the file's, else grid indices."""
+    for dim in ("lat", "lon"):
+        if dim in da.dims and dim not in da.coords:
+            da = da.assign_coords({dim: np.arange(da.sizes[dim])})
+    return da
+
+
+def plot_maps(truth: xr.Dataset, pred: xr.Dataset, level: int, directory: Path, label: str) -> list[Path]:
+    """``time_mean_maps.png`` and ``instantaneous_maps.png`` at level index ``level`` (position in ``truth``)."""
+    names = list(pred.data_vars)
+    paths = []
+    last = f"at {truth['time'].values[-1]}" if "time" in truth.coords else "last time step"
+    for filename, reduce, what in (
+        ("time_mean_maps.png", lambda da: da.mean("time"), "time mean"),
+        ("instantaneous_maps.png", lambda da: da.isel(time=-1), last),
+    ):
+        fields = {}
+        for name in names:
+            for key, source in (("truth", truth), ("pred", pred)):
+                fields[f"{name}/{key}"] = _with_grid_coords(reduce(source[name].isel(level=level)).astype(np.float64))
+        figure = _figure(13, 3.2 * len(names))
+        _map_panels(figure, fields, names, f"{label}: {what}, level {int(truth['level'].values[level])}")
+        paths.append(_save(figure, directory / filename))
+    return paths
+
+
+def plot_zonal_means(truth: xr.Dataset, pred: xr.Dataset, path: Path, label: str) -> Path:
+    """Time-and-zonal means against latitude and level: truth, prediction, difference per target."""
+    names = list(pred.data_vars)
+    figure = _figure(13, 3.2 * len(names))
+    axes = figure.subplots(len(names), 3, squeeze=False)
+    for row, name in zip(axes, names, strict=True):
+        t = _with_grid_coords(truth[name].astype(np.float64).mean(("time", "lon")))
+        p = _with_grid_coords(pred[name].astype(np.float64).mean(("time", "lon")))
+        limit = float(max(abs(t).max(), abs(p).max(), 1e-12))
+        error = float(max(abs(p - t).max(), 1e-12))
+        panels = ((t, "truth", limit), (p, "prediction", limit), (p - t, "prediction - truth", error))
+        for ax, (field, what, vmax) in zip(row, panels, strict=True):
+            image = ax.pcolormesh(field["lat"], np.arange(field.sizes["level"]), field.transpose("level", "lat"),
+                                  cmap="RdBu_r", vmin=-vmax, vmax=vmax, shading="auto")  # fmt: skip
+            ax.set_title(f"{name}: {what}", fontsize=9)
+            ax.set_xlabel("latitude (°)")
+            ax.set_ylabel("level (index)")
+            figure.colorbar(image, ax=ax, shrink=0.8)
+    figure.suptitle(f"{label}: time and zonal mean")
+    return _save(figure, path)
+
+
+def plot_hellinger_by_level(metrics: dict, levels: list[int], path: Path, label: str) -> Path:
+    figure = _figure(5, 4)
+    ax = figure.subplots()
+    for name, scores in metrics["targets"].items():
+        ax.plot(scores["hellinger"]["by_level"], levels, marker="o", label=f"{name} (all: {scores['hellinger']['overall']:.3f})")
+    ax.set_xlabel("Hellinger distance")
+    ax.set_ylabel("level (index)")
+    ax.set_xlim(left=0)
+    ax.legend(fontsize=8)
+    ax.set_title(f"{label}\n{HELLINGER_BINS} symlog bins per level", fontsize=9)
+    return _save(figure, path)
+
+
+# --- a run on a dataset -----------------------------------------------------------------------
+
+
+def evaluate_gw_gridded(
+    run: str | Path,
+    data: str | Path | list[str | Path],
+    out: str | Path | None = None,
+    *,
+    period: str = "validation",
+    plot_level: int | None = None,
+) -> dict:
+    """Score the emulator of ``run`` on fine-tuning file(s) ``data``; write metrics.json and PNGs to ``out``.
+
+    ``period``: ``"validation"`` scores the last part of the record held out as in training (the
+    run's ``validation_fraction``), ``"all"`` every time step. ``plot_level``: the target level
+    of the maps (default: the level whose truth varies most). Everything is computed before
+    anything is written; the files are written into a temporary directory renamed to ``out`` (an
+    existing ``out`` is replaced), so an error leaves nothing half-written. The evaluated truth
+    and prediction are held in memory (8 MB per time step for both fluxes on 122 levels).
+    """
+    if period not in PERIODS:
+        raise InputError(f"period: must be one of {', '.join(PERIODS)}, got {period!r}")
+    run = Path(run)
+    emulator, description = load_gw_gridded_emulator(run)
+    ds = open_gw_gridded(data)
+    selection = GriddedSelection.for_dataset(ds, description["inputs"], description["targets"], description["target_levels"])
+    if selection.input_channels() != description["input_channels"]:
+        raise InputError(f"data: has {ds.sizes['level']} levels; {run} was trained on {description['data']['n_levels']}")
+    times = np.arange(ds.sizes["time"])
+    if period == "validation":
+        times = split_by_time(ds, GriddedGWTrainingConfig.from_yaml(run / "config.yaml").validation_fraction)[1]
+    predicted = predict_gw_gridded(emulator, ds, selection, times)
+    truth = ds[list(selection.targets)].isel(time=list(times), level=selection.levels).load()
+    metrics = gw_gridded_metrics(truth, predicted)
+    first_time, last_time = (str(truth["time"].values[i]) for i in (0, -1)) if "time" in truth.coords else ("", "")
+    metrics["period"] = {"kind": period, "time_steps": len(times), "first": first_time, "last": last_time}
+    metrics["emulator"] = {k: description.get(k) for k in ("model", "model_options", "parameters", "trained_epochs")} | {"run": str(run)}
+    metrics["data"] = [str(p) for p in ds.attrs["source_files"]]
+    if plot_level is None:
+        spread = sum(truth[name].astype(np.float64).std(SAMPLE_DIMS) for name in selection.targets)
+        plot_position = int(np.argmax(spread.values))
+    elif plot_level in selection.levels:
+        plot_position = selection.levels.index(plot_level)
+    else:
+        raise InputError(f"plot_level: {plot_level} is not a target level of {run} ({selection.levels})")
+
+    out = Path(out) if out is not None else run / "evaluation" / Path(ds.attrs["source_files"][0]).stem
+    staging = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        label = f"{description['model']} ({description['parameters']:,} parameters)"
+        plot_maps(truth, predicted, plot_position, staging, label)
+        plot_zonal_means(truth, predicted, staging / "zonal_means.png", label)
+        plot_hellinger_by_level(metrics, selection.levels, staging / "hellinger_by_level.png", label)
+        metrics["plot_level"] = selection.levels[plot_position]
+        (staging / "metrics.json").write_text(json.dumps(metrics, indent=2, allow_nan=False))
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    metrics["output_directory"] = str(out)
+    return metrics
