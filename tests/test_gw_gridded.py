@@ -138,6 +138,17 @@ def test_reader_names_the_variable_of_a_nan(tmp_path):
         GriddedSelection.for_dataset(lazy, ["v"], ["uw_flux"], None).sample(lazy, 1)
 
 
+def test_reader_reads_a_netcdf_file_of_the_public_layout_as_its_zarr_twin(tmp_path, small_file):
+    """The public month is one netCDF file: the same fields written as netCDF4 read back identically."""
+    fields = fine_tuning_fields(n_times=3, n_levels=4)
+    nc = tmp_path / "wxc_input_u_v_t_p_output_theta_uw_vw_era5_training_data_hourly_2015.nc"
+    fields.to_netcdf(nc, format="NETCDF4")
+    from_nc = open_gw_gridded(nc)
+    from_zarr = open_gw_gridded(write(fields, tmp_path / "twin.zarr"))
+    for name in ("u", "surface_height", "uw_flux", "vw_flux"):
+        np.testing.assert_array_equal(from_nc[name].values, from_zarr[name].values, err_msg=name)
+
+
 def test_reader_errors_for_missing_and_netcdf_files(tmp_path):
     with pytest.raises(InputError, match="no such file"):
         open_gw_gridded(tmp_path / "absent.nc")

@@ -97,7 +97,7 @@ def _open_file(path: Path) -> xr.Dataset:
     except ValueError as error:
         if "engine" in str(error):
             raise InputError(
-                f"{path}: reading netCDF needs the netCDF4 or h5netcdf package (pip install h5netcdf); ({error})"
+                f"{path}: reading netCDF needs the netCDF4 package, a subgrid dependency (pip install netCDF4); ({error})"
             ) from error
         raise InputError(f"{path}: not a netCDF file ({error})") from error
     except OSError as error:
