@@ -3,7 +3,7 @@
 Column backbones share one contract, ``forward(x[B, C_in, L]) -> y[B, C_out, L]``, and are
 picked by name from :data:`BACKBONES` (``--model rescnn|mlp|wavenet``). Gridded backbones map
 ``x[B, C_in, H, W] -> y[B, C_out, H, W]`` and are picked from :data:`GRIDDED_BACKBONES`
-(``--model unet``).
+(``--model unet|prithvi``).
 """
 
 from __future__ import annotations
@@ -11,12 +11,13 @@ from __future__ import annotations
 from torch import nn
 
 from subgrid.models.mlp import MLP
+from subgrid.models.prithvi_gw import PrithviGW
 from subgrid.models.rescnn import ResCNN1d
 from subgrid.models.unet import AttentionUNet
 from subgrid.models.wavenet import WaveNet
 
 BACKBONES: dict[str, type[nn.Module]] = {"rescnn": ResCNN1d, "mlp": MLP, "wavenet": WaveNet}
-GRIDDED_BACKBONES: dict[str, type[nn.Module]] = {"unet": AttentionUNet}
+GRIDDED_BACKBONES: dict[str, type[nn.Module]] = {"unet": AttentionUNet, "prithvi": PrithviGW}
 #: Backbones whose weights depend on the level count (they flatten the column).
 _SIZED_BY_LEVELS = {"mlp", "wavenet"}
 
@@ -55,6 +56,6 @@ def build_gridded_backbone(name: str, in_channels: int, out_channels: int, optio
 
 
 __all__ = [
-    "BACKBONES", "GRIDDED_BACKBONES", "MLP", "AttentionUNet", "ResCNN1d", "WaveNet", "build_backbone",
+    "BACKBONES", "GRIDDED_BACKBONES", "MLP", "AttentionUNet", "PrithviGW", "ResCNN1d", "WaveNet", "build_backbone",
     "build_gridded_backbone",
 ]  # fmt: skip
