@@ -35,9 +35,12 @@ def train_gw_gridded_command(
     data: list[Path] = typer.Option(
         ..., "--data", help="Fine-tuning file(s), netCDF or zarr, joined in time in the order given (repeatable)."),
     out: Path = typer.Option(..., "--out", help="Run directory (model, config, metrics.csv, checkpoints)."),
-    model: str = typer.Option(None, "--model", help="Backbone: unet (Attention U-Net; prithvi comes later)."),
+    model: str = typer.Option(None, "--model", help="Backbone: unet (Attention U-Net) | prithvi (fine-tuned Prithvi WxC)."),
     config_file: Path = typer.Option(None, "--config", help="YAML training config (keys of GriddedGWTrainingConfig)."),
-    model_option: list[str] = typer.Option([], "--model-option", help="Backbone option KEY=VALUE, e.g. base_width=16 (repeatable)."),
+    model_option: list[str] = typer.Option(
+        [], "--model-option", help="Backbone option KEY=VALUE, e.g. base_width=16 or fine_tune=lora (repeatable)."),
+    pretrained: Path = typer.Option(
+        None, "--pretrained", help="Prithvi WxC checkpoint (local .pt) whose encoder/decoder start the prithvi model."),
     inputs: list[str] = typer.Option([], "--input", help="Input variable, e.g. u (repeatable; default: all seven)."),
     targets: list[str] = typer.Option(
         [], "--target", help="Target: uw_flux | vw_flux | potential_temperature (repeatable; default: both fluxes)."),
@@ -73,8 +76,9 @@ def train_gw_gridded_command(
             "inputs": inputs or None, "targets": targets or None, "target_levels": target_levels or None,
         }  # fmt: skip
         config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
-        if model_option:
-            config = replace(config, model_options={**config.model_options, **parse_model_options(model_option)})
+        options = {**parse_model_options(model_option), **({"pretrained": str(pretrained.resolve())} if pretrained else {})}
+        if options:
+            config = replace(config, model_options={**config.model_options, **options})
         if threads is not None:
             import torch
 

@@ -4,7 +4,8 @@ A sample is one time step: the input channels ``x[C_in, lat, lon]`` and target c
 ``y[C_out, lat, lon]`` that a :class:`~subgrid.data.gw_gridded.GriddedSelection` picks from the
 named variables of :func:`~subgrid.data.gw_gridded.open_gw_gridded` (default: every input, the
 fluxes u′ω′ and v′ω′ on every level). :class:`GriddedGWEmulator` wraps a gridded backbone
-(``unet``: :class:`~subgrid.models.unet.AttentionUNet`) with per-channel normalisation
+(``unet``: :class:`~subgrid.models.unet.AttentionUNet`; ``prithvi``: the fine-tuned foundation
+model :class:`~subgrid.models.prithvi_gw.PrithviGW`) with per-channel normalisation
 statistics fitted on the training period, so it maps data in the file's units to predictions in
 the file's units (the public files are already normalised by their producer; the statistics then
 stay near 0 and 1 and cost nothing).
@@ -48,7 +49,7 @@ from subgrid.errors import InputError
 from subgrid.models import GRIDDED_BACKBONES, build_gridded_backbone
 from subgrid.training.runs import StrictConfig, build_trainer, merge_metric_logs, save_weights, write_text_atomic
 
-MODELS = ("unet",)
+MODELS = ("unet", "prithvi")
 KIND = "gw_gridded_emulator"
 
 
@@ -58,7 +59,7 @@ class GriddedGWTrainingConfig(StrictConfig):
 
     config_name: ClassVar[str] = "gridded gw training config"
 
-    model: Literal["unet"] = "unet"
+    model: Literal["unet", "prithvi"] = "unet"
     model_options: dict = field(default_factory=dict)
     #: Input variables (names of :data:`subgrid.data.gw_gridded.INPUTS`).
     inputs: list[str] = field(default_factory=lambda: list(INPUTS))
@@ -226,7 +227,9 @@ class GriddedGWLightningModule(L.LightningModule):
 
     def configure_optimizers(self):
         c = self.config
-        optimizer = torch.optim.AdamW(self.parameters(), lr=c.learning_rate, weight_decay=c.weight_decay)
+        # Only what trains: a frozen backbone (PrithviGW fine_tune=frozen|last_k|lora) keeps its weights.
+        trainable = [p for p in self.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(trainable, lr=c.learning_rate, weight_decay=c.weight_decay)
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=c.epochs)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "epoch"}}
 
@@ -254,9 +257,10 @@ def load_gw_gridded_emulator(run: str | Path) -> tuple[GriddedGWEmulator, dict]:
     description = json.loads((run / "model.json").read_text())
     if description.get("kind") != KIND:
         raise InputError(f"{run}: holds a {description.get('kind')!r} model, not a gridded gravity-wave emulator")
+    # The trained weights replace any pretrained ones: the pretrained checkpoint is not read (or needed) again.
+    options = {key: value for key, value in description["model_options"].items() if key != "pretrained"}
     emulator = build_gw_gridded_emulator(
-        description["model"], description["model_options"],
-        len(description["input_channels"]), len(description["target_channels"]),
+        description["model"], options, len(description["input_channels"]), len(description["target_channels"]),
     )  # fmt: skip
     try:
         weights = load_file(str(run / "model.safetensors"))
@@ -305,16 +309,17 @@ def train_gw_gridded(
             raise InputError(f"{run}: holds an interrupted run on other data; use another --out or the same data")
     trainer, best = build_trainer(run, config, progress=progress, log_every_n_steps=1, **config.hardware())
     writer = trainer.is_global_zero
+    L.seed_everything(config.seed, workers=True, verbose=False)
+    input_channels, target_channels = selection.input_channels(), selection.target_channels()
+    # Built before anything is written: a bad model option or pretrained checkpoint leaves no run behind.
+    module = GriddedGWLightningModule(config.to_dict(), len(input_channels), len(target_channels))
     if writer and not resuming:
         shutil.rmtree(run, ignore_errors=True)
     if writer:
         run.mkdir(parents=True, exist_ok=True)
 
-    L.seed_everything(config.seed, workers=True, verbose=False)
     train = GriddedGWSamples(ds, selection, train_times)
     validation = GriddedGWSamples(ds, selection, validation_times)
-    input_channels, target_channels = selection.input_channels(), selection.target_channels()
-    module = GriddedGWLightningModule(config.to_dict(), len(input_channels), len(target_channels))
     if resuming:
         description = json.loads((run / "model.json").read_text())
     else:
@@ -327,6 +332,7 @@ def train_gw_gridded(
             "model": config.model,
             "model_options": config.model_options,
             "parameters": sum(p.numel() for p in module.emulator.parameters()),
+            "trainable_parameters": sum(p.numel() for p in module.emulator.parameters() if p.requires_grad),
             "inputs": list(selection.inputs),
             "targets": list(selection.targets),
             "target_levels": selection.levels,
