@@ -183,6 +183,12 @@ def test_refuses_checkpoints_that_do_not_fit(tmp_path):
     with pytest.raises(InputError, match=r"encoder\.lgl_block\.transformers\.0\.attention\.0\.weight has shape \(64,\) in the "
                                          r"checkpoint but \(32,\) in the model"):  # fmt: skip
         tiny(pretrained=str(tmp_path / "wide.pt"))
+    model = tiny()
+    before = backbone_state(model)
+    with pytest.raises(InputError, match="has shape"):
+        load_prithvi_backbone(model, tmp_path / "wide.pt", dtype=torch.bfloat16)
+    assert model.backbone_dtype == torch.float32  # a refused checkpoint changes nothing
+    assert all(torch.equal(value, before[key]) for key, value in backbone_state(model).items())
     released_layout_checkpoint(tmp_path / "deep.pt", n_blocks_encoder=3)
     with pytest.raises(InputError, match=r"has backbone tensor\(s\) the model lacks: encoder\.lgl_block\.transformers\.5\."):
         tiny(pretrained=str(tmp_path / "deep.pt"))

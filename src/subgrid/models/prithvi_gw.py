@@ -45,9 +45,10 @@ rank ``lora_rank`` to the attention (``qkv_layer``, ``w_layer``) and MLP (``net.
 linear layers of every block and freezes the backbone's own weights.
 
 ``pretrained``: a local Prithvi WxC checkpoint read by :func:`load_prithvi_backbone` before the
-fine-tune mode is applied. ``backbone_dtype="bfloat16"`` keeps encoder and decoder in bf16
-(embedding and head stay fp32; tokens are cast on the way in and out). The 2.3B model (``prithvi.wxc.2300m.v1.pt``) needs ``embed_dim=2560,
+fine-tune mode is applied; the 2.3B model (``prithvi.wxc.2300m.v1.pt``) needs ``embed_dim=2560,
 n_heads=16, n_blocks_encoder=12, n_blocks_decoder=2, mlp_multiplier=4``.
+``backbone_dtype="bfloat16"`` keeps encoder and decoder in bf16 (embedding and head stay fp32;
+tokens are cast on the way in and out). ``lora_alpha`` defaults to ``lora_rank`` (scaling 1).
 
 Contract of gridded backbones: ``forward(x[B, C_in, H, W]) -> y[B, C_out, H, W]``.
 """
@@ -56,7 +57,7 @@ from __future__ import annotations
 
 import math
 import pickle
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,7 +96,7 @@ class PrithviGW(nn.Module):
         n_blocks_decoder: int = 1,
         mlp_multiplier: int = 4,
         patch: int = 2,
-        window: int | list[int] = (8, 16),
+        window: int | Sequence[int] = (8, 16),
         dropout: float = 0.0,
         drop_path: float = 0.0,
         fine_tune: str = "full",
@@ -108,8 +109,10 @@ class PrithviGW(nn.Module):
         super().__init__()
         window = (window, window) if isinstance(window, int) else tuple(window)
         checks = {
-            "in_channels, out_channels": (in_channels >= 1 and out_channels >= 1, f"must be >= 1, got {in_channels}, {out_channels}"),
-            "embed_dim": (embed_dim >= 4 and embed_dim % 4 == 0, f"must be a positive multiple of 4 (Fourier position encoding), got {embed_dim}"),
+            "in_channels, out_channels": (in_channels >= 1 and out_channels >= 1,
+                                          f"must be >= 1, got {in_channels}, {out_channels}"),
+            "embed_dim": (embed_dim >= 4 and embed_dim % 4 == 0,
+                          f"must be a positive multiple of 4 (Fourier position encoding), got {embed_dim}"),
             "n_heads": (n_heads >= 1 and embed_dim % n_heads == 0, f"must divide embed_dim={embed_dim}, got {n_heads}"),
             "n_blocks_encoder, n_blocks_decoder": (n_blocks_encoder >= 0 and n_blocks_decoder >= 0,
                                                    f"must be >= 0, got {n_blocks_encoder}, {n_blocks_decoder}"),
@@ -119,13 +122,13 @@ class PrithviGW(nn.Module):
             "dropout, drop_path": (0 <= dropout < 1 and 0 <= drop_path < 1, f"must be in [0, 1), got {dropout}, {drop_path}"),
             "fine_tune": (fine_tune in FINE_TUNE_MODES, f"must be one of {', '.join(FINE_TUNE_MODES)}, got {fine_tune!r}"),
             "lora_rank": (lora_rank >= 1, f"must be >= 1, got {lora_rank}"),
-            "backbone_dtype": (backbone_dtype in BACKBONE_DTYPES, f"must be one of {', '.join(BACKBONE_DTYPES)}, got {backbone_dtype!r}"),
+            "backbone_dtype": (backbone_dtype in BACKBONE_DTYPES,
+                               f"must be one of {', '.join(BACKBONE_DTYPES)}, got {backbone_dtype!r}"),
         }  # fmt: skip
         for name, (ok, message) in checks.items():
             if not ok:
                 raise ValueError(f"{name}: {message}")
         self.embed_dim, self.patch, self.window = embed_dim, patch, window
-        self.out_channels, self.fine_tune = out_channels, fine_tune
         self.patch_embedding = PatchEmbed(patch_size=(patch, patch), channels=in_channels, embed_dim=embed_dim)
         block = {"embed_dim": embed_dim, "mlp_multiplier": mlp_multiplier, "n_heads": n_heads, "dropout": dropout}
         # No shifter: the SWIN shift would need the grid at construction, and the package ignores its masks.
@@ -188,12 +191,13 @@ class PrithviGW(nn.Module):
         batch, _, height, width = x.shape
         (wh, ww), p = self.window, self.patch
         if height % wh or width % ww:
-            raise InputError(f"window: the grid {height} x {width} must be divisible by the window {wh} x {ww} (model option 'window')")
+            raise InputError(f"window: the grid {height} x {width} must be divisible by the window {wh} x {ww} "
+                             "(model option 'window')")
         global_shape, local_shape = (height // wh, width // ww), (wh // p, ww // p)
         tokens = self.patch_embedding(x) + self._position_encoding(height, width, x)
         # [B, E, gH*lH, gW*lW] -> [B, gH*gW, lH*lW, E]: one local sequence per window
         tokens = tokens.view(batch, self.embed_dim, global_shape[0], local_shape[0], global_shape[1], local_shape[1])
-        tokens = tokens.permute(0, 2, 4, 3, 5, 1).reshape(batch, math.prod(global_shape), math.prod(local_shape), self.embed_dim)
+        tokens = tokens.permute(0, 2, 4, 3, 5, 1).reshape(batch, math.prod(global_shape), math.prod(local_shape), -1)
         decoded = self.decoder(self.encoder(tokens.to(self.backbone_dtype)))
         out = self.unembed(decoded.to(self.unembed.weight.dtype))
         out = out.view(batch, *global_shape, *local_shape, -1).permute(0, 5, 1, 3, 2, 4)
@@ -254,7 +258,9 @@ def load_prithvi_backbone(module: PrithviGW, path: str | Path, *, dtype: torch.d
     scalers, mask token, time embeddings, SWIN shift masks) is reported in
     :attr:`BackboneLoad.ignored`. A backbone tensor missing from the checkpoint, one the model
     lacks (more blocks in the checkpoint) or a shape that differs raises :class:`InputError`
-    naming the key. LoRA-adapted layers (``….base_layer.weight``) are filled from the plain key.
+    naming the key; nothing is changed then. ``n_heads`` leaves no trace in the weights' shapes:
+    set it as the checkpoint's configuration says (16 for the 2.3B model). LoRA-adapted layers
+    (``….base_layer.weight``) are filled from the plain key.
     """
     path = Path(path)
     if not path.is_file():
@@ -262,30 +268,32 @@ def load_prithvi_backbone(module: PrithviGW, path: str | Path, *, dtype: torch.d
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError) as error:  # not a torch zip file, or pickled code in it
+        reason = str(error).splitlines()[0]
         raise InputError(f"{path}: not readable as a torch checkpoint of tensors (weights_only, no pickled code runs); "
-                         f"a state dict saved with torch.save(model.state_dict(), path) is ({str(error).splitlines()[0]})") from error  # fmt: skip
+                         f"a state dict saved with torch.save(model.state_dict(), path) is ({reason})") from error
     state = _state_dict_of(checkpoint, path)
     prefix = _backbone_prefix(list(state), path)
-    available = {key[len(prefix):]: key for key in state if key.startswith(prefix) and key[len(prefix):].startswith(BACKBONE_PARTS)}
-    available = {key: source for key, source in available.items() if not key.endswith(_SHIFT_MASKS)}
+    available = {key[len(prefix):]: key for key in state if key.startswith(prefix)}
+    available = {key: source for key, source in available.items()
+                 if key.startswith(BACKBONE_PARTS) and not key.endswith(_SHIFT_MASKS)}  # fmt: skip
     targets = {key.replace(".base_layer.", "."): key for key in module.state_dict()
                if key.startswith(BACKBONE_PARTS) and "lora_" not in key}  # fmt: skip
     missing, unexpected = sorted(set(targets) - set(available)), sorted(set(available) - set(targets))
-    if missing:
-        raise InputError(f"{path}: backbone tensor(s) missing from the checkpoint: {', '.join(missing[:4])}"
-                         f"{' …' if len(missing) > 4 else ''} ({len(missing)} in all); check n_blocks_encoder/n_blocks_decoder")  # fmt: skip
-    if unexpected:
-        raise InputError(f"{path}: the checkpoint has backbone tensor(s) the model lacks: {', '.join(unexpected[:4])}"
-                         f"{' …' if len(unexpected) > 4 else ''} ({len(unexpected)} in all); check n_blocks_encoder/n_blocks_decoder")  # fmt: skip
-    if dtype is not None:
-        for part in (module.encoder, module.decoder):
-            part.to(dtype)
+    for keys, problem in ((missing, "backbone tensor(s) missing from the checkpoint"),
+                          (unexpected, "the checkpoint has backbone tensor(s) the model lacks")):  # fmt: skip
+        if keys:
+            shown = ", ".join(keys[:4]) + (" …" if len(keys) > 4 else "")
+            raise InputError(f"{path}: {problem}: {shown} ({len(keys)} in all); check n_blocks_encoder/n_blocks_decoder")
     own = module.state_dict()
     for key, target in targets.items():
         value = state[available[key]]
         if value.shape != own[target].shape:
-            raise InputError(f"{path}: {prefix}{key} has shape {tuple(value.shape)} in the checkpoint but {tuple(own[target].shape)} "
-                             "in the model; embed_dim, n_heads and mlp_multiplier must match the checkpoint's")  # fmt: skip
+            raise InputError(f"{path}: {prefix}{key} has shape {tuple(value.shape)} in the checkpoint but "
+                             f"{tuple(own[target].shape)} in the model; embed_dim and mlp_multiplier must match the checkpoint's")
+    if dtype is not None:
+        for part in (module.encoder, module.decoder):
+            part.to(dtype)
+        own = module.state_dict()
     with torch.no_grad():
         for key, target in targets.items():
             own[target].copy_(state[available[key]])  # copy_ casts to the backbone's dtype
