@@ -144,9 +144,14 @@ class LatLonGrid:
         return np.outer(-np.diff(self.sin_lat_bounds), np.diff(np.deg2rad(self.lon_bounds_deg)))
 
     @property
+    def has_transform(self) -> bool:
+        """Whether spherical-harmonic transforms exist on this grid (equiangular with poles or Gaussian)."""
+        return self.kind in _QUADRATURE
+
+    @property
     def quadrature(self) -> str:
         """torch-harmonics' name of this grid's quadrature; raises for a grid it cannot transform."""
-        if self.kind not in _QUADRATURE:
+        if not self.has_transform:
             raise InputError(
                 f"a {self.kind} grid has no spherical-harmonic transform here: use an equiangular grid with poles "
                 "or a Gaussian grid"
