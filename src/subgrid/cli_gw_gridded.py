@@ -1,7 +1,8 @@
-"""Command-line layer of the gridded gravity-wave flux path (thin over :mod:`subgrid.training.gw_gridded`
-and :mod:`subgrid.evaluation.gw_gridded`).
+"""Command-line layer of the gridded gravity-wave flux path (thin over :mod:`subgrid.data.gw_fluxes`,
+:mod:`subgrid.training.gw_gridded` and :mod:`subgrid.evaluation.gw_gridded`).
 
-``subgrid.cli`` mounts :func:`train_gw_gridded_command` as ``subgrid train gw-gridded`` and hands
+``subgrid.cli`` mounts :func:`generate_gw_fluxes_command` as ``subgrid generate gw-fluxes``,
+:func:`train_gw_gridded_command` as ``subgrid train gw-gridded`` and hands
 ``subgrid evaluate`` to :func:`evaluate_gw_gridded_run` when the run holds a gridded emulator.
 Errors the package raises on purpose print as one line with exit status 2, as in ``subgrid.cli``.
 """
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import typer
 
-from subgrid.errors import SubgridError
+from subgrid.errors import InputError, SubgridError
 
 
 def _fail(error: Exception) -> None:
@@ -105,3 +106,43 @@ def evaluate_gw_gridded_run(run: Path, data: Path, out: Path | None, period: str
     typer.echo(f"{metrics['period']['kind']} period: {metrics['period']['time_steps']} time steps")
     typer.echo(metrics_table(metrics))
     typer.echo(f"wrote {metrics['output_directory']}/metrics.json and plots (level {metrics['plot_level']})")
+
+
+def generate_gw_fluxes_command(
+    fields: list[Path] = typer.Option(
+        ..., "--fields", help="High-resolution fields, netCDF or zarr (ERA5 names u, v, w, t, z), combined by "
+        "coordinates (repeatable: split by variable or by time)."),
+    out: Path = typer.Option(..., "--out", help="Output zarr store (written under a temporary name, renamed when complete)."),
+    target_grid: str = typer.Option("gaussian:64x128", "--target-grid", help="KIND:NLATxNLON, KIND = gaussian | "
+                                    "equiangular | regular (default: T42 Gaussian, as the study)."),
+    truncation: int = typer.Option(21, "--truncation", min=0, help="Remove spherical-harmonic degrees l <= this."),
+    variable: list[str] = typer.Option(
+        [], "--variable", help="OURS=FILE variable name where the file differs, e.g. omega=wap (repeatable)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing store at OUT."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar (time steps)."),
+) -> None:
+    """Gravity-wave momentum fluxes u'omega'/(-g), v'omega'/(-g) and coarse inputs from high-resolution fields.
+
+    The recipe of the seed study: divergent wind, degrees <= truncation removed, omega minus its zonal
+    mean, fluxes conservatively coarse-grained to the target grid. Nothing is written on error.
+    """
+    from tqdm.auto import tqdm
+
+    from subgrid.data.gw_fluxes import generate_gw_fluxes
+
+    bar = tqdm(unit="time step", disable=not progress)
+
+    def advance(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+
+    try:
+        variables = dict(item.split("=", 1) for item in variable if "=" in item)
+        if len(variables) != len(variable):
+            raise InputError(f"--variable {variable}: expected OURS=FILE, e.g. omega=wap")
+        path = generate_gw_fluxes(fields, out, target_grid, truncation, variables, overwrite, advance)
+    except SubgridError as error:
+        _fail(error)
+    finally:
+        bar.close()
+    typer.echo(f"wrote {path} ({target_grid}, truncation T{truncation})")

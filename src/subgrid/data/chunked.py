@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import time
 from collections.abc import Callable
@@ -49,6 +50,23 @@ class ChunkedRunReport:
 
 def partial_path(path: Path) -> Path:
     return path.with_name(path.name + ".partial")
+
+
+def write_zarr_atomic(ds: xr.Dataset, path: Path) -> Path:
+    """Write ``ds`` as consolidated zarr v2 under a temporary name beside ``path``, then rename it over ``path``.
+
+    Encodings carried over from where ``ds`` was read are dropped (a zarr v3 codec in a v2 store fails).
+    """
+    ds = ds.copy()
+    for var in ds.variables.values():
+        var.encoding = {}
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    ds.to_zarr(tmp, mode="w", zarr_format=ZARR_FORMAT, consolidated=True)
+    if path.exists():
+        shutil.rmtree(path)
+    os.replace(tmp, path)
+    return path
 
 
 def lazy_template(example: xr.Dataset, n_columns: int, chunk_size: int) -> xr.Dataset:

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import os
-import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -32,6 +30,7 @@ import numpy as np
 import xarray as xr
 
 import subgrid
+from subgrid.data.chunked import write_zarr_atomic
 from subgrid.errors import InputError
 from subgrid.hosts.rce import OnlineComparison, precrash_states
 from subgrid.physics.rrtmg import RRTMGConfig, radiative_transfer_arrays, to_surface_first, validate_radiation_inputs
@@ -43,7 +42,6 @@ if TYPE_CHECKING:  # the recorder only calls an Emulator; importing it would pul
 GENERATOR = "subgrid.hosts.rce_replay"
 #: ``replay_origin`` codes (index = code).
 REPLAY_ORIGINS = ("precrash", "out_of_distribution")
-ZARR_FORMAT = 2  # as subgrid.data.chunked writes radiation datasets
 
 
 class OODRecorder:
@@ -187,23 +185,6 @@ def write_replay_dataset(
         **(attrs or {}),
     }
     return write_zarr_atomic(ds.chunk({"column": chunk_size}), path)
-
-
-def write_zarr_atomic(ds: xr.Dataset, path: Path) -> Path:
-    """Write ``ds`` as consolidated zarr v2 under a temporary name beside ``path``, then rename it over ``path``.
-
-    Encodings carried over from where ``ds`` was read are dropped (a zarr v3 codec in a v2 store fails).
-    """
-    ds = ds.copy()
-    for var in ds.variables.values():
-        var.encoding = {}
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    ds.to_zarr(tmp, mode="w", zarr_format=ZARR_FORMAT, consolidated=True)
-    if path.exists():
-        shutil.rmtree(path)
-    os.replace(tmp, path)
-    return path
 
 
 def replay_radiation_dataset(
