@@ -59,14 +59,21 @@ import lightning as L
 import numpy as np
 import torch
 import yaml
-from safetensors.torch import load_file
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from subgrid.data.gw import load_gw_arrays, open_gw_dataset
 from subgrid.errors import InputError
 from subgrid.models import BACKBONES, build_backbone
-from subgrid.training.runs import StrictConfig, build_trainer, merge_metric_logs, save_weights, write_text_atomic
+from subgrid.training.runs import (
+    StrictConfig,
+    build_trainer,
+    load_run_weights,
+    merge_metric_logs,
+    read_run_description,
+    save_weights,
+    write_text_atomic,
+)
 
 MODELS = ("rescnn", "mlp", "wavenet")
 SECONDS_PER_DAY = 86400.0
@@ -293,22 +300,12 @@ def _tensors(arrays: dict[str, np.ndarray], mask: np.ndarray) -> list[torch.Tens
 def load_gw_emulator(run: str | Path) -> tuple[GWEmulator, dict]:
     """The trained emulator of run directory ``run`` (eval mode) and its ``model.json`` description."""
     run = Path(run)
-    for name in ("model.json", "model.safetensors"):
-        if not (run / name).exists():
-            raise InputError(f"{run}: not a trained gravity-wave run (missing {name})")
-    description = json.loads((run / "model.json").read_text())
-    if description.get("kind") != "gw_emulator":
-        raise InputError(f"{run}: holds a {description.get('kind')!r} model, not a gravity-wave emulator")
+    description = read_run_description(run, kind="gw_emulator", what="gravity-wave emulator")
     emulator = build_gw_emulator(
         description["model"], description["model_options"], description["n_levels"],
         description["scale_drag_by_source_flux"], description["momentum_budget"],
     )
-    try:
-        weights = load_file(str(run / "model.safetensors"))
-    except Exception as error:  # safetensors raises its own error type for any malformed file
-        raise InputError(f"{run / 'model.safetensors'}: not a valid safetensors file ({error})") from error
-    emulator.load_state_dict(weights)
-    return emulator.eval(), description
+    return load_run_weights(emulator, run), description
 
 
 @dataclass

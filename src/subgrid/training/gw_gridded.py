@@ -40,21 +40,29 @@ import numpy as np
 import torch
 import xarray as xr
 import yaml
-from safetensors.torch import load_file
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from subgrid.data.gw_gridded import FLUX_TARGETS, INPUTS, GriddedSelection, open_gw_gridded
 from subgrid.errors import InputError
 from subgrid.models import GRIDDED_BACKBONES, build_gridded_backbone
-from subgrid.training.runs import StrictConfig, build_trainer, merge_metric_logs, save_weights, write_text_atomic
+from subgrid.training.runs import (
+    StrictConfig,
+    TrainingHardware,
+    build_trainer,
+    load_run_weights,
+    merge_metric_logs,
+    read_run_description,
+    save_weights,
+    write_text_atomic,
+)
 
 MODELS = ("unet", "prithvi")
 KIND = "gw_gridded_emulator"
 
 
 @dataclass(frozen=True)
-class GriddedGWTrainingConfig(StrictConfig):
+class GriddedGWTrainingConfig(StrictConfig, TrainingHardware):
     """Training settings; YAML files are parsed strictly (an unknown key is an error)."""
 
     config_name: ClassVar[str] = "gridded gw training config"
@@ -77,11 +85,6 @@ class GriddedGWTrainingConfig(StrictConfig):
     statistics_samples: int = 64
     max_minutes: float | None = None
     seed: int = 0
-    accelerator: str = "cpu"
-    devices: int = 1
-    num_nodes: int = 1
-    strategy: str = "auto"
-    precision: str = "32-true"
 
     def __post_init__(self) -> None:
         checks = {
@@ -251,23 +254,13 @@ class GriddedGWTrainingReport:
 def load_gw_gridded_emulator(run: str | Path) -> tuple[GriddedGWEmulator, dict]:
     """The trained emulator of run directory ``run`` (eval mode) and its ``model.json`` description."""
     run = Path(run)
-    for name in ("model.json", "model.safetensors"):
-        if not (run / name).exists():
-            raise InputError(f"{run}: not a trained gridded gravity-wave run (missing {name})")
-    description = json.loads((run / "model.json").read_text())
-    if description.get("kind") != KIND:
-        raise InputError(f"{run}: holds a {description.get('kind')!r} model, not a gridded gravity-wave emulator")
+    description = read_run_description(run, kind=KIND, what="gridded gravity-wave emulator")
     # The trained weights replace any pretrained ones: the pretrained checkpoint is not read (or needed) again.
     options = {key: value for key, value in description["model_options"].items() if key != "pretrained"}
     emulator = build_gw_gridded_emulator(
         description["model"], options, len(description["input_channels"]), len(description["target_channels"]),
     )  # fmt: skip
-    try:
-        weights = load_file(str(run / "model.safetensors"))
-    except Exception as error:  # safetensors raises its own error type for any malformed file
-        raise InputError(f"{run / 'model.safetensors'}: not a valid safetensors file ({error})") from error
-    emulator.load_state_dict(weights)
-    return emulator.eval(), description
+    return load_run_weights(emulator, run), description
 
 
 def train_gw_gridded(

@@ -40,7 +40,6 @@ import lightning as L
 import numpy as np
 import torch
 import yaml
-from safetensors.torch import load_file
 from torch.utils.data import DataLoader
 
 from subgrid.errors import InputError
@@ -54,7 +53,16 @@ from subgrid.models.radiation import (
     RadiationEmulator,
 )
 from subgrid.training.radiation_data import ColumnStream, chunk_slices, open_radiation_dataset, split_chunks
-from subgrid.training.runs import StrictConfig, build_trainer, merge_metric_logs, save_weights, write_text_atomic
+from subgrid.training.runs import (
+    StrictConfig,
+    TrainingHardware,
+    build_trainer,
+    load_run_weights,
+    merge_metric_logs,
+    read_run_description,
+    save_weights,
+    write_text_atomic,
+)
 
 #: Datasets (with their extra data) below this size are held in memory by default. With DDP each
 #: rank keeps the chunks it has read; shares are dealt anew every epoch, so in the end each rank
@@ -65,7 +73,7 @@ LEVEL_STD_FLOOR = 0.1
 
 
 @dataclass(frozen=True)
-class RadiationTrainingConfig(StrictConfig):
+class RadiationTrainingConfig(StrictConfig, TrainingHardware):
     """Training settings; YAML files are parsed strictly (an unknown key is an error)."""
 
     config_name: ClassVar[str] = "training config"
@@ -91,14 +99,6 @@ class RadiationTrainingConfig(StrictConfig):
     seed: int = 0
     #: Times each chunk of the ``extra_data`` of :func:`train_radiation` is visited per epoch.
     extra_data_repeats: int = 1
-    # Where to train (Lightning's names): "cpu" | "gpu" | "auto"; devices (processes) per node;
-    # "auto" | "ddp" (several devices always train with DDP); "32-true" | "bf16-mixed" (GPU only).
-    # ``batch_size`` is per device: a DDP step averages devices x num_nodes batches.
-    accelerator: str = "cpu"
-    devices: int = 1
-    num_nodes: int = 1
-    strategy: str = "auto"
-    precision: str = "32-true"
 
     def __post_init__(self) -> None:
         checks = {
@@ -275,10 +275,7 @@ class RadiationLightningModule(L.LightningModule):
 def load_emulator(run: str | Path) -> tuple[RadiationEmulator, dict]:
     """The trained emulator of run directory ``run`` (eval mode) and its ``model.json`` description."""
     run = Path(run)
-    for name in ("model.json", "model.safetensors"):
-        if not (run / name).exists():
-            raise InputError(f"{run}: not a trained run (missing {name})")
-    description = json.loads((run / "model.json").read_text())
+    description = read_run_description(run, kind=None, what="radiation emulator")
     derived = description.get("derived_level_features", ["log_layer_thickness"])
     if derived != list(DERIVED_LEVEL_FEATURES):
         raise InputError(
@@ -286,12 +283,7 @@ def load_emulator(run: str | Path) -> tuple[RadiationEmulator, dict]:
             f"{list(DERIVED_LEVEL_FEATURES)}; retrain it, or load it with the subgrid version that trained it"
         )
     emulator = build_emulator(description["model"], description["model_options"], description["n_levels"])
-    try:
-        weights = load_file(str(run / "model.safetensors"))
-    except Exception as error:  # safetensors raises its own error type for any malformed file
-        raise InputError(f"{run / 'model.safetensors'}: not a valid safetensors file ({error})") from error
-    emulator.load_state_dict(weights)
-    return emulator.eval(), description
+    return load_run_weights(emulator, run), description
 
 
 class RadiationDataModule(L.LightningDataModule):

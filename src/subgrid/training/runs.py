@@ -7,8 +7,9 @@ The trainer runs on CPU or GPUs, on one device or several processes (DDP) starte
 
 from __future__ import annotations
 
+import json
 import os
-from dataclasses import asdict, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import ClassVar
 
@@ -17,7 +18,7 @@ import torch
 import yaml
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 from torch import nn
 
 from subgrid.errors import InputError
@@ -45,6 +46,23 @@ _HARDWARE_CHECKS = {
     "strategy": lambda value: value in STRATEGIES,
     "precision": lambda value: value in PRECISIONS,
 }
+
+
+@dataclass(frozen=True)
+class TrainingHardware:
+    """Where a training config trains (Lightning's names), the :data:`HARDWARE_FIELDS` of :func:`build_trainer`.
+
+    ``accelerator``: "cpu" | "gpu" | "auto"; ``devices``: processes per node; ``strategy``:
+    "auto" | "ddp" (several devices always train with DDP); ``precision``: "32-true" |
+    "bf16-mixed" (GPU only). A config's ``batch_size`` is per device: a DDP step averages
+    ``devices x num_nodes`` batches.
+    """
+
+    accelerator: str = "cpu"
+    devices: int = 1
+    num_nodes: int = 1
+    strategy: str = "auto"
+    precision: str = "32-true"
 
 
 class StrictConfig:
@@ -97,6 +115,31 @@ class StrictConfig:
         if not isinstance(values, dict):
             raise InputError(f"{path}: expected a mapping of settings")
         return cls.from_dict(values)
+
+
+def read_run_description(run: Path, *, kind: str | None, what: str) -> dict:
+    """``model.json`` of the finished run directory ``run``; refuses a missing file or another ``kind`` of model.
+
+    ``what`` names the expected model in messages ("gravity-wave emulator"); ``kind=None`` skips
+    the kind check (runs that predate the key).
+    """
+    for name in ("model.json", "model.safetensors"):
+        if not (run / name).exists():
+            raise InputError(f"{run}: not a trained {what} run (missing {name})")
+    description = json.loads((run / "model.json").read_text())
+    if kind is not None and description.get("kind") != kind:
+        raise InputError(f"{run}: holds a {description.get('kind')!r} model, not a {what}")
+    return description
+
+
+def load_run_weights(module: nn.Module, run: Path) -> nn.Module:
+    """``module`` with the weights of ``run/model.safetensors`` (a malformed file is an :class:`InputError`), in eval mode."""
+    try:
+        weights = load_file(str(run / "model.safetensors"))
+    except Exception as error:  # safetensors raises its own error type for any malformed file
+        raise InputError(f"{run / 'model.safetensors'}: not a valid safetensors file ({error})") from error
+    module.load_state_dict(weights)
+    return module.eval()
 
 
 def write_text_atomic(path: Path, text: str) -> None:
