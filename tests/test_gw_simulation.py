@@ -22,7 +22,7 @@ from subgrid.data.gw_simulation import GWSimulationConfig, generate_gw_simulatio
 from subgrid.errors import InputError
 
 TINY = dict(resolution="T21", levels=6, time_step_minutes=20.0, spinup_days=0.5, record_days=1.0,
-            output_interval_hours=6.0, target="gaussian:8x16", truncation=8)
+            output_interval_hours=6.0, target="gaussian:16x32", truncation=8)
 
 
 @pytest.fixture(scope="module")
@@ -48,13 +48,13 @@ def test_fields_carry_the_names_units_and_dims_the_recipe_reads(fields: xr.Datas
     assert 180 < float(fields["t"].min()) and float(fields["t"].max()) < 340
     assert 5e4 < float(fields["p"].isel(level=-1).mean()) < 1.05e5
     assert 2000 < float(fields["z"].max()) / 9.80665 < 4500
-    coarse = gw_fluxes_from_fields(fields, "gaussian:8x16", truncation=8)  # the recipe accepts them as they are
+    coarse = gw_fluxes_from_fields(fields, "gaussian:16x32", truncation=8)  # the recipe accepts them as they are
     assert coarse["uw_flux"].dims == ("time", "level", "lat", "lon")
 
 
 def test_the_end_to_end_dataset_has_finite_fluxes_on_the_target_grid(dataset: Path) -> None:
     ds = xr.open_zarr(dataset)
-    assert ds.sizes == {"time": 4, "level": 6, "lat": 8, "lon": 16}
+    assert ds.sizes == {"time": 4, "level": 6, "lat": 16, "lon": 32}
     for name in ("uw_flux", "vw_flux", "u", "v", "temperature", "pressure"):
         assert ds[name].dims == ("time", "level", "lat", "lon")
         assert np.isfinite(ds[name].values).all()
@@ -74,10 +74,10 @@ def test_fluxes_come_from_the_forcing_not_from_the_flow(dataset: Path, tmp_path:
 
 def test_the_trainer_reads_our_named_variable_dataset(dataset: Path) -> None:
     ds = open_gw_gridded(dataset)  # the public 64 x 128 grid is not required of our own datasets
-    assert ds.sizes["lat"] == 8 and ds.attrs["normalisation"].startswith("physical units")
+    assert ds.sizes["lat"] == 16 and ds.attrs["normalisation"].startswith("physical units")
     selection = GriddedSelection.for_dataset(ds, ["u", "surface_height", "latitude_feature"], ["uw_flux"], [5])
     x, y = selection.sample(ds, 1)
-    assert x.shape == (6 + 1 + 1, 8, 16) and y.shape == (1, 8, 16)
+    assert x.shape == (6 + 1 + 1, 16, 32) and y.shape == (1, 16, 32)
     np.testing.assert_allclose(x[-1, :, 0], xr.open_zarr(dataset)["lat"].values, rtol=1e-6)
     theta = ds["potential_temperature"].isel(time=0).values
     assert np.all(theta[:-1].mean(axis=(1, 2)) > theta[1:].mean(axis=(1, 2)))  # stable: theta falls downward
@@ -117,7 +117,7 @@ def test_nothing_is_written_when_the_run_fails(tmp_path: Path) -> None:
 def test_cli_writes_the_dataset_and_fails_in_one_line(tmp_path: Path) -> None:
     runner = CliRunner()
     args = ["generate", "gw-simulation", "--out", str(tmp_path / "cli.zarr"), "--resolution", "T21", "--levels", "6",
-            "--time-step-minutes", "20", "--spinup-days", "0", "--days", "0.25", "--target-grid", "gaussian:8x16",
+            "--time-step-minutes", "20", "--spinup-days", "0", "--days", "0.25", "--target-grid", "gaussian:16x32",
             "--truncation", "8", "--no-progress"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
@@ -126,3 +126,12 @@ def test_cli_writes_the_dataset_and_fails_in_one_line(tmp_path: Path) -> None:
     assert again.exit_code == 2 and "already exists" in again.output and len(again.output.strip().splitlines()) == 1
     bad = runner.invoke(app, [*args[:-1], "--overwrite", "--resolution", "T64"])
     assert bad.exit_code == 2 and "resolution 'T64'" in bad.output
+
+
+def test_train_gw_gridded_trains_on_our_dataset(dataset: Path, tmp_path: Path) -> None:
+    from subgrid.training.gw_gridded import GriddedGWTrainingConfig, train_gw_gridded
+
+    config = GriddedGWTrainingConfig(inputs=["surface_height", "u", "v"], epochs=1, batch_size=2,
+                                     validation_fraction=0.5, model_options={"base_width": 4}, seed=0)
+    report = train_gw_gridded(dataset, tmp_path / "run", config, progress=False)
+    assert report.epochs == 1 and np.isfinite(report.best_val_loss)
