@@ -154,7 +154,7 @@ def generate_gw_simulation_command(
     levels: int = typer.Option(20, "--levels", help="Equidistant sigma levels."),
     time_step_minutes: float = typer.Option(5.0, "--time-step-minutes", help="Model time step (5 is stable at T85, 10 at T42)."),
     spinup_days: float = typer.Option(2.0, "--spinup-days", help="Model days run before recording."),
-    days: float = typer.Option(4.0, "--days", help="Model days recorded."),
+    days: float = typer.Option(3.0, "--days", help="Model days recorded."),
     output_interval_hours: float = typer.Option(6.0, "--output-interval-hours", help="Recording interval."),
     mountain_scale: float = typer.Option(1.0, "--mountain-scale", help="Multiplies the mountain heights (0: flat planet)."),
     heating: float = typer.Option(10.0, "--heating", help="Peak of the daily-pulsed tropical heating, K/day (0: none)."),
@@ -169,7 +169,7 @@ def generate_gw_simulation_command(
     """Simulate gravity waves with a spectral dycore (mountains + pulsed heating) and reduce them to a training set.
 
     dinosaur-torch primitive equations with Held-Suarez forcing, then the ERA5 recipe of
-    ``subgrid generate gw-fluxes``. About 2 min per model day at T85 on one CPU thread.
+    ``subgrid generate gw-fluxes``. About 3 CPU-minutes per model day at T85 on one thread.
     """
     from tqdm.auto import tqdm
 

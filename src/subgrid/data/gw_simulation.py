@@ -10,8 +10,8 @@ geopotential, m2 s-2). :func:`generate_gw_simulation_dataset` runs it and applie
 coarse inputs plus ``uw_flux``/``vw_flux`` (Pa), the dataset ``subgrid train gw-gridded`` reads.
 
 Both write zarr under a temporary name and rename it when complete (nothing half-written on error).
-Cost on one CPU thread (``benchmarks/results/gw_simulation_cpu.jsonl``): about 2 min per model
-day at T85 with 20 levels.
+Cost on one CPU thread (``benchmarks/results/gw_simulation_cpu.jsonl``): about 3 CPU-minutes per
+model day at T85 with 20 levels, so the default 5 model days take about 15 minutes.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ class GWSimulationConfig:
     levels: int = 20
     time_step_minutes: float = 5.0
     spinup_days: float = 2.0
-    record_days: float = 4.0
+    record_days: float = 3.0
     output_interval_hours: float = 6.0
     jet_m_per_s: float = 25.0
     mountains: tuple[Mountain, ...] = DEFAULT_MOUNTAINS
@@ -188,6 +188,8 @@ def generate_gw_simulation_dataset(config: GWSimulationConfig, out: str | Path, 
         fields_out = _check_out(Path(fields_out), overwrite)
     report = (lambda stage: (lambda done, total: progress(stage, done, total))) if progress else (lambda stage: None)
     fields_ds = simulate_fields(config, report("simulate"))
+    if progress is not None:
+        progress("fluxes", 0, fields_ds.sizes["time"])
     coarse = gw_fluxes_from_fields(fields_ds, config.target, config.truncation, progress=report("fluxes"))
     coarse.attrs.update(generator=GENERATOR, simulation=fields_ds.attrs["simulation"],
                         source="own simulation: " + fields_ds.attrs["dycore"])
