@@ -37,6 +37,7 @@ replay_app.command("gw")(cli_gw.replay_gw_command)
 # Gridded gravity-wave fluxes (lat-lon fields) live in cli_gw_gridded; `evaluate` dispatches to it.
 train_app.command("gw-gridded")(cli_gw_gridded.train_gw_gridded_command)
 generate_app.command("gw-fluxes")(cli_gw_gridded.generate_gw_fluxes_command)
+generate_app.command("gw-simulation")(cli_gw_gridded.generate_gw_simulation_command)
 # The radiation emulator's online commands live in cli_rce.
 online_app.command("radiation")(cli_rce.online_radiation_command)
 replay_app.command("radiation")(cli_rce.replay_radiation_command)

@@ -25,6 +25,12 @@ torch dataset lives in :mod:`subgrid.training.gw_gridded`.
 
 Files are netCDF (read through xarray's netCDF4 or h5netcdf engine, whichever is installed) or
 zarr stores in the same layout.
+
+Our own datasets (:func:`subgrid.data.gw_fluxes.gw_fluxes_from_fields`, ``subgrid generate
+gw-fluxes`` / ``gw-simulation``) hold named variables on ``(time, level, lat, lon)`` in physical
+units instead of the channel stacks; :func:`open_gw_gridded` reads them into the same named
+variables (latitude/longitude features from the coordinates, potential temperature from T and p).
+Their grid is whatever the recipe's target was, so ``grid`` applies to the public layout only.
 """
 
 from __future__ import annotations
@@ -66,6 +72,12 @@ LONG_NAMES = {
 FEATURES_DIMS = ("time", "idim", "lat", "lon")
 OUTPUT_DIMS = ("time", "odim", "lat", "lon")
 NORMALISATION = "pre-normalised by the dataset producer (constant mu/sigma scaling); units are the file's"
+OWN_NORMALISATION = "physical units (own dataset; the trainer standardises per channel)"
+#: Named variables an own dataset must hold (``surface_height`` only when the fields had ``z``).
+OWN_REQUIRED = ("u", "v", "temperature", "pressure", "uw_flux", "vw_flux")
+#: Reference pressure (Pa) and R/cp of the potential temperature of own datasets.
+THETA_REFERENCE_PA = 1.0e5
+KAPPA = 0.2857
 VERTICAL_ORDER = "file channel order (ERA5 model levels; the producer does not document which end is first)"
 #: Values checked for NaN/Inf per read when scanning files (about 256 MB of float32).
 _SCAN_VALUES = 2**26
@@ -102,6 +114,44 @@ def _open_file(path: Path) -> xr.Dataset:
         raise InputError(f"{path}: not a netCDF file ({error})") from error
     except OSError as error:
         raise InputError(f"{path}: not a netCDF file ({error})") from error
+
+
+def is_own_dataset(raw: xr.Dataset) -> bool:
+    """Whether ``raw`` holds named variables (our recipe's output) rather than the public channel stacks."""
+    return "features" not in raw.variables and "uw_flux" in raw.variables
+
+
+def _from_named(raw: xr.Dataset, path: Path, check_finite: bool) -> xr.Dataset:
+    """The named variables of :func:`open_gw_gridded` from an own dataset (lazy; nothing read but the NaN scan)."""
+    missing = [name for name in OWN_REQUIRED if name not in raw.data_vars]
+    if missing:
+        raise InputError(f"{path}: missing variable(s) {missing}; a gravity-wave dataset of our recipe has "
+                         f"{list(OWN_REQUIRED)} (+ surface_height)")
+    for name in OWN_REQUIRED:
+        if tuple(raw[name].dims) != ("time", "level", "lat", "lon"):
+            raise InputError(f"{path}: {name} has dims {tuple(raw[name].dims)}, expected ('time', 'level', 'lat', 'lon')")
+    if check_finite:
+        for name in [*OWN_REQUIRED, *(["surface_height"] if "surface_height" in raw else [])]:
+            bad = int((~np.isfinite(raw[name])).sum())
+            if bad:
+                raise InputError(f"{path}: {name} has {bad} non-finite value(s) (NaN or Inf)")
+    template = raw["u"].isel(level=0, drop=True)
+    lat, lon = xr.broadcast(raw["lat"], raw["lon"])
+    surface = raw["surface_height"] if "surface_height" in raw else xr.zeros_like(template)
+    variables = {
+        "latitude_feature": (lat + xr.zeros_like(template)).transpose("time", "lat", "lon"),
+        "longitude_feature": (lon + xr.zeros_like(template)).transpose("time", "lat", "lon"),
+        "surface_height": (surface + xr.zeros_like(template)).transpose("time", "lat", "lon"),
+        "potential_temperature": raw["temperature"] * (THETA_REFERENCE_PA / raw["pressure"]) ** KAPPA,
+    }
+    variables |= {name: raw[name] for name in LEVEL_INPUTS + FLUX_TARGETS}
+    ds = xr.Dataset(variables).drop_vars("level").assign_coords(level=np.arange(raw.sizes["level"]))
+    units = {"latitude_feature": "degrees_north", "longitude_feature": "degrees_east", "surface_height": "m",
+             "potential_temperature": "K"}
+    for name in ds.data_vars:
+        unit = units.get(name, raw[name].attrs.get("units", "1") if name in raw else "1")
+        ds[name].attrs = {"long_name": LONG_NAMES[name], "units": unit, "normalisation": OWN_NORMALISATION}
+    return ds
 
 
 def _check_layout(raw: xr.Dataset, path: Path, grid: tuple[int, int] | None) -> int:
@@ -184,6 +234,9 @@ def open_gw_gridded(
     the order given (they must share the grid and level count); the ``file`` coordinate says where
     each time step came from.
 
+    Our own named-variable datasets (see the module docstring) are read too, in physical units,
+    on their own grid (``grid`` is not checked for them); files of the two kinds cannot be mixed.
+
     Raises :class:`InputError` naming the file (and the variable) for a missing file or variable,
     wrong dims, a grid other than ``grid`` (``None`` accepts any), inconsistent channel counts,
     and, with ``check_finite``, the first NaN or Inf. That check reads every value once, in
@@ -193,9 +246,22 @@ def open_gw_gridded(
     paths = [Path(paths)] if isinstance(paths, str | Path) else [Path(p) for p in paths]
     if not paths:
         raise InputError("data: no file given")
-    parts, n_levels = [], None
+    parts, n_levels, kinds = [], None, set()
     for path in paths:
         raw = _open_file(path)
+        kinds.add(is_own_dataset(raw))
+        if len(kinds) > 1:
+            raise InputError(f"{path}: mixes our named-variable layout with the public features/output layout")
+        if is_own_dataset(raw):
+            part = _from_named(raw, path, check_finite)
+            levels = part.sizes["level"]
+            if n_levels is not None and levels != n_levels:
+                raise InputError(f"{path}: has {levels} levels, {paths[0]} has {n_levels}; files must share them")
+            if parts and (part.sizes["lat"], part.sizes["lon"]) != (parts[0].sizes["lat"], parts[0].sizes["lon"]):
+                raise InputError(f"{path}: grid differs from that of {paths[0]}")
+            n_levels = levels
+            parts.append(part.assign_coords(file=("time", np.full(part.sizes["time"], str(path)))))
+            continue
         levels = _check_layout(raw, path, grid)
         if n_levels is not None and levels != n_levels:
             raise InputError(f"{path}: has {levels} levels, {paths[0]} has {n_levels}; files must share them")
@@ -211,8 +277,8 @@ def open_gw_gridded(
     ds.attrs = {
         "source_files": [str(p) for p in paths],
         "n_levels": int(n_levels),
-        "normalisation": NORMALISATION,
-        "vertical_order": VERTICAL_ORDER,
+        "normalisation": OWN_NORMALISATION if kinds == {True} else NORMALISATION,
+        "vertical_order": "the file's level order" if kinds == {True} else VERTICAL_ORDER,
     }
     return ds
 

@@ -1,0 +1,298 @@
+"""A spectral primitive-equation atmosphere that makes gravity waves: dinosaur-torch with mountains and heating.
+
+The dynamical core is ``dinosaur-torch`` 0.1.1 (an idiomatic PyTorch rewrite of Dinosaur, the
+NeuralGCM dycore; validated against it): dry hydrostatic primitive equations on sigma levels,
+vorticity / divergence / temperature / log surface pressure in spherical harmonics (Gaussian grid),
+SIL3 implicit-explicit Runge-Kutta steps (Whitaker & Kar 2013) and the exponential step filter of
+Dinosaur's Held-Suarez notebook (tau = 0.0087504, order 1.5, cutoff 0.8). torch is only the array
+library here (like torch-harmonics in :mod:`subgrid.physics.spectral`); nothing is trained.
+
+Forcing, composed by summing explicit tendencies as Dinosaur does:
+
+* **Held-Suarez** (Held & Suarez 1994): Rayleigh friction ``-k_v(sigma) u`` below sigma = 0.7
+  (k_f = 1/day) and Newtonian relaxation ``-k_T(lat, sigma) (T - T_eq)`` (k_a = 1/40 day, k_s =
+  1/4 day, T_eq between 200 and 315 K, dT_y = 60 K, dtheta_z = 10 K), as ``dinosaur.held_suarez``
+  (not ported to dinosaur-torch, so written here from the JAX version);
+* **mountains**: Gaussian ridges ``h = H exp(-(dlat/a)^2 - (dlon/b)^2)`` in the surface
+  geopotential; flow across them launches orographic gravity waves;
+* **pulsed heating**: a Gaussian patch of deep heating ``Q(t) sin(pi sigma)`` (K/day), switched on
+  and off once a day (``Q0 max(0, sin(2 pi t / 1 day))``), a crude stand-in for diurnal
+  convection that launches convective gravity waves.
+
+The initial state is the isothermal (288 K) atmosphere in solid-body rotation ``u = u0 cos(lat)``
+in gradient-wind balance with the mountains (exact for the unforced equations on a flat planet):
+``ln ps = ln p0 - [(a Omega u0 + u0^2/2) sin^2(lat) + g h] / (R T0)``, vorticity ``2 u0 sin(lat)/a``,
+plus a seeded large-scale temperature perturbation (0.1 K) so that runs differ by seed.
+Without mountains and heating the flow stays zonal for days, so its gravity-wave fluxes stay near
+zero: the control run of :func:`subgrid.data.gw_simulation.run_gw_simulation`.
+
+Omega (Pa s-1) is diagnosed on the sigma levels as
+``omega = ps [sigma u . grad ln ps - int_0^sigma (D + u . grad ln ps) dsigma']``
+(the continuity equation in sigma coordinates; the integral to the layer centre takes half of
+the layer itself).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from dinosaur_torch import coordinate_systems, primitive_equations, scales, sigma_coordinates, spherical_harmonic
+from dinosaur_torch import time_integration, units
+
+from subgrid.errors import InputError
+
+#: Triangular truncations dinosaur-torch provides (Gaussian grids, nlat x nlon = (3T+1)/2 rounded up to even x 2 nlat).
+RESOLUTIONS = ("T21", "T31", "T42", "T85", "T106", "T119", "T170", "T213")
+REFERENCE_TEMPERATURE_K = 288.0
+REFERENCE_PRESSURE_PA = 1.0e5
+SECONDS_PER_DAY = 86400.0
+_U = scales.units
+
+
+def nodal_grid_shape(resolution: str) -> tuple[int, int]:
+    """(nlat, nlon) of the Gaussian grid of ``resolution``, e.g. (128, 256) for T85."""
+    if resolution not in RESOLUTIONS:
+        raise InputError(f"resolution {resolution!r}: expected one of {', '.join(RESOLUTIONS)}")
+    nlon, nlat = getattr(spherical_harmonic.GridSpec, resolution)().nodal_shape
+    return nlat, nlon
+
+
+@dataclass(frozen=True)
+class Mountain:
+    """A Gaussian ridge: peak ``height_m`` at (``lat_deg``, ``lon_deg``), e-folding half-widths in degrees."""
+
+    name: str
+    lat_deg: float
+    lon_deg: float
+    height_m: float
+    lat_width_deg: float
+    lon_width_deg: float
+
+    def __post_init__(self) -> None:
+        if not -90.0 <= self.lat_deg <= 90.0:
+            raise InputError(f"mountain {self.name}: lat_deg {self.lat_deg} outside [-90, 90]")
+        if not 0.0 <= self.height_m <= 8000.0:
+            raise InputError(f"mountain {self.name}: height_m {self.height_m} outside [0, 8000]")
+        if self.lat_width_deg <= 0 or self.lon_width_deg <= 0:
+            raise InputError(f"mountain {self.name}: widths must be > 0 degrees")
+
+    def height(self, lat_deg: np.ndarray, lon_deg: np.ndarray) -> np.ndarray:
+        dlon = (lon_deg - self.lon_deg + 180.0) % 360.0 - 180.0
+        return self.height_m * np.exp(-((lat_deg - self.lat_deg) / self.lat_width_deg) ** 2
+                                      - (dlon / self.lon_width_deg) ** 2)
+
+
+#: Three idealised ranges: a meridional "Rockies" and "Andes" across the westerlies and a zonal "Himalaya".
+DEFAULT_MOUNTAINS = (
+    Mountain("rockies", 45.0, 250.0, 2500.0, 12.0, 4.0),
+    Mountain("andes", -25.0, 290.0, 3000.0, 15.0, 3.0),
+    Mountain("himalaya", 32.0, 85.0, 4000.0, 4.0, 12.0),
+)
+
+
+@dataclass(frozen=True)
+class Heating:
+    """Pulsed deep heating: peak ``peak_K_per_day`` at (``lat_deg``, ``lon_deg``), e-folding radius in degrees."""
+
+    peak_K_per_day: float = 0.0
+    lat_deg: float = 0.0
+    lon_deg: float = 150.0
+    radius_deg: float = 5.0
+    period_hours: float = 24.0
+
+
+class _HeldSuarez(time_integration.ExplicitODE):
+    def __init__(self, coords, specs, reference_temperature: np.ndarray, lat: np.ndarray) -> None:
+        nd = specs.nondimensionalize
+        dtype = coords.horizontal.cos_lat.dtype
+        sigma = np.asarray(coords.vertical.coordinates.centers, np.float64)[:, None, None]
+        cutoff = np.maximum(0.0, (sigma - 0.7) / 0.3)
+        per_day = 1 / (1 * _U.day)
+        self.kv = torch.as_tensor(nd(per_day) * cutoff, dtype=dtype)
+        ka, ks = nd(per_day / 40), nd(per_day / 4)
+        self.kt = torch.as_tensor(ka + (ks - ka) * cutoff * np.cos(lat) ** 4, dtype=dtype)
+        self.sigma = torch.as_tensor(sigma, dtype=dtype)
+        self.sin2, self.cos2 = (torch.as_tensor(f(lat) ** 2, dtype=dtype) for f in (np.sin, np.cos))
+        self.p0 = nd(REFERENCE_PRESSURE_PA * _U.pascal)
+        self.t_min, self.t_max = nd(200 * _U.degK), nd(315 * _U.degK)
+        self.dty, self.dthz = nd(60 * _U.degK), nd(10 * _U.degK)
+        self.kappa = specs.kappa
+        self.tref = torch.as_tensor(reference_temperature, dtype=dtype)[:, None, None]
+        self.coords = coords
+
+    def explicit_terms(self, state):
+        grid = self.coords.horizontal
+        aux = primitive_equations.compute_diagnostic_state(state, self.coords)
+        velocity = tuple(-self.kv * x / grid.cos_lat**2 for x in aux.cos_lat_u)
+        temperature = self.tref + aux.temperature_variation
+        p_over_p0 = self.sigma * torch.exp(grid.to_nodal(state.log_surface_pressure)) / self.p0
+        t_eq = p_over_p0**self.kappa * (self.t_max - self.dty * self.sin2 - self.dthz * torch.log(p_over_p0) * self.cos2)
+        t_eq = torch.clamp(t_eq, min=self.t_min)
+        velocity = grid.to_modal(velocity)
+        return primitive_equations.State(
+            vorticity=grid.curl_cos_lat(velocity),
+            divergence=grid.div_cos_lat(velocity),
+            temperature_variation=grid.to_modal(-self.kt * (temperature - t_eq)),
+            log_surface_pressure=torch.zeros_like(state.log_surface_pressure),
+        )
+
+
+class _PulsedHeating(time_integration.ExplicitODE):
+    """Temperature tendency ``amplitude * shape``; the caller sets ``amplitude`` before each step."""
+
+    def __init__(self, coords, shape: np.ndarray) -> None:
+        self.coords = coords
+        self.shape = torch.as_tensor(shape, dtype=coords.horizontal.cos_lat.dtype)
+        self.amplitude = 0.0
+
+    def explicit_terms(self, state):
+        zero = torch.zeros_like
+        return primitive_equations.State(
+            vorticity=zero(state.vorticity), divergence=zero(state.divergence),
+            temperature_variation=self.coords.horizontal.to_modal(self.amplitude * self.shape),
+            log_surface_pressure=zero(state.log_surface_pressure),
+        )
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Fields at one time on the model's Gaussian grid, SI units, arrays ``[level, lat, lon]``, lat north to south."""
+
+    time_s: float
+    u: np.ndarray
+    v: np.ndarray
+    omega: np.ndarray
+    temperature: np.ndarray
+    pressure: np.ndarray
+
+
+class GravityWaveAtmosphere:
+    """The forced dycore: :meth:`run` yields :class:`Snapshot` s every ``output_every`` steps.
+
+    ``resolution`` one of :data:`RESOLUTIONS`; ``levels`` equidistant sigma layers; ``jet_m_per_s``
+    the initial solid-body-rotation wind; ``held_suarez`` switches that forcing; ``seed`` the
+    initial temperature perturbation.
+    """
+
+    def __init__(self, resolution: str, levels: int, time_step_s: float, mountains: Sequence[Mountain],
+                 heating: Heating, jet_m_per_s: float, held_suarez: bool, seed: int) -> None:
+        if resolution not in RESOLUTIONS:
+            raise InputError(f"resolution {resolution!r}: expected one of {', '.join(RESOLUTIONS)}")
+        dtype = torch.float32
+        self.spec = getattr(spherical_harmonic.GridSpec, resolution)()
+        grid = spherical_harmonic.Grid(self.spec, dtype=dtype)
+        self.coords = coordinate_systems.CoordinateSystem(
+            grid, sigma_coordinates.SigmaLevels(sigma_coordinates.SigmaCoordinates.equidistant(levels), dtype=dtype))
+        self.specs = specs = units.SimUnits.from_si()
+        nd = specs.nondimensionalize
+        lon, sin_lat = self.spec.nodal_mesh  # [lon, lat]
+        lat = np.arcsin(sin_lat)
+        lat_deg, lon_deg = np.degrees(lat), np.degrees(lon)
+        height = sum((m.height(lat_deg, lon_deg) for m in mountains), np.zeros_like(lat))
+        tref = nd(REFERENCE_TEMPERATURE_K * _U.degK)
+        modal_orography = primitive_equations.truncated_modal_orography(torch.as_tensor(nd(height * _U.meter), dtype=dtype),
+                                                                        self.coords)
+        orography = grid.to_nodal(modal_orography).double().numpy()
+        #: Surface height (m) the model sees: the mountains after spectral truncation.
+        self.surface_height_m = self._north_to_south(specs.dimensionalize(orography, _U.meter).magnitude)
+        u0, a, omega = nd(jet_m_per_s * _U.m / _U.s), specs.radius, specs.angular_velocity
+        log_ps = np.log(nd(REFERENCE_PRESSURE_PA * _U.pascal)) - (
+            (a * omega * u0 + u0**2 / 2) * np.sin(lat) ** 2 + specs.g * orography) / (specs.R * tref)
+        vorticity = np.broadcast_to(2 * u0 * np.sin(lat) / a, (levels, *lat.shape))
+        to_modal = lambda x: grid.to_modal(torch.as_tensor(np.ascontiguousarray(x), dtype=dtype))  # noqa: E731
+        perturbation = to_modal(np.zeros((levels, *lat.shape)))
+        rng = np.random.default_rng(seed)
+        total = np.arange(perturbation.shape[-1])[None, :]
+        large_scale = torch.as_tensor((total <= 10) & (total >= 1) & grid.sh.mask, dtype=dtype)
+        noise = torch.as_tensor(rng.standard_normal(perturbation.shape[-2:]), dtype=dtype) * large_scale
+        noise = noise * nd(0.1 * _U.degK) / max(float(grid.to_nodal(noise).std()), 1e-30)
+        self.state = primitive_equations.State(
+            vorticity=to_modal(vorticity), divergence=torch.zeros_like(perturbation),
+            temperature_variation=perturbation + noise, log_surface_pressure=to_modal(log_ps[None]))
+        equations = [primitive_equations.PrimitiveEquations(np.full(levels, tref), modal_orography, self.coords, specs)]
+        if held_suarez:
+            equations.append(_HeldSuarez(self.coords, specs, np.full(levels, tref), lat))
+        self.heating = heating
+        self._heating = None
+        if heating.peak_K_per_day != 0:
+            dlon = (lon_deg - heating.lon_deg + 180.0) % 360.0 - 180.0
+            patch = np.exp(-((lat_deg - heating.lat_deg) ** 2 + (dlon * np.cos(np.radians(heating.lat_deg))) ** 2)
+                           / heating.radius_deg**2)
+            sigma = np.asarray(self.coords.vertical.coordinates.centers, np.float64)[:, None, None]
+            per_second = nd(1 * _U.degK / _U.s)
+            self._heating = _PulsedHeating(self.coords, np.sin(np.pi * sigma) * patch * per_second)
+            equations.append(self._heating)
+        self.dt = nd(time_step_s * _U.s)
+        self.time_step_s = time_step_s
+        step = time_integration.imex_rk_sil3(time_integration.compose_equations(equations), self.dt)
+        self._step = time_integration.step_with_filters(
+            step, [time_integration.exponential_step_filter(grid, self.dt, tau=0.0087504, order=1.5, cutoff=0.8)])
+        self.time_s = 0.0
+        self._scale = {
+            "wind": specs.dimensionalize(1.0, _U.m / _U.s).magnitude,
+            "temperature": specs.dimensionalize(1.0, _U.degK).magnitude,
+            "pressure": specs.dimensionalize(1.0, _U.pascal).magnitude,
+            "pressure_rate": specs.dimensionalize(1.0, _U.pascal / _U.s).magnitude,
+        }
+        self._tref = tref
+
+    @property
+    def lat_deg(self) -> np.ndarray:
+        """Gaussian latitudes, north to south."""
+        return np.degrees(np.arcsin(self.spec.nodal_axes[1]))[::-1].copy()
+
+    @property
+    def lon_deg(self) -> np.ndarray:
+        return np.degrees(self.spec.nodal_axes[0])
+
+    @property
+    def sigma(self) -> np.ndarray:
+        return np.asarray(self.coords.vertical.coordinates.centers, np.float64)
+
+    @staticmethod
+    def _north_to_south(x: np.ndarray) -> np.ndarray:
+        """``[..., lon, lat south-to-north]`` -> ``[..., lat north-to-south, lon]``."""
+        return np.ascontiguousarray(np.swapaxes(x, -1, -2)[..., ::-1, :])
+
+    def step(self) -> None:
+        if self._heating is not None:
+            phase = 2 * np.pi * (self.time_s + 0.5 * self.time_step_s) / (self.heating.period_hours * 3600.0)
+            self._heating.amplitude = self.heating.peak_K_per_day / SECONDS_PER_DAY * max(0.0, np.sin(phase))
+        with torch.no_grad():
+            self.state = self._step(self.state)
+        self.time_s += self.time_step_s
+
+    def snapshot(self) -> Snapshot:
+        """The current state in SI units on the grid (omega diagnosed as in the module docstring)."""
+        with torch.no_grad():
+            aux = primitive_equations.compute_diagnostic_state(self.state, self.coords)
+            cos_lat = self.coords.horizontal.cos_lat
+            u, v = (x.double().numpy() / cos_lat.double().numpy() for x in aux.cos_lat_u)
+            divergence = aux.divergence.double().numpy()
+            u_grad_lnps = aux.u_dot_grad_log_sp.double().numpy()
+            ps = np.exp(self.coords.horizontal.to_nodal(self.state.log_surface_pressure).double().numpy())
+            temperature = self._tref + aux.temperature_variation.double().numpy()
+        if not (np.isfinite(u).all() and np.isfinite(temperature).all()):
+            raise InputError(f"the simulation blew up (NaN/Inf) by model time {self.time_s / 3600:.1f} h; "
+                             "take a shorter time step")
+        sigma = self.sigma[:, None, None]
+        thickness = np.asarray(self.coords.vertical.coordinates.layer_thickness, np.float64)[:, None, None]
+        column = (divergence + u_grad_lnps) * thickness
+        integral = np.cumsum(column, axis=0) - 0.5 * column
+        omega = ps * (sigma * u_grad_lnps - integral)
+        s = self._scale
+        return Snapshot(self.time_s, *(self._north_to_south(x) for x in (
+            u * s["wind"], v * s["wind"], omega * s["pressure_rate"], temperature * s["temperature"],
+            sigma * ps * s["pressure"])))
+
+    def run(self, steps: int, output_every: int, progress: Callable[[int, int], None] | None = None) -> Iterator[Snapshot]:
+        """Take ``steps`` steps, yielding a snapshot after every ``output_every`` of them."""
+        for index in range(1, steps + 1):
+            self.step()
+            if progress is not None:
+                progress(index, steps)
+            if index % output_every == 0:
+                yield self.snapshot()

@@ -1,0 +1,137 @@
+"""The simulated gravity-wave dataset: dinosaur-torch fields the recipe accepts, fluxes from the forcing, trainer reads it.
+
+Everything runs at T21 (32 x 64 Gaussian grid, 6 sigma levels, 20-minute steps): waves there are
+far too coarse to be gravity waves in earnest, but the plumbing, the units and the contrast
+between a forced run and a control run are the same as at T85.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+from typer.testing import CliRunner
+
+from subgrid.cli import app
+from subgrid.data.chunked import write_zarr_atomic
+from subgrid.data.gw_fluxes import gw_fluxes_from_fields
+from subgrid.data.gw_gridded import GriddedSelection, open_gw_gridded
+from subgrid.data.gw_simulation import GWSimulationConfig, generate_gw_simulation_dataset, run_gw_simulation
+from subgrid.errors import InputError
+
+TINY = dict(resolution="T21", levels=6, time_step_minutes=20.0, spinup_days=0.5, record_days=1.0,
+            output_interval_hours=6.0, target="gaussian:16x32", truncation=8)
+
+
+@pytest.fixture(scope="module")
+def fields(tmp_path_factory: pytest.TempPathFactory) -> xr.Dataset:
+    path = run_gw_simulation(GWSimulationConfig(**TINY), tmp_path_factory.mktemp("sim") / "fields.zarr")
+    return xr.open_zarr(path).load()
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return generate_gw_simulation_dataset(GWSimulationConfig(**TINY), tmp_path_factory.mktemp("data") / "gw_sim.zarr")
+
+
+def test_fields_carry_the_names_units_and_dims_the_recipe_reads(fields: xr.Dataset) -> None:
+    units = {"u": "m s-1", "v": "m s-1", "w": "Pa s-1", "t": "K", "p": "Pa", "z": "m2 s-2"}
+    assert {name: fields[name].attrs["units"] for name in units} == units
+    assert fields["u"].dims == ("time", "level", "latitude", "longitude")
+    assert fields.sizes == {"time": 4, "level": 6, "latitude": 32, "longitude": 64}
+    assert fields["latitude"].values[0] > fields["latitude"].values[-1]  # north to south, Gaussian
+    # Physically plausible: winds of tens of m/s, temperatures of an Earth-like troposphere, surface
+    # pressure near 1000 hPa, mountains up to ~4 km (their surface geopotential / g).
+    assert 5 < float(np.abs(fields["u"]).max()) < 150
+    assert 180 < float(fields["t"].min()) and float(fields["t"].max()) < 340
+    assert 5e4 < float(fields["p"].isel(level=-1).mean()) < 1.05e5
+    assert 2000 < float(fields["z"].max()) / 9.80665 < 4500
+    coarse = gw_fluxes_from_fields(fields, "gaussian:16x32", truncation=8)  # the recipe accepts them as they are
+    assert coarse["uw_flux"].dims == ("time", "level", "lat", "lon")
+
+
+def test_the_end_to_end_dataset_has_finite_fluxes_on_the_target_grid(dataset: Path) -> None:
+    ds = xr.open_zarr(dataset)
+    assert ds.sizes == {"time": 4, "level": 6, "lat": 16, "lon": 32}
+    for name in ("uw_flux", "vw_flux", "u", "v", "temperature", "pressure"):
+        assert ds[name].dims == ("time", "level", "lat", "lon")
+        assert np.isfinite(ds[name].values).all()
+    assert ds["uw_flux"].attrs["units"] == "Pa" and ds["surface_height"].dims == ("lat", "lon")
+    assert ds.attrs["generator"] == "subgrid.data.gw_simulation" and "resolution" in ds.attrs["simulation"]
+
+
+@pytest.mark.slow
+def test_fluxes_come_from_the_forcing_not_from_the_flow(dataset: Path, tmp_path: Path) -> None:
+    control = GWSimulationConfig(**TINY, mountain_scale=0.0, heating_K_per_day=0.0)
+    quiet = xr.open_zarr(generate_gw_simulation_dataset(control, tmp_path / "control.zarr"))
+    forced = xr.open_zarr(dataset)
+    rms = {name: float(np.sqrt((ds["uw_flux"] ** 2).mean())) for name, ds in (("forced", forced), ("control", quiet))}
+    # A zonal flow over a flat planet stays zonal: its high-passed divergent wind, and so its fluxes, stay tiny.
+    assert rms["forced"] > 100 * rms["control"], rms
+
+
+def test_the_trainer_reads_our_named_variable_dataset(dataset: Path) -> None:
+    ds = open_gw_gridded(dataset)  # the public 64 x 128 grid is not required of our own datasets
+    assert ds.sizes["lat"] == 16 and ds.attrs["normalisation"].startswith("physical units")
+    selection = GriddedSelection.for_dataset(ds, ["u", "surface_height", "latitude_feature"], ["uw_flux"], [5])
+    x, y = selection.sample(ds, 1)
+    assert x.shape == (6 + 1 + 1, 16, 32) and y.shape == (1, 16, 32)
+    np.testing.assert_allclose(x[-1, :, 0], xr.open_zarr(dataset)["lat"].values, rtol=1e-6)
+    theta = ds["potential_temperature"].isel(time=0).values
+    assert np.all(theta[:-1].mean(axis=(1, 2)) > theta[1:].mean(axis=(1, 2)))  # stable: theta falls downward
+
+
+def test_the_trainer_refuses_a_dataset_missing_a_target(dataset: Path, tmp_path: Path) -> None:
+    write_zarr_atomic(xr.open_zarr(dataset).drop_vars("vw_flux"), tmp_path / "broken.zarr")
+    with pytest.raises(InputError, match=r"missing variable\(s\) \['vw_flux'\]"):
+        open_gw_gridded(tmp_path / "broken.zarr")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"resolution": "T64"}, "resolution 'T64': expected one of"),
+        ({"levels": 2}, "levels 2: expected an integer >= 3"),
+        ({"time_step_minutes": 0.0}, "time_step_minutes 0.0: expected a number > 0"),
+        ({"output_interval_hours": 1.1}, "output_interval_hours 1.1: expected a multiple of time_step_minutes"),
+        ({"record_days": 0.1}, "record_days 0.1: shorter than one output interval"),
+        ({"mountain_scale": -1.0}, "mountain_scale -1.0: expected a number >= 0"),
+        ({"target": "gaussian:32x64"}, "not coarser than the T21 simulation grid"),
+    ],
+)
+def test_bad_settings_are_refused_with_their_name(change: dict, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        GWSimulationConfig(**{**TINY, **change})
+
+
+def test_nothing_is_written_when_the_run_fails(tmp_path: Path) -> None:
+    # A 6-hour step at T21 blows up: the error names it and leaves no store, not even a temporary one.
+    config = GWSimulationConfig(**{**TINY, "time_step_minutes": 360.0, "spinup_days": 2.0})
+    with pytest.raises(InputError, match="blew up"):
+        generate_gw_simulation_dataset(config, tmp_path / "out.zarr")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_writes_the_dataset_and_fails_in_one_line(tmp_path: Path) -> None:
+    runner = CliRunner()
+    args = ["generate", "gw-simulation", "--out", str(tmp_path / "cli.zarr"), "--resolution", "T21", "--levels", "6",
+            "--time-step-minutes", "20", "--spinup-days", "0", "--days", "0.25", "--target-grid", "gaussian:16x32",
+            "--truncation", "8", "--no-progress"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert xr.open_zarr(tmp_path / "cli.zarr").sizes["time"] == 1
+    again = runner.invoke(app, args)
+    assert again.exit_code == 2 and "already exists" in again.output and len(again.output.strip().splitlines()) == 1
+    bad = runner.invoke(app, [*args[:-1], "--overwrite", "--resolution", "T64"])
+    assert bad.exit_code == 2 and "resolution 'T64'" in bad.output
+
+
+def test_train_gw_gridded_trains_on_our_dataset(dataset: Path, tmp_path: Path) -> None:
+    from subgrid.training.gw_gridded import GriddedGWTrainingConfig, train_gw_gridded
+
+    config = GriddedGWTrainingConfig(inputs=["surface_height", "u", "v"], epochs=1, batch_size=2,
+                                     validation_fraction=0.5, model_options={"base_width": 4}, seed=0)
+    report = train_gw_gridded(dataset, tmp_path / "run", config, progress=False)
+    assert report.epochs == 1 and np.isfinite(report.best_val_loss)
