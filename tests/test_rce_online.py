@@ -90,7 +90,7 @@ def test_fine_tuning_refuses_an_incompatible_run(data, trained, tmp_path):
         train_radiation(other_levels, tmp_path / "x", TINY, init_from=trained, progress=False)
     with pytest.raises(InputError, match="10 levels but the model was trained on 12"):
         train_radiation(data, tmp_path / "x", TINY, extra_data=[other_levels], progress=False)
-    with pytest.raises(InputError, match="not a trained run"):
+    with pytest.raises(InputError, match="not a trained radiation emulator run"):
         train_radiation(data, tmp_path / "x", TINY, init_from=tmp_path / "nothing", progress=False)
     assert not (tmp_path / "x" / "model.safetensors").exists()
 
@@ -226,7 +226,7 @@ def test_replay_radiation_cli_reports_each_round(trained, data, tmp_path):
     bad = CliRunner().invoke(app, ["replay", "radiation", "--run", str(tmp_path / "nothing"), "--data", str(data),
                                    "--out", str(tmp_path / "x")])  # fmt: skip
     assert bad.exit_code == 2
-    assert bad.output.strip().splitlines() == [f"error: {tmp_path / 'nothing'}: not a trained run (missing model.json)"]
+    assert bad.output.strip().splitlines() == [f"error: {tmp_path / 'nothing'}: not a trained radiation emulator run (missing model.json)"]
 
 
 def test_online_and_replay_commands_document_every_option():
