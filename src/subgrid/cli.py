@@ -38,6 +38,7 @@ replay_app.command("gw")(cli_gw.replay_gw_command)
 train_app.command("gw-gridded")(cli_gw_gridded.train_gw_gridded_command)
 generate_app.command("gw-fluxes")(cli_gw_gridded.generate_gw_fluxes_command)
 generate_app.command("gw-simulation")(cli_gw_gridded.generate_gw_simulation_command)
+app.command("pretrain")(cli_gw_gridded.pretrain_command)
 # The radiation emulator's online commands live in cli_rce.
 online_app.command("radiation")(cli_rce.online_radiation_command)
 replay_app.command("radiation")(cli_rce.replay_radiation_command)
@@ -205,6 +206,9 @@ def evaluate_command(
         "validation", "--period", help="Gridded GW runs only: validation (the held-out last part of the record) | all."),
     plot_level: int = typer.Option(
         None, "--plot-level", help="Gridded GW runs only: target level index of the maps (default: most variable)."),
+    region: str = typer.Option(
+        None, "--region", help="Gridded GW runs only: LAT0,LAT1,LON0,LON1 (degrees): score this box alone, e.g. "
+        "the region a pre-trained backbone never saw."),
 ) -> None:
     """Score an emulator on a dataset: metrics.json and plots.
 
@@ -215,8 +219,10 @@ def evaluate_command(
     from subgrid.evaluation.metrics import metrics_table
 
     if cli_gw_gridded.is_gridded_run(run):
-        cli_gw_gridded.evaluate_gw_gridded_run(run, data, out, period, plot_level)
+        cli_gw_gridded.evaluate_gw_gridded_run(run, data, out, period, plot_level, region)
         return
+    if region is not None:
+        _fail(ValueError(f"--region: for gridded gravity-wave runs only; {run} is not one"))
     from subgrid.evaluation.radiation import evaluate_radiation_run
 
     try:

@@ -2,7 +2,8 @@
 :mod:`subgrid.training.gw_gridded` and :mod:`subgrid.evaluation.gw_gridded`).
 
 ``subgrid.cli`` mounts :func:`generate_gw_fluxes_command` as ``subgrid generate gw-fluxes``,
-:func:`train_gw_gridded_command` as ``subgrid train gw-gridded`` and hands
+:func:`train_gw_gridded_command` as ``subgrid train gw-gridded``, :func:`pretrain_command` as
+``subgrid pretrain`` (:mod:`subgrid.training.pretrain`) and hands
 ``subgrid evaluate`` to :func:`evaluate_gw_gridded_run` when the run holds a gridded emulator.
 Errors the package raises on purpose print as one line with exit status 2, as in ``subgrid.cli``.
 """
@@ -10,6 +11,7 @@ Errors the package raises on purpose print as one line with exit status 2, as in
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import typer
@@ -17,9 +19,35 @@ import typer
 from subgrid.errors import InputError, SubgridError
 
 
+#: Options of both gridded trainers (`train gw-gridded`, `pretrain`): one typer default each, shared.
+_EPOCHS = typer.Option(None, "--epochs", min=1, help="Maximum epochs (cosine schedule length).")
+_LEARNING_RATE = typer.Option(None, "--lr", help="Peak learning rate (AdamW).")
+_BATCH_SIZE = typer.Option(None, "--batch-size", min=1, help="Time steps per batch.")
+_VALIDATION_FRACTION = typer.Option(None, "--validation-fraction", help="Last part of the record held out for validation.")
+_MAX_MINUTES = typer.Option(None, "--max-minutes", help="Stop after this much training time.")
+_ACCELERATOR = typer.Option(None, "--accelerator", help="cpu | gpu | auto (default: the config's, else cpu).")
+_DEVICES = typer.Option(None, "--devices", min=1, help="Processes (GPUs) per node; more than 1 trains with DDP.")
+_PRECISION = typer.Option(None, "--precision", help="32-true | bf16-mixed (GPU only).")
+_THREADS = typer.Option(None, "--threads", min=1, help="Torch intra-op threads (default: torch's).")
+_RESUME = typer.Option(True, "--resume/--no-resume", help="Continue an interrupted run in OUT.")
+_PROGRESS = typer.Option(True, "--progress/--no-progress", help="Show a progress bar.")
+
+
 def _fail(error: Exception) -> None:
     typer.echo(f"error: {error}", err=True)
     raise typer.Exit(code=2)
+
+
+def _configured(config, overrides: dict, model_options: dict, threads: int | None):
+    """``config`` with the command line's settings (those not None) and model options; torch's thread count set."""
+    config = replace(config, **{key: value for key, value in overrides.items() if value is not None})
+    if model_options:
+        config = replace(config, model_options={**config.model_options, **model_options})
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+    return config
 
 
 def is_gridded_run(run: Path) -> bool:
@@ -46,25 +74,23 @@ def train_gw_gridded_command(
     targets: list[str] = typer.Option(
         [], "--target", help="Target: uw_flux | vw_flux | potential_temperature (repeatable; default: both fluxes)."),
     target_levels: list[int] = typer.Option([], "--target-level", help="Target level index (repeatable; default: every level)."),
-    epochs: int = typer.Option(None, "--epochs", min=1, help="Maximum epochs (cosine schedule length)."),
-    learning_rate: float = typer.Option(None, "--lr", help="Peak learning rate (AdamW)."),
-    batch_size: int = typer.Option(None, "--batch-size", min=1, help="Time steps per batch."),
-    validation_fraction: float = typer.Option(None, "--validation-fraction", help="Last part of the record held out for validation."),
-    max_minutes: float = typer.Option(None, "--max-minutes", help="Stop after this much training time."),
+    epochs: int = _EPOCHS,
+    learning_rate: float = _LEARNING_RATE,
+    batch_size: int = _BATCH_SIZE,
+    validation_fraction: float = _VALIDATION_FRACTION,
+    max_minutes: float = _MAX_MINUTES,
     seed: int = typer.Option(None, "--seed", help="Seed of initialisation and shuffling."),
-    accelerator: str = typer.Option(None, "--accelerator", help="cpu | gpu | auto (default: the config's, else cpu)."),
-    devices: int = typer.Option(None, "--devices", min=1, help="Processes (GPUs) per node; more than 1 trains with DDP."),
-    precision: str = typer.Option(None, "--precision", help="32-true | bf16-mixed (GPU only)."),
-    threads: int = typer.Option(None, "--threads", min=1, help="Torch intra-op threads (default: torch's)."),
-    resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue an interrupted run in OUT."),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    accelerator: str = _ACCELERATOR,
+    devices: int = _DEVICES,
+    precision: str = _PRECISION,
+    threads: int = _THREADS,
+    resume: bool = _RESUME,
+    progress: bool = _PROGRESS,
 ) -> None:
     """Train a gridded gravity-wave flux emulator (lat-lon inputs -> u'omega', v'omega') on fine-tuning files.
 
     The files are checked completely (layout, 64 x 128 grid, NaN/Inf) before anything is written.
     """
-    from dataclasses import replace
-
     from subgrid.models import parse_model_options
     from subgrid.training.gw_gridded import GriddedGWTrainingConfig, train_gw_gridded
 
@@ -76,14 +102,8 @@ def train_gw_gridded_command(
             "accelerator": accelerator, "devices": devices, "precision": precision,
             "inputs": inputs or None, "targets": targets or None, "target_levels": target_levels or None,
         }  # fmt: skip
-        config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
         options = {**parse_model_options(model_option), **({"pretrained": str(pretrained.resolve())} if pretrained else {})}
-        if options:
-            config = replace(config, model_options={**config.model_options, **options})
-        if threads is not None:
-            import torch
-
-            torch.set_num_threads(threads)
+        config = _configured(config, overrides, options, threads)
         report = train_gw_gridded(data, out, config, resume=resume, progress=progress)
     except (SubgridError, ValueError) as error:
         _fail(error)
@@ -95,14 +115,79 @@ def train_gw_gridded_command(
     )
 
 
-def evaluate_gw_gridded_run(run: Path, data: Path, out: Path | None, period: str, plot_level: int | None) -> None:
+def pretrain_command(
+    data: list[Path] = typer.Option(
+        ..., "--data", help="Gridded file(s) whose input states pre-train the backbone (netCDF or zarr, any layout "
+        "`train gw-gridded` reads; fluxes are not used), joined in time in the order given (repeatable)."),
+    out: Path = typer.Option(..., "--out", help="Run directory (backbone.pt, model.json, config, metrics.csv, checkpoints)."),
+    config_file: Path = typer.Option(None, "--config", help="YAML pre-training config (keys of PretrainConfig)."),
+    task: str = typer.Option(None, "--task", help="masked (reconstruct hidden patches) | forecast (the state --lead-steps later)."),
+    mask_ratio: float = typer.Option(None, "--mask-ratio", help="Fraction of patches (or windows) hidden: in (0, 1) "
+                                     "for masked, [0, 1) for forecast (default 0.5)."),
+    mask_unit: str = typer.Option(None, "--mask-unit", help="patch | window: what one masked unit is (default patch)."),
+    lead_steps: int = typer.Option(None, "--lead-steps", help="Forecast task: records between input and target (default 1)."),
+    exclude_region: str = typer.Option(
+        None, "--exclude-region", help="LAT0,LAT1,LON0,LON1 (degrees): a box hidden from pre-training (zero inputs, "
+        "no loss), to be scored later with `subgrid evaluate --region`."),
+    model_option: list[str] = typer.Option(
+        [], "--model-option", help="PrithviGW option KEY=VALUE, e.g. embed_dim=64 or window=[8,16] (repeatable)."),
+    inputs: list[str] = typer.Option(
+        [], "--input", help="Input variable, e.g. u (repeatable; default surface_height u v temperature pressure)."),
+    epochs: int = _EPOCHS,
+    learning_rate: float = _LEARNING_RATE,
+    batch_size: int = _BATCH_SIZE,
+    validation_fraction: float = _VALIDATION_FRACTION,
+    max_minutes: float = _MAX_MINUTES,
+    seed: int = typer.Option(None, "--seed", help="Seed of initialisation, shuffling and masks."),
+    accelerator: str = _ACCELERATOR,
+    devices: int = _DEVICES,
+    precision: str = _PRECISION,
+    threads: int = _THREADS,
+    resume: bool = _RESUME,
+    progress: bool = _PROGRESS,
+) -> None:
+    """Pre-train a small Prithvi WxC backbone (self-supervised) on unlabeled gridded states; writes OUT/backbone.pt.
+
+    Fine-tune it with `subgrid train gw-gridded --model prithvi --pretrained OUT/backbone.pt`
+    (same embed_dim, n_blocks_encoder, n_blocks_decoder, mlp_multiplier).
+    """
+    from subgrid.data.gw_gridded import LatLonBox
+    from subgrid.models import parse_model_options
+    from subgrid.training.pretrain import PretrainConfig, pretrain
+
+    try:
+        config = PretrainConfig.from_yaml(config_file) if config_file else PretrainConfig()
+        overrides = {
+            "task": task, "mask_ratio": mask_ratio, "mask_unit": mask_unit, "lead_steps": lead_steps,
+            "exclude_region": LatLonBox.parse(exclude_region).as_list() if exclude_region is not None else None,
+            "epochs": epochs, "learning_rate": learning_rate, "batch_size": batch_size,
+            "validation_fraction": validation_fraction, "max_minutes": max_minutes, "seed": seed,
+            "accelerator": accelerator, "devices": devices, "precision": precision, "inputs": inputs or None,
+        }  # fmt: skip
+        config = _configured(config, overrides, parse_model_options(model_option), threads)
+        report = pretrain(data, out, config, resume=resume, progress=progress)
+    except (SubgridError, ValueError) as error:
+        _fail(error)
+    if report.rank != 0:
+        return
+    typer.echo(
+        f"pre-trained ({config.task}) for {report.epochs} epochs in {report.seconds:.0f} s"
+        f"{' (resumed)' if report.resumed else ''}; best validation loss {report.best_val_loss:.4g}; "
+        f"backbone in {report.backbone}"
+    )
+
+
+def evaluate_gw_gridded_run(run: Path, data: Path, out: Path | None, period: str, plot_level: int | None,
+                            region: str | None = None) -> None:
     """``subgrid evaluate`` for a gridded gravity-wave run: metrics table, metrics.json and maps."""
     from subgrid.evaluation.gw_gridded import evaluate_gw_gridded, metrics_table
 
     try:
-        metrics = evaluate_gw_gridded(run, data, out, period=period, plot_level=plot_level)
+        metrics = evaluate_gw_gridded(run, data, out, period=period, plot_level=plot_level, region=region)
     except (SubgridError, ValueError) as error:
         _fail(error)
+    if "region" in metrics:
+        typer.echo(f"region {metrics['region']['box']} (lat, lon degrees): {metrics['region']['points']} grid points")
     typer.echo(f"{metrics['period']['kind']} period: {metrics['period']['time_steps']} time steps")
     typer.echo(metrics_table(metrics))
     typer.echo(f"wrote {metrics['output_directory']}/metrics.json and plots (level {metrics['plot_level']})")

@@ -346,3 +346,58 @@ class GriddedSelection:
         x = np.concatenate([blocks[n] for n in self.inputs]).astype(np.float32, copy=False)
         y = np.concatenate([blocks[n] for n in self.targets]).astype(np.float32, copy=False)
         return x, y
+
+
+@dataclass(frozen=True)
+class LatLonBox:
+    """A latitude-longitude box ``[lat_min, lat_max] x [lon_min, lon_max]`` in degrees north and east, edges included.
+
+    Longitudes are taken modulo 360, so ``-10, 10`` and ``350, 10`` are the same box, wrapping
+    through the prime meridian; a box 360° or more wide holds every longitude. Pre-training hides
+    such a box (``subgrid pretrain --exclude-region``) and evaluation scores it alone
+    (``subgrid evaluate --region``), so the skill of a backbone can be measured where it never looked.
+    """
+
+    lat_min: float
+    lat_max: float
+    lon_min: float
+    lon_max: float
+
+    def __post_init__(self) -> None:
+        values = self.as_list()
+        if not all(np.isfinite(values)) or not -90 <= self.lat_min <= self.lat_max <= 90:
+            raise InputError(f"region: {values} must be LAT_MIN,LAT_MAX,LON_MIN,LON_MAX in degrees with "
+                             "-90 <= LAT_MIN <= LAT_MAX <= 90")
+
+    @classmethod
+    def parse(cls, value: str | Sequence[float]) -> LatLonBox:
+        """A box from ``"LAT_MIN,LAT_MAX,LON_MIN,LON_MAX"`` or a sequence of four numbers."""
+        parts = value.split(",") if isinstance(value, str) else list(value)
+        try:
+            numbers = [float(part) for part in parts]
+        except (TypeError, ValueError):
+            numbers = []
+        if len(numbers) != 4:
+            raise InputError(f"region: expected LAT_MIN,LAT_MAX,LON_MIN,LON_MAX (four numbers, degrees), got {value!r}")
+        return cls(*numbers)
+
+    def as_list(self) -> list[float]:
+        return [float(self.lat_min), float(self.lat_max), float(self.lon_min), float(self.lon_max)]
+
+    def axis_masks(self, lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Which latitudes and which longitudes (degrees) lie in the box; the box is every pair of the two."""
+        lat, lon = np.asarray(lat, dtype=np.float64), np.asarray(lon, dtype=np.float64)
+        in_lat = (lat >= self.lat_min) & (lat <= self.lat_max)
+        width = self.lon_max - self.lon_min
+        in_lon = np.ones(lon.shape, bool) if width >= 360 else (lon - self.lon_min) % 360 <= width % 360
+        return in_lat, in_lon
+
+    def points(self, ds: xr.Dataset) -> np.ndarray:
+        """``bool[lat, lon]``: the grid points of ``ds`` in the box (raises if ``ds`` has no coordinates or none is in it)."""
+        if "lat" not in ds.coords or "lon" not in ds.coords:
+            raise InputError("region: the data has no lat/lon coordinates (degrees) to place the box on")
+        in_lat, in_lon = self.axis_masks(ds["lat"].values, ds["lon"].values)
+        inside = in_lat[:, None] & in_lon[None, :]
+        if not inside.any():
+            raise InputError(f"region: the box {self.as_list()} holds no grid point of the data")
+        return inside

@@ -30,12 +30,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
-from subgrid.data.gw_gridded import GriddedSelection, open_gw_gridded
+from subgrid.data.gw_gridded import GriddedSelection, LatLonBox, open_gw_gridded
 from subgrid.errors import InputError
 from subgrid.evaluation.metrics import hellinger_bins, hellinger_by_level, hellinger_distance, r2, rmse
 from subgrid.evaluation.plots import _figure, _save
@@ -225,6 +226,7 @@ def evaluate_gw_gridded(
     *,
     period: str = "validation",
     plot_level: int | None = None,
+    region: str | Sequence[float] | None = None,
 ) -> dict:
     """Score the emulator of ``run`` on fine-tuning file(s) ``data``; write metrics.json and PNGs to ``out``.
 
@@ -234,6 +236,11 @@ def evaluate_gw_gridded(
     anything is written; the files are written into a temporary directory renamed to ``out`` (an
     existing ``out`` is replaced), so an error leaves nothing half-written. The evaluated truth
     and prediction are held in memory (8 MB per time step for both fluxes on 122 levels).
+
+    ``region``: ``[lat_min, lat_max, lon_min, lon_max]`` (degrees, or ``"LAT0,LAT1,LON0,LON1"``;
+    :class:`~subgrid.data.gw_gridded.LatLonBox`): scores and figures of the grid points in that
+    box alone, e.g. the region a pre-trained backbone never saw (``metrics["emulator"]
+    ["pretraining"]["exclude_region"]`` when the run fine-tuned a ``subgrid pretrain`` backbone).
     """
     if period not in PERIODS:
         raise InputError(f"period: must be one of {', '.join(PERIODS)}, got {period!r}")
@@ -243,15 +250,24 @@ def evaluate_gw_gridded(
     selection = GriddedSelection.for_dataset(ds, description["inputs"], description["targets"], description["target_levels"])
     if selection.input_channels() != description["input_channels"]:
         raise InputError(f"data: has {ds.sizes['level']} levels; {run} was trained on {description['data']['n_levels']}")
+    box = None if region is None else LatLonBox.parse(region)
+    if box is not None:
+        box.points(ds)  # before any prediction: data without lat/lon, or a box holding no grid point, is an error
     times = np.arange(ds.sizes["time"])
     if period == "validation":
         times = split_by_time(ds, GriddedGWTrainingConfig.from_yaml(run / "config.yaml").validation_fraction)[1]
     predicted = predict_gw_gridded(emulator, ds, selection, times)
     truth = ds[list(selection.targets)].isel(time=list(times), level=selection.levels).load()
+    if box is not None:  # a box is every pair of its latitudes and longitudes: a rectangle of the grid
+        in_lat, in_lon = box.axis_masks(ds["lat"].values, ds["lon"].values)
+        points = {"lat": np.flatnonzero(in_lat), "lon": np.flatnonzero(in_lon)}
+        truth, predicted = truth.isel(points), predicted.isel(points)
     metrics = gw_gridded_metrics(truth, predicted)
+    if box is not None:
+        metrics["region"] = {"box": box.as_list(), "points": int(truth.sizes["lat"] * truth.sizes["lon"])}
     first_time, last_time = (str(truth["time"].values[i]) for i in (0, -1)) if "time" in truth.coords else ("", "")
     metrics["period"] = {"kind": period, "time_steps": len(times), "first": first_time, "last": last_time}
-    metrics["emulator"] = {k: description.get(k) for k in ("model", "model_options", "parameters", "trained_epochs")} | {"run": str(run)}
+    metrics["emulator"] = {k: description.get(k) for k in ("model", "model_options", "parameters", "trained_epochs", "pretraining")} | {"run": str(run)}
     metrics["data"] = [str(p) for p in ds.attrs["source_files"]]
     if plot_level is None:
         spread = sum(truth[name].astype(np.float64).std(SAMPLE_DIMS) for name in selection.targets)

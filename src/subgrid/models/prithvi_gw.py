@@ -188,13 +188,27 @@ class PrithviGW(nn.Module):
         return encoding[None].to(device=like.device, dtype=like.dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        batch, _, height, width = x.shape
-        (wh, ww), p = self.window, self.patch
+        self.check_grid(x.shape[-2], x.shape[-1])
+        return self.from_embedding(self.patch_embedding(x))
+
+    def check_grid(self, height: int, width: int) -> None:
+        """Raise :class:`InputError` unless the window tiles a ``height x width`` grid."""
+        wh, ww = self.window
         if height % wh or width % ww:
             raise InputError(f"window: the grid {height} x {width} must be divisible by the window {wh} x {ww} "
                              "(model option 'window')")
+
+    def from_embedding(self, embedded: torch.Tensor) -> torch.Tensor:
+        """The prediction ``[B, C_out, H, W]`` from patch embeddings ``[B, E, H/p, W/p]`` (before position encoding).
+
+        Masked pre-training (:mod:`subgrid.training.pretrain`) replaces some embeddings with a mask
+        token here; the position encoding is added after, so a masked patch still knows where it is.
+        """
+        batch, _, rows, columns = embedded.shape
+        (wh, ww), p = self.window, self.patch
+        height, width = rows * p, columns * p
         global_shape, local_shape = (height // wh, width // ww), (wh // p, ww // p)
-        tokens = self.patch_embedding(x) + self._position_encoding(height, width, x)
+        tokens = embedded + self._position_encoding(height, width, embedded)
         # [B, E, gH*lH, gW*lW] -> [B, gH*gW, lH*lW, E]: one local sequence per window
         tokens = tokens.view(batch, self.embed_dim, global_shape[0], local_shape[0], global_shape[1], local_shape[1])
         tokens = tokens.permute(0, 2, 4, 3, 5, 1).reshape(batch, math.prod(global_shape), math.prod(local_shape), -1)

@@ -31,7 +31,7 @@ import json
 import shutil
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Literal
 
@@ -40,6 +40,7 @@ import numpy as np
 import torch
 import xarray as xr
 import yaml
+from lightning.pytorch.callbacks import ModelCheckpoint
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
@@ -49,9 +50,12 @@ from subgrid.models import GRIDDED_BACKBONES, build_gridded_backbone
 from subgrid.training.runs import (
     StrictConfig,
     TrainingHardware,
+    adamw_cosine,
     build_trainer,
+    check_resumable,
     load_run_weights,
     merge_metric_logs,
+    pretraining_record,
     read_run_description,
     save_weights,
     write_text_atomic,
@@ -62,7 +66,24 @@ KIND = "gw_gridded_emulator"
 
 
 @dataclass(frozen=True)
-class GriddedGWTrainingConfig(StrictConfig, TrainingHardware):
+class GriddedTrainingSettings(TrainingHardware):
+    """Optimisation, validation split and statistics: the settings of every gridded trainer
+    (:class:`GriddedGWTrainingConfig`, :class:`subgrid.training.pretrain.PretrainConfig`)."""
+
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.0
+    epochs: int = 30
+    batch_size: int = 4
+    validation_fraction: float = 0.2
+    early_stopping_patience: int = 6
+    #: Training time steps (evenly spaced) the normalisation statistics are fitted on.
+    statistics_samples: int = 64
+    max_minutes: float | None = None
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class GriddedGWTrainingConfig(StrictConfig, GriddedTrainingSettings):
     """Training settings; YAML files are parsed strictly (an unknown key is an error)."""
 
     config_name: ClassVar[str] = "gridded gw training config"
@@ -75,16 +96,6 @@ class GriddedGWTrainingConfig(StrictConfig, TrainingHardware):
     targets: list[str] = field(default_factory=lambda: list(FLUX_TARGETS))
     #: Target level indices (None: every level).
     target_levels: list[int] | None = None
-    learning_rate: float = 1e-3
-    weight_decay: float = 0.0
-    epochs: int = 30
-    batch_size: int = 4
-    validation_fraction: float = 0.2
-    early_stopping_patience: int = 6
-    #: Training time steps (evenly spaced) the normalisation statistics are fitted on.
-    statistics_samples: int = 64
-    max_minutes: float | None = None
-    seed: int = 0
 
     def __post_init__(self) -> None:
         checks = {
@@ -124,9 +135,12 @@ class GriddedGWEmulator(nn.Module):
     def _per_channel(v: torch.Tensor) -> torch.Tensor:
         return v[None, :, None, None]
 
+    def standardise_inputs(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self._per_channel(self.input_mean)) / self._per_channel(self.input_std)
+
     def standardised(self, x: torch.Tensor) -> torch.Tensor:
         """The backbone's output: targets standardised per channel."""
-        return self.backbone((x - self._per_channel(self.input_mean)) / self._per_channel(self.input_std))
+        return self.backbone(self.standardise_inputs(x))
 
     def standardise_targets(self, y: torch.Tensor) -> torch.Tensor:
         return (y - self._per_channel(self.target_mean)) / self._per_channel(self.target_std)
@@ -166,13 +180,19 @@ def split_by_time(ds: xr.Dataset, validation_fraction: float) -> tuple[np.ndarra
     return np.sort(order[: n - n_validation]), np.sort(order[n - n_validation :])
 
 
-def _channel_mean_std(samples: GriddedGWSamples, n: int) -> dict[str, torch.Tensor]:
-    """Per-channel mean and std of inputs and targets over ``n`` evenly spaced samples (float64 sums)."""
+def channel_mean_std(samples: Dataset, n: int, points: np.ndarray | None = None) -> dict[str, torch.Tensor]:
+    """Per-channel mean and std of inputs and targets over ``n`` evenly spaced samples (float64 sums).
+
+    ``samples`` yields ``(x[C_in, H, W], y[C_out, H, W])`` pairs; ``points`` (``bool[H, W]``, default
+    all) are the grid points counted: pre-training leaves out its excluded region.
+    """
     picks = np.unique(np.linspace(0, len(samples) - 1, min(n, len(samples))).round().astype(int))
+    keep = None if points is None else torch.from_numpy(np.asarray(points, bool)).flatten()
     moments: dict[str, torch.Tensor] = {}  # per channel: count, sum, sum of squares
     for index in picks:
         for key, value in zip(("input", "target"), samples[int(index)], strict=True):
             v = value.double().flatten(1)
+            v = v if keep is None else v[:, keep]
             m = torch.stack([torch.full((v.shape[0],), float(v.shape[1]), dtype=torch.float64), v.sum(1), (v * v).sum(1)])
             moments[key] = moments[key] + m if key in moments else m
     statistics = {}
@@ -229,12 +249,7 @@ class GriddedGWLightningModule(L.LightningModule):
             self.log("val_r2", (1.0 - s["sse"] / sst).float(), prog_bar=True, sync_dist=True)
 
     def configure_optimizers(self):
-        c = self.config
-        # Only what trains: a frozen backbone (PrithviGW fine_tune=frozen|last_k|lora) keeps its weights.
-        trainable = [p for p in self.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(trainable, lr=c.learning_rate, weight_decay=c.weight_decay)
-        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=c.epochs)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "epoch"}}
+        return adamw_cosine(self, self.config)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -286,23 +301,9 @@ def train_gw_gridded(
     ds = open_gw_gridded(paths)
     selection = config.selection(ds)
     train_times, validation_times = split_by_time(ds, config.validation_fraction)
-    data_description = {
-        "files": [str(p.resolve()) for p in paths],
-        "time_steps": int(ds.sizes["time"]),
-        "grid": [int(ds.sizes["lat"]), int(ds.sizes["lon"])],
-        "n_levels": selection.n_levels,
-    }
-    last = run / "checkpoints" / "last.ckpt"
-    resuming = resume and last.exists()
-    if resuming:
-        saved = GriddedGWTrainingConfig.from_yaml(run / "config.yaml")
-        if replace(saved, **config.hardware()) != config:
-            raise InputError(f"{run}: holds an interrupted run with another config; use another --out or the same config")
-        if json.loads((run / "model.json").read_text()).get("data") != data_description:
-            raise InputError(f"{run}: holds an interrupted run on other data; use another --out or the same data")
-    trainer, best = build_trainer(run, config, progress=progress, log_every_n_steps=1, **config.hardware())
-    writer = trainer.is_global_zero
-    L.seed_everything(config.seed, workers=True, verbose=False)
+    data_description = describe_data(paths, ds)
+    trainer, best, checkpoint = start_gridded_run(run, config, data_description, resume=resume, progress=progress)
+    writer, resuming = trainer.is_global_zero, checkpoint is not None
     input_channels, target_channels = selection.input_channels(), selection.target_channels()
     # Built before anything is written: a bad model option or pretrained checkpoint leaves no run behind.
     module = GriddedGWLightningModule(config.to_dict(), len(input_channels), len(target_channels))
@@ -316,10 +317,9 @@ def train_gw_gridded(
     if resuming:
         description = json.loads((run / "model.json").read_text())
     else:
-        statistics = _channel_mean_std(train, config.statistics_samples)
+        statistics = channel_mean_std(train, config.statistics_samples)
         for name, value in statistics.items():
             getattr(module.emulator, name).copy_(value)
-        time_values = ds["time"].values if "time" in ds.coords else np.arange(ds.sizes["time"])
         description = {
             "kind": KIND,
             "model": config.model,
@@ -334,35 +334,78 @@ def train_gw_gridded(
             "units": ds.attrs["normalisation"],
             "vertical_order": ds.attrs["vertical_order"],
             "data": data_description,
-            "validation_period": {"first": str(time_values[validation_times[0]]), "last": str(time_values[validation_times[-1]]),
-                                  "time_steps": len(validation_times)},  # fmt: skip
+            "validation_period": describe_period(ds, validation_times),
             "training_time_steps": len(train_times),
         }
+        pretraining = pretraining_record(config.model_options["pretrained"]) if config.model_options.get("pretrained") else None
+        if pretraining is not None:  # evaluation then knows the region the backbone never saw (exclude_region)
+            description["pretraining"] = pretraining
         if writer:
             write_text_atomic(run / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
             write_text_atomic(run / "model.json", json.dumps(description, indent=2))
 
+    seconds = fit_gridded(trainer, best, module, train, validation, config, checkpoint)
+    report = GriddedGWTrainingReport(run, trainer.current_epoch, seconds, float(best.best_model_score), resuming, trainer.global_rank)
+    if not writer:
+        return report
+    save_weights(module.emulator, run / "model.safetensors")
+    description.update(training_summary(trainer, best, seconds, config))
+    write_text_atomic(run / "model.json", json.dumps(description, indent=2))
+    return report
+
+
+def start_gridded_run(run: Path, config, data_description: dict, *, resume: bool,
+                      progress: bool) -> tuple[L.Trainer, ModelCheckpoint, Path | None]:
+    """The trainer and best-checkpoint callback of run directory ``run``, torch seeded with ``config.seed``,
+    and the checkpoint to resume from (None: a fresh run); refuses to resume a run of another config or data."""
+    last = run / "checkpoints" / "last.ckpt"
+    resuming = resume and last.exists()
+    if resuming:
+        check_resumable(run, config, data_description)
+    trainer, best = build_trainer(run, config, progress=progress, log_every_n_steps=1, **config.hardware())
+    L.seed_everything(config.seed, workers=True, verbose=False)
+    return trainer, best, last if resuming else None
+
+
+def describe_data(paths: Sequence[Path], ds: xr.Dataset) -> dict:
+    """The ``data`` entry of a gridded run's model.json (a resumed run must see the same)."""
+    return {"files": [str(p.resolve()) for p in paths], "time_steps": int(ds.sizes["time"]),
+            "grid": [int(ds.sizes["lat"]), int(ds.sizes["lon"])], "n_levels": int(ds.sizes["level"])}  # fmt: skip
+
+
+def describe_period(ds: xr.Dataset, time_indices: np.ndarray) -> dict:
+    """First and last time (or index) and the count of the time steps ``time_indices`` (sorted) of ``ds``."""
+    values = ds["time"].values if "time" in ds.coords else np.arange(ds.sizes["time"])
+    return {"first": str(values[time_indices[0]]), "last": str(values[time_indices[-1]]), "time_steps": len(time_indices)}
+
+
+def fit_gridded(trainer: L.Trainer, best: ModelCheckpoint, module: L.LightningModule, train: Dataset,
+                validation: Dataset, config, checkpoint: Path | None) -> float:
+    """Fit ``module`` (from ``checkpoint`` when resuming) in batches of ``config.batch_size``, the training
+    samples shuffled by ``config.seed``; returns the seconds it took.
+
+    On global rank 0 the metric logs are then merged and ``module`` holds the weights of the best
+    validation epoch (on the CPU).
+    """
     generator = torch.Generator().manual_seed(config.seed)
     train_loader = DataLoader(train, batch_size=config.batch_size, shuffle=True, generator=generator)
     validation_loader = DataLoader(validation, batch_size=config.batch_size)
     started = time.perf_counter()
-    trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=validation_loader,
-                ckpt_path=last if resuming else None, weights_only=True)  # fmt: skip
+    trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=validation_loader, ckpt_path=checkpoint,
+                weights_only=True)  # fmt: skip
     seconds = time.perf_counter() - started
-    report = GriddedGWTrainingReport(run, trainer.current_epoch, seconds, float(best.best_model_score), resuming, trainer.global_rank)
-    if not writer:
-        return report
+    if trainer.is_global_zero:
+        merge_metric_logs(Path(trainer.logger.save_dir))
+        state = torch.load(best.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
+        module.cpu().load_state_dict(state)
+    return seconds
 
-    merge_metric_logs(run)
-    state = torch.load(best.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
-    module.cpu().load_state_dict(state)
-    save_weights(module.emulator, run / "model.safetensors")
-    description.update(
-        trained_epochs=trainer.current_epoch, best_val_loss=float(best.best_model_score),
-        training_seconds=round(seconds, 1), training_processes=trainer.world_size, precision=config.precision,
-    )  # fmt: skip
-    write_text_atomic(run / "model.json", json.dumps(description, indent=2))
-    return report
+
+def training_summary(trainer: L.Trainer, best: ModelCheckpoint, seconds: float, config) -> dict:
+    """What a finished gridded run adds to its model.json."""
+    return {"trained_epochs": trainer.current_epoch, "best_val_loss": float(best.best_model_score),
+            "training_seconds": round(seconds, 1), "training_processes": trainer.world_size,
+            "precision": config.precision}  # fmt: skip
 
 
 def predict_gw_gridded(

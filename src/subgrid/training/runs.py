@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import ClassVar
 
@@ -26,6 +26,8 @@ from subgrid.errors import InputError
 ACCELERATORS = ("cpu", "gpu", "auto")
 STRATEGIES = ("auto", "ddp")
 PRECISIONS = ("32-true", "bf16-mixed")
+#: ``model.json`` kind of a pre-training run (:mod:`subgrid.training.pretrain`), whose backbone.pt fine-tunes start from.
+PRETRAIN_KIND = "prithvi_pretrain"
 #: The fields of a training config that say where it trains (passed to :func:`build_trainer`).
 HARDWARE_FIELDS = ("accelerator", "devices", "num_nodes", "strategy", "precision")
 
@@ -130,6 +132,42 @@ def read_run_description(run: Path, *, kind: str | None, what: str) -> dict:
     if kind is not None and description.get("kind") != kind:
         raise InputError(f"{run}: holds a {description.get('kind')!r} model, not a {what}")
     return description
+
+
+def check_resumable(run: Path, config: StrictConfig, data_description: dict) -> None:
+    """Refuse to resume the interrupted run in ``run`` unless it had ``config`` (hardware settings aside) and the same data."""
+    saved = type(config).from_yaml(run / "config.yaml")
+    if replace(saved, **config.hardware()) != config:
+        raise InputError(f"{run}: holds an interrupted run with another config; use another --out or the same config")
+    if json.loads((run / "model.json").read_text()).get("data") != data_description:
+        raise InputError(f"{run}: holds an interrupted run on other data; use another --out or the same data")
+
+
+def pretraining_record(checkpoint: str | Path) -> dict | None:
+    """What a fine-tune records of the pre-training behind ``checkpoint``: the run's task, data and excluded region.
+
+    Read from the ``model.json`` beside a ``backbone.pt`` written by ``subgrid pretrain``; None
+    for any other checkpoint (the released weights, a file without such a description).
+    """
+    path = Path(checkpoint).parent / "model.json"
+    try:
+        description = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(description, dict) or description.get("kind") != PRETRAIN_KIND:
+        return None
+    keys = ("task", "mask_ratio", "mask_unit", "lead_steps", "inputs", "exclude_region", "best_val_loss", "data")
+    return {"run": str(path.parent.resolve()), **{key: description.get(key) for key in keys}}
+
+
+def adamw_cosine(module: nn.Module, config) -> dict:
+    """AdamW over the trainable parameters of ``module`` (``config.learning_rate``, ``weight_decay``) with a
+    cosine schedule over ``config.epochs``: Lightning's ``configure_optimizers`` answer."""
+    # Only what trains: a frozen backbone (PrithviGW fine_tune=frozen|last_k|lora) keeps its weights.
+    trainable = [p for p in module.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=config.weight_decay)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
+    return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "epoch"}}
 
 
 def load_run_weights(module: nn.Module, run: Path) -> nn.Module:
