@@ -63,7 +63,7 @@ class DemoStepError(SubgridError, RuntimeError):
 
 @dataclass(frozen=True)
 class DemoConfig:
-    """Sizes of the demo. The defaults took 6.8 minutes on two cores shared with another job (README); :meth:`quick` about 1.4.
+    """Sizes of the demo. The defaults took 6.8 min on two cores shared with another job (README); quick() 1.4.
 
     Attributes:
         columns, test_columns: RRTMG columns of the training and held-out datasets.
