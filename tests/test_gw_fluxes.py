@@ -167,6 +167,12 @@ def test_fields_to_coarse_inputs_and_fluxes():
     assert coarse.attrs["source_grid"] == "equiangular:65x128"
     np.testing.assert_allclose(coarse["surface_height"].mean(), 500 * 9.8 / GRAVITY_M_PER_S2, rtol=0.05)
     assert float(np.abs(coarse["uw_flux"]).max()) > 0
+    # Pressure levels carry no p variable: the pressure is the level coordinate (hPa -> Pa), which the trainer needs.
+    assert coarse["pressure"].dims == ("time", "level", "lat", "lon") and coarse["pressure"].attrs["units"] == "Pa"
+    np.testing.assert_allclose(coarse["pressure"].isel(time=1, lat=3, lon=7).values, [1000.0, 5000.0, 10000.0])
+    model_levels = gw_fluxes_from_fields(ds.assign_coords(level=ds["level"].assign_attrs(units="1")),
+                                         target="gaussian:16x32", truncation=5)  # fmt: skip
+    assert "pressure" not in model_levels  # a model-level index is not a pressure
     # Reversed latitude and a -180..180 longitude axis give the same dataset.
     flipped = ds.isel(latitude=slice(None, None, -1)).roll(longitude=64, roll_coords=True)
     flipped = flipped.assign_coords(longitude=((flipped.longitude + 180) % 360) - 180)

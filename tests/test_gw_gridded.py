@@ -276,6 +276,15 @@ def test_cli_round_trip_and_one_line_errors(trained, tmp_path):
     assert result.exit_code == 2 and "inputs" in result.output and not (tmp_path / "x").exists()
 
 
+def test_training_refuses_an_out_that_is_not_a_run_and_deletes_nothing(tmp_path, small_file):
+    foreign = tmp_path / "data"
+    foreign.mkdir()
+    (foreign / "precious.nc").write_text("keep me")
+    with pytest.raises(InputError, match="holds no training run"):
+        train_gw_gridded(small_file, foreign, GriddedGWTrainingConfig(epochs=1))
+    assert (foreign / "precious.nc").read_text() == "keep me"
+
+
 def test_an_interrupted_run_resumes_from_its_last_checkpoint(tmp_path, small_file):
     config = GriddedGWTrainingConfig(epochs=1, batch_size=2, validation_fraction=0.34, model_options={"base_width": 4})
     first = train_gw_gridded(small_file, tmp_path / "run", config, progress=False)

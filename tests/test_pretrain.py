@@ -132,6 +132,14 @@ def test_the_excluded_region_contributes_nothing_to_the_loss():
         assert outside > 100 * loss, task
 
 
+def test_a_mask_ratio_that_hides_nothing_or_everything_is_refused():
+    """16 x 32 pixels in 4 x 8 windows are 16 windows: a ratio of 0.01 hides none, 0.99 all (the loss would be 0)."""
+    box = np.zeros((LAT, LON), dtype=bool)
+    for ratio in (0.01, 0.99):
+        with pytest.raises(InputError, match=f"mask_ratio: {ratio} hides"):
+            module_for(config(mask_ratio=ratio, mask_unit="window"), ~box)
+
+
 def test_the_masked_loss_counts_hidden_patches_only_and_decreases():
     module = module_for(config())
     state = torch.randn(4, 9, LAT, LON)

@@ -226,7 +226,7 @@ def generate_gw_fluxes_command(
         if len(variables) != len(variable):
             raise InputError(f"--variable {variable}: expected OURS=FILE, e.g. omega=wap")
         path = generate_gw_fluxes(fields, out, target_grid, truncation, variables, overwrite, advance)
-    except SubgridError as error:
+    except (SubgridError, ValueError) as error:
         _fail(error)
     finally:
         bar.close()
@@ -264,8 +264,9 @@ def generate_gw_simulation_command(
 
     def advance(stage: str, done: int, total: int) -> None:
         unit = "step" if stage == "simulate" else "time step"
-        bar = bars.setdefault(stage, tqdm(total=total, unit=unit, desc=stage, disable=not progress))
-        bar.update(done - bar.n)
+        if stage not in bars:  # one bar per stage (setdefault would build, and print, a new one on every call)
+            bars[stage] = tqdm(total=total, unit=unit, desc=stage, disable=not progress)
+        bars[stage].update(done - bars[stage].n)
 
     try:
         config = GWSimulationConfig(

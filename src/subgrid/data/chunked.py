@@ -62,7 +62,11 @@ def write_zarr_atomic(ds: xr.Dataset, path: Path) -> Path:
         var.encoding = {}
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    ds.to_zarr(tmp, mode="w", zarr_format=ZARR_FORMAT, consolidated=True)
+    try:
+        ds.to_zarr(tmp, mode="w", zarr_format=ZARR_FORMAT, consolidated=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # nothing half-written is left behind
+        raise
     if path.exists():
         shutil.rmtree(path)
     os.replace(tmp, path)

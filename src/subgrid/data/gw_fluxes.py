@@ -139,6 +139,16 @@ def _check_finite(name: str, values: np.ndarray, dims: Sequence[str], time_index
         raise InputError(f"{name}: {int(bad.sum())} NaN/Inf value(s) at time index {time_index} (first at {where})")
 
 
+#: Units of a pressure-level coordinate, and their factor to Pa.
+_LEVEL_PRESSURE_UNITS = {"Pa": 1.0, "hPa": 100.0, "millibars": 100.0, "millibar": 100.0, "mbar": 100.0, "mb": 100.0}
+
+
+def _level_pressure_Pa(level: xr.DataArray) -> np.ndarray | None:
+    """The level coordinate in Pa when it is a pressure (ERA5 pressure levels), else ``None`` (model levels)."""
+    factor = _LEVEL_PRESSURE_UNITS.get(str(level.attrs.get("units", "")).strip())
+    return None if factor is None else np.asarray(level.values, dtype=float) * factor
+
+
 def gw_fluxes_from_fields(
     ds: xr.Dataset,
     target: str | LatLonGrid = DEFAULT_TARGET,
@@ -210,6 +220,13 @@ def gw_fluxes_from_fields(
         if times is None or name in timeless:
             array, dims = array[0], dims[1:]
         data_vars[name] = (dims, array, {"units": UNITS[name], "long_name": LONG_NAMES[name]})
+    level_pressure = _level_pressure_Pa(ds["level"])
+    if "pressure" not in data_vars and level_pressure is not None:  # pressure levels: p is the level coordinate
+        shape = (len(times) if times is not None else 1, len(level_pressure), target.nlat, target.nlon)
+        array = np.broadcast_to(level_pressure[None, :, None, None], shape).astype(np.float32)
+        dims = ("time", "level", "lat", "lon") if times is not None else ("level", "lat", "lon")
+        data_vars["pressure"] = (dims, array if times is not None else array[0],
+                                 {"units": UNITS["pressure"], "long_name": LONG_NAMES["pressure"]})  # fmt: skip
     attrs = {
         "generator": GENERATOR,
         "subgrid_version": subgrid.__version__,

@@ -69,8 +69,8 @@ def columns_from_merra2(
     Args:
         fields: ``DELP``, ``T``, ``QV``, ``O3``, ``QL``, ``QI``, ``CLOUD`` on ``(time, lev, lat,
             lon)`` (``lev`` top first), ``PS`` and ``TS`` on ``(time, lat, lon)``; optional
-            ``PL``, ``ALBEDO``, ``EMIS``. ``time`` may be absent (one time); it is then taken
-            from the ``time`` attribute or coordinate if present, else an error.
+            ``PL``, ``ALBEDO``, ``EMIS``. ``time`` may be a scalar coordinate (one time) instead
+            of a dimension; without either it is an error.
         droplet_radius_um, albedo, emissivity, co2_mole_fraction: what MERRA-2 does not give.
 
     Returns:

@@ -17,7 +17,8 @@ gets vorticity and divergence).
 
 Fields are filtered in blocks of at most :data:`BLOCK_FIELDS` 2-D fields, so memory stays bounded
 for many times and levels; the transforms (dense Legendre tables of ``mmax x lmax x nlat`` float64
-numbers, about 3 GB each at 721 x 1440) are built once per grid and kept.
+numbers, about 3 GB per scalar transform and 6 GB per vector transform at 721 x 1440, so about
+12 GB for a vector forward + inverse pair) are built once per grid and kept.
 """
 
 from __future__ import annotations

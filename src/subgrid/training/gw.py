@@ -71,6 +71,7 @@ from subgrid.training.runs import (
     load_run_weights,
     merge_metric_logs,
     read_run_description,
+    refuse_foreign_directory,
     save_weights,
     write_text_atomic,
 )
@@ -344,6 +345,7 @@ def train_gw(
     """
     paths = [Path(data)] if isinstance(data, str | Path) else [Path(p) for p in data]
     run = Path(run)
+    refuse_foreign_directory(run)
     if (run / "model.safetensors").exists():
         raise InputError(f"{run}: already holds a trained model; choose another --out")
     arrays = load_gw_arrays(paths)

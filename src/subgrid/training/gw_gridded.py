@@ -51,12 +51,14 @@ from subgrid.training.runs import (
     StrictConfig,
     TrainingHardware,
     adamw_cosine,
+    best_validation_score,
     build_trainer,
     check_resumable,
     load_run_weights,
     merge_metric_logs,
     pretraining_record,
     read_run_description,
+    refuse_foreign_directory,
     save_weights,
     write_text_atomic,
 )
@@ -296,6 +298,7 @@ def train_gw_gridded(
     """
     paths = [Path(data)] if isinstance(data, str | Path) else [Path(p) for p in data]
     run = Path(run)
+    refuse_foreign_directory(run)
     if (run / "model.safetensors").exists():
         raise InputError(f"{run}: already holds a trained model; choose another --out")
     ds = open_gw_gridded(paths)
@@ -345,7 +348,8 @@ def train_gw_gridded(
             write_text_atomic(run / "model.json", json.dumps(description, indent=2))
 
     seconds = fit_gridded(trainer, best, module, train, validation, config, checkpoint)
-    report = GriddedGWTrainingReport(run, trainer.current_epoch, seconds, float(best.best_model_score), resuming, trainer.global_rank)
+    report = GriddedGWTrainingReport(run, trainer.current_epoch, seconds, best_validation_score(best, run), resuming,
+                                     trainer.global_rank)  # fmt: skip
     if not writer:
         return report
     save_weights(module.emulator, run / "model.safetensors")
@@ -396,6 +400,7 @@ def fit_gridded(trainer: L.Trainer, best: ModelCheckpoint, module: L.LightningMo
     seconds = time.perf_counter() - started
     if trainer.is_global_zero:
         merge_metric_logs(Path(trainer.logger.save_dir))
+        best_validation_score(best, Path(trainer.logger.save_dir))
         state = torch.load(best.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
         module.cpu().load_state_dict(state)
     return seconds

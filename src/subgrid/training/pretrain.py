@@ -78,6 +78,8 @@ from subgrid.training.runs import (
     PRETRAIN_KIND,
     StrictConfig,
     adamw_cosine,
+    best_validation_score,
+    refuse_foreign_directory,
     write_text_atomic,
 )
 
@@ -205,6 +207,11 @@ class PretrainLightningModule(L.LightningModule):
         self.patches = (grid[0] // backbone.patch, grid[1] // backbone.patch)
         window = (backbone.window[0] // backbone.patch, backbone.window[1] // backbone.patch)
         self.mask_unit = window if self.config.mask_unit == "window" else (1, 1)
+        units = (self.patches[0] // self.mask_unit[0]) * (self.patches[1] // self.mask_unit[1])
+        hidden = round(self.config.mask_ratio * units)
+        if self.config.task == "masked" and not 1 <= hidden < units:
+            raise InputError(f"mask_ratio: {self.config.mask_ratio} hides {hidden} of the {units} {self.config.mask_unit}(s) "
+                             "of the grid; the masked task needs at least one hidden and one visible")  # fmt: skip
         self._validation_masks: torch.Generator | None = None
 
     def masks(self, batch: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -286,6 +293,7 @@ def pretrain(
     """
     paths = [Path(data)] if isinstance(data, str | Path) else [Path(p) for p in data]
     run = Path(out)
+    refuse_foreign_directory(run)
     if (run / BACKBONE_FILE).exists():
         raise InputError(f"{run}: already holds a pre-trained backbone; choose another --out")
     ds = open_gw_gridded(paths)
@@ -307,6 +315,8 @@ def pretrain(
     # Built before anything is written: a bad model option, window or pretrained checkpoint leaves no run behind.
     try:
         module = PretrainLightningModule(config.to_dict(), len(channels), grid)
+    except InputError:
+        raise
     except ValueError as error:
         raise InputError(f"model options: {error}") from error
     if writer and not resuming:
@@ -348,7 +358,7 @@ def pretrain(
 
     seconds = fit_gridded(trainer, best, module, train, validation, config, checkpoint)
     backbone = run / BACKBONE_FILE
-    report = PretrainReport(run, trainer.current_epoch, seconds, float(best.best_model_score), resuming,
+    report = PretrainReport(run, trainer.current_epoch, seconds, best_validation_score(best, run), resuming,
                             trainer.global_rank, backbone)  # fmt: skip
     if not writer:
         return report

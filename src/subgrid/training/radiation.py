@@ -56,10 +56,12 @@ from subgrid.training.radiation_data import ColumnStream, chunk_slices, open_rad
 from subgrid.training.runs import (
     StrictConfig,
     TrainingHardware,
+    best_validation_score,
     build_trainer,
     load_run_weights,
     merge_metric_logs,
     read_run_description,
+    refuse_foreign_directory,
     save_weights,
     write_text_atomic,
 )
@@ -445,6 +447,7 @@ def train_radiation(
     process (Lightning would rerun that process).
     """
     data, run = Path(data), Path(run)
+    refuse_foreign_directory(run)
     extra_paths = [Path(path) for path in extra_data]
     ds = open_radiation_dataset(data)
     n_levels, n_columns = ds.sizes["level"], ds.sizes["column"]
@@ -521,7 +524,8 @@ def train_radiation(
     started_at = time.perf_counter()
     trainer.fit(module, datamodule=datamodule, ckpt_path=last if resuming else None, weights_only=True)
     seconds = time.perf_counter() - started_at
-    report = TrainingReport(run, trainer.current_epoch, seconds, float(best.best_model_score), resuming, trainer.global_rank)
+    report = TrainingReport(run, trainer.current_epoch, seconds, best_validation_score(best, run), resuming,
+                            trainer.global_rank)  # fmt: skip
     if not writer:
         return report
 
@@ -530,7 +534,7 @@ def train_radiation(
     module.cpu().load_state_dict(state)
     save_weights(module.emulator, run / "model.safetensors")
     description["trained_epochs"] = trainer.current_epoch
-    description["best_val_loss"] = float(best.best_model_score)
+    description["best_val_loss"] = best_validation_score(best, run)
     # Wall time of this fit (after a resume: of the resumed part), the threads it had per process,
     # the processes and the precision it ran with.
     description["training_seconds"] = round(seconds, 1)

@@ -119,6 +119,30 @@ class StrictConfig:
         return cls.from_dict(values)
 
 
+#: What a run directory (or one whose start was interrupted) holds; --out with none of them is not one.
+RUN_DIRECTORY_MARKERS = ("config.yaml", "model.json", "model.safetensors", "checkpoints", "logs")
+
+
+def refuse_foreign_directory(run: Path) -> None:
+    """Refuse ``run`` if it is a non-empty directory that is not a run: a new run would delete its contents."""
+    if run.is_dir() and any(run.iterdir()) and not any((run / marker).exists() for marker in RUN_DIRECTORY_MARKERS):
+        raise InputError(f"{run}: exists, is not empty and holds no training run; choose a new or empty --out "
+                         "(starting a run there would delete what it holds)")  # fmt: skip
+    if run.exists() and not run.is_dir():
+        raise InputError(f"{run}: is a file, not a run directory")
+
+
+def best_validation_score(best: ModelCheckpoint, run: Path) -> float:
+    """The best validation loss ``best`` saw; an :class:`InputError` if training stopped before any validation ended.
+
+    (E.g. ``max_minutes`` ran out in the first epoch: ``checkpoints/last.ckpt`` resumes it.)
+    """
+    if not best.best_model_path or best.best_model_score is None:
+        raise InputError(f"{run}: training stopped before its first validation ended (max_minutes?); run the same "
+                         "command again to resume from checkpoints/last.ckpt")  # fmt: skip
+    return float(best.best_model_score)
+
+
 def read_run_description(run: Path, *, kind: str | None, what: str) -> dict:
     """``model.json`` of the finished run directory ``run``; refuses a missing file or another ``kind`` of model.
 
