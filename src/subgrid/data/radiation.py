@@ -137,6 +137,13 @@ def _template(config: RadiationDatasetConfig) -> xr.Dataset:
     return lazy_template(example, config.n_columns, config.chunk_size)
 
 
+def _run_rrtmg_chunks(path, config, template: xr.Dataset, compute_chunk, **options) -> ChunkedRunReport:
+    """:func:`~subgrid.data.chunked.run_chunked` of RRTMG chunks, the job being this generator and ``config``."""
+    job = {"generator": GENERATOR, "version": subgrid.__version__, **config.to_dict()}
+    return run_chunked(path, template, compute_chunk, chunk_size=config.chunk_size, job=job,
+                       description="RRTMG chunks", **options)  # fmt: skip
+
+
 def generate_radiation_dataset(
     path: str | Path,
     config: RadiationDatasetConfig,
@@ -150,19 +157,8 @@ def generate_radiation_dataset(
 
     See :func:`subgrid.data.chunked.run_chunked` for the parallel, resumable and atomic write.
     """
-    job = {"generator": GENERATOR, "version": subgrid.__version__, **config.to_dict()}
-    return run_chunked(
-        path,
-        _template(config),
-        partial(compute_radiation_chunk, config),
-        chunk_size=config.chunk_size,
-        job=job,
-        workers=workers,
-        scheduler=scheduler,
-        overwrite=overwrite,
-        progress=progress,
-        description="RRTMG chunks",
-    )
+    return _run_rrtmg_chunks(path, config, _template(config), partial(compute_radiation_chunk, config),
+                             workers=workers, scheduler=scheduler, overwrite=overwrite, progress=progress)  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------
@@ -300,19 +296,9 @@ def label_columns(
         "vertical_order": VERTICAL_ORDER,
         "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }  # fmt: skip
-    job = {"generator": GENERATOR, "version": subgrid.__version__, **config.to_dict()}
-    return run_chunked(
-        path,
-        lazy_template(first, config.n_columns, config.chunk_size),
-        partial(compute_columns_chunk, config),
-        chunk_size=config.chunk_size,
-        job=job,
-        workers=workers,
-        scheduler=scheduler,
-        overwrite=overwrite,
-        progress=progress,
-        description="RRTMG chunks",
-    )
+    return _run_rrtmg_chunks(path, config, lazy_template(first, config.n_columns, config.chunk_size),
+                             partial(compute_columns_chunk, config), workers=workers, scheduler=scheduler,
+                             overwrite=overwrite, progress=progress)  # fmt: skip
 
 
 def _percentiles(values: np.ndarray) -> dict[str, float]:
