@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 from subgrid.cli import app
 from subgrid.data.gw_gridded import GriddedSelection, open_gw_gridded
 from subgrid.errors import InputError
-from subgrid.evaluation.gw_gridded import evaluate_gw_gridded, gw_gridded_metrics
+from subgrid.evaluation.gw_gridded import compare_gw_gridded, evaluate_gw_gridded, gw_gridded_metrics
 from subgrid.models import AttentionUNet
 from subgrid.training.gw_gridded import (
     GriddedGWTrainingConfig,
@@ -274,6 +274,49 @@ def test_cli_round_trip_and_one_line_errors(trained, tmp_path):
     assert result.exit_code == 2 and not (tmp_path / "ev2").exists()
     result = runner.invoke(app, ["train", "gw-gridded", "--data", data, "--out", str(tmp_path / "x"), "--input", "q"])
     assert result.exit_code == 2 and "inputs" in result.output and not (tmp_path / "x").exists()
+
+
+def test_comparison_table_and_figures_of_several_runs(trained, tmp_path):
+    data, unet_run, _ = trained
+    config = GriddedGWTrainingConfig.from_yaml(unet_run / "config.yaml")
+    prithvi = replace(config, model="prithvi", epochs=1, model_options={
+        "embed_dim": 16, "n_heads": 2, "n_blocks_encoder": 1, "n_blocks_decoder": 1, "fine_tune": "frozen"})
+    train_gw_gridded(data, tmp_path / "fm", prithvi, progress=False)
+    summary = compare_gw_gridded([unet_run, tmp_path / "fm"], data, tmp_path / "cmp", labels=["U-Net", "FM frozen"])
+    for name in ("comparison.md", "comparison.json", "time_mean_maps.png", "instantaneous_maps.png", "zonal_means.png",
+                 "hellinger_by_level.png"):
+        assert (tmp_path / "cmp" / name).exists(), name
+    rows = {row["run"]: row for row in summary["rows"]}
+    single = evaluate_gw_gridded(unet_run, data, tmp_path / "single")["targets"]
+    # The table holds the numbers a single evaluation computes, and the mean is over both targets.
+    assert rows["U-Net"]["hellinger"]["uw_flux"] == single["uw_flux"]["hellinger"]["overall"]
+    mean = (single["uw_flux"]["hellinger"]["overall"] + single["vw_flux"]["hellinger"]["overall"]) / 2
+    assert rows["U-Net"]["hellinger_mean"] == pytest.approx(mean)
+    # A frozen backbone trains only its embedding and head; the table says so.
+    assert rows["FM frozen"]["fine_tune"] == "frozen" and not rows["FM frozen"]["pretrained"]
+    assert rows["FM frozen"]["trainable_parameters"] < rows["FM frozen"]["parameters"]
+    assert rows["U-Net"]["trainable_parameters"] == rows["U-Net"]["parameters"]
+    assert rows["U-Net"]["training_minutes"] > 0
+    table = (tmp_path / "cmp" / "comparison.md").read_text()
+    assert "| U-Net | unet |" in table and "| FM frozen | prithvi | frozen | no |" in table
+    best = min(rows.values(), key=lambda row: row["hellinger_mean"])
+    assert f"**{best['hellinger_mean']:.4f}**" in table
+
+    result = runner.invoke(app, ["evaluate", "--run", str(unet_run), "--run", str(tmp_path / "fm"), "--data", data,
+                                 "--out", str(tmp_path / "cli_cmp"), "--region", "-30,30,0,180"])
+    assert result.exit_code == 0, result.output
+    assert "| run | unet |" in result.output and "| fm | prithvi |" in result.output
+    saved = json.loads((tmp_path / "cli_cmp" / "comparison.json").read_text())
+    assert saved["region"]["box"] == [-30.0, 30.0, 0.0, 180.0]
+    result = runner.invoke(app, ["evaluate", "--run", str(unet_run), "--run", str(tmp_path / "fm"), "--data", data])
+    assert result.exit_code == 2 and "--out" in result.output
+    with pytest.raises(InputError, match="distinct names"):
+        compare_gw_gridded([unet_run, unet_run], data, tmp_path / "never")
+    other = tmp_path / "one_level"  # predicts one level only: not comparable
+    train_gw_gridded(data, other, replace(config, epochs=1, target_levels=[1]), progress=False)
+    with pytest.raises(InputError, match="not comparable"):
+        compare_gw_gridded([unet_run, other], data, tmp_path / "never")
+    assert not (tmp_path / "never").exists()
 
 
 def test_training_refuses_an_out_that_is_not_a_run_and_deletes_nothing(tmp_path, small_file):

@@ -199,9 +199,16 @@ def train_radiation_command(
 
 @app.command("evaluate")
 def evaluate_command(
-    run: Path = typer.Option(..., "--run", help="Run directory of a trained emulator."),
+    run: list[Path] = typer.Option(
+        ..., "--run", help="Run directory of a trained emulator; gridded GW runs: repeat to compare several "
+        "(the ablation table: comparison.md/json and side-by-side maps in --out)."),
     data: Path = typer.Option(..., "--data", help="Held-out dataset (zarr; gridded GW runs: a fine-tuning netCDF/zarr file)."),
-    out: Path = typer.Option(None, "--out", help="Where to write metrics.json and plots (default RUN/evaluation/NAME)."),
+    out: Path = typer.Option(
+        None, "--out", help="Where to write metrics.json and plots (default RUN/evaluation/NAME; required when "
+        "comparing runs)."),
+    label: list[str] = typer.Option(
+        [], "--label", help="Name of each compared --run in the table and figures, in the same order "
+        "(default: the run directories' names)."),
     period: str = typer.Option(
         "validation", "--period", help="Gridded GW runs only: validation (the held-out last part of the record) | all."),
     plot_level: int = typer.Option(
@@ -214,10 +221,15 @@ def evaluate_command(
 
     Radiation runs: against RRTMG (per-level error profiles, scatter, regimes). Gridded
     gravity-wave runs: Hellinger distance (symlog bins), RMSE and R² per level, band and overall,
-    time-mean and zonal-mean maps, an instantaneous map.
+    time-mean and zonal-mean maps, an instantaneous map; several --run: one table and side-by-side
+    figures of them all (the ablation).
     """
     from subgrid.evaluation.metrics import metrics_table
 
+    if len(run) > 1 or label:
+        cli_gw_gridded.compare_gw_gridded_runs(run, label, data, out, period, plot_level, region)
+        return
+    run = run[0]
     if cli_gw_gridded.is_gridded_run(run):
         cli_gw_gridded.evaluate_gw_gridded_run(run, data, out, period, plot_level, region)
         return

@@ -193,6 +193,28 @@ def evaluate_gw_gridded_run(run: Path, data: Path, out: Path | None, period: str
     typer.echo(f"wrote {metrics['output_directory']}/metrics.json and plots (level {metrics['plot_level']})")
 
 
+def compare_gw_gridded_runs(runs: list[Path], labels: list[str], data: Path, out: Path | None, period: str,
+                            plot_level: int | None, region: str | None) -> None:
+    """``subgrid evaluate`` with several gridded runs: the comparison table, comparison.json and figures."""
+    from subgrid.evaluation.gw_gridded import compare_gw_gridded
+
+    not_gridded = [str(r) for r in runs if not is_gridded_run(r)]
+    if not_gridded:
+        _fail(ValueError(f"--run: only gridded gravity-wave runs can be compared; not one: {', '.join(not_gridded)}"))
+    if out is None:
+        _fail(ValueError("--out: required when comparing runs (the directory for comparison.md and the figures)"))
+    try:
+        summary = compare_gw_gridded(runs, data, out, labels=labels or None, period=period, plot_level=plot_level,
+                                     region=region)  # fmt: skip
+    except (SubgridError, ValueError) as error:
+        _fail(error)
+    scope = f" in {summary['region']['box']} ({summary['region']['points']} grid points)" if summary["region"] else ""
+    typer.echo(f"{summary['period']['kind']} period{scope}: {summary['period']['time_steps']} time steps; "
+               f"H = Hellinger distance, {summary['hellinger_binning']}")
+    typer.echo(summary["table"])
+    typer.echo(f"wrote {summary['output_directory']}/comparison.md, comparison.json and plots (level {summary['plot_level']})")
+
+
 def generate_gw_fluxes_command(
     fields: list[Path] = typer.Option(
         ..., "--fields", help="High-resolution fields, netCDF or zarr (ERA5 names u, v, w, t, z), combined by "

@@ -219,6 +219,71 @@ def plot_hellinger_by_level(metrics: dict, levels: list[int], path: Path, label:
 # --- a run on a dataset -----------------------------------------------------------------------
 
 
+def _check_period(period: str) -> None:
+    if period not in PERIODS:
+        raise InputError(f"period: must be one of {', '.join(PERIODS)}, got {period!r}")
+
+
+def _score_run(run: Path, ds: xr.Dataset, period: str, box: LatLonBox | None) -> tuple[xr.Dataset, xr.Dataset, dict]:
+    """Truth, prediction and metrics of the emulator of ``run`` on ``ds`` (``period``, optional ``box``)."""
+    emulator, description = load_gw_gridded_emulator(run)
+    selection = GriddedSelection.for_dataset(ds, description["inputs"], description["targets"], description["target_levels"])
+    if selection.input_channels() != description["input_channels"]:
+        raise InputError(f"data: has {ds.sizes['level']} levels; {run} was trained on {description['data']['n_levels']}")
+    times = np.arange(ds.sizes["time"])
+    if period == "validation":
+        times = split_by_time(ds, GriddedGWTrainingConfig.from_yaml(run / "config.yaml").validation_fraction)[1]
+    predicted = predict_gw_gridded(emulator, ds, selection, times)
+    truth = ds[list(selection.targets)].isel(time=list(times), level=selection.levels).load()
+    if box is not None:  # a box is every pair of its latitudes and longitudes: a rectangle of the grid
+        in_lat, in_lon = box.axis_masks(ds["lat"].values, ds["lon"].values)
+        points = {"lat": np.flatnonzero(in_lat), "lon": np.flatnonzero(in_lon)}
+        truth, predicted = truth.isel(points), predicted.isel(points)
+    metrics = gw_gridded_metrics(truth, predicted)
+    if box is not None:
+        metrics["region"] = {"box": box.as_list(), "points": int(truth.sizes["lat"] * truth.sizes["lon"])}
+    first_time, last_time = (str(truth["time"].values[i]) for i in (0, -1)) if "time" in truth.coords else ("", "")
+    metrics["period"] = {"kind": period, "time_steps": len(times), "first": first_time, "last": last_time}
+    keys = ("model", "model_options", "parameters", "trainable_parameters", "trained_epochs", "training_seconds",
+            "pretraining")
+    metrics["emulator"] = {k: description.get(k) for k in keys} | {"run": str(run)}
+    metrics["data"] = [str(p) for p in ds.attrs["source_files"]]
+    metrics["target_levels"] = list(selection.levels)
+    return truth, predicted, metrics
+
+
+def _open_for_evaluation(data, region) -> tuple[xr.Dataset, LatLonBox | None]:
+    ds = open_gw_gridded(data)
+    box = None if region is None else LatLonBox.parse(region)
+    if box is not None:
+        box.points(ds)  # before any prediction: data without lat/lon, or a box holding no grid point, is an error
+    return ds, box
+
+
+def _plot_position(truth: xr.Dataset, levels: list[int], plot_level: int | None, what: str) -> int:
+    """Position in ``levels`` of the maps' level: ``plot_level``, else the level whose truth varies most."""
+    if plot_level is None:
+        spread = sum(truth[name].astype(np.float64).std(SAMPLE_DIMS) for name in truth.data_vars)
+        return int(np.argmax(spread.values))
+    if plot_level not in levels:
+        raise InputError(f"plot_level: {plot_level} is not a target level of {what} ({levels})")
+    return levels.index(plot_level)
+
+
+def _write_directory(out: Path, write) -> None:
+    """Call ``write(staging)`` in a temporary directory, then rename it to ``out`` (replacing it)."""
+    staging = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        write(staging)
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 def evaluate_gw_gridded(
     run: str | Path,
     data: str | Path | list[str | Path],
@@ -242,56 +307,227 @@ def evaluate_gw_gridded(
     box alone, e.g. the region a pre-trained backbone never saw (``metrics["emulator"]
     ["pretraining"]["exclude_region"]`` when the run fine-tuned a ``subgrid pretrain`` backbone).
     """
-    if period not in PERIODS:
-        raise InputError(f"period: must be one of {', '.join(PERIODS)}, got {period!r}")
+    _check_period(period)
     run = Path(run)
-    emulator, description = load_gw_gridded_emulator(run)
-    ds = open_gw_gridded(data)
-    selection = GriddedSelection.for_dataset(ds, description["inputs"], description["targets"], description["target_levels"])
-    if selection.input_channels() != description["input_channels"]:
-        raise InputError(f"data: has {ds.sizes['level']} levels; {run} was trained on {description['data']['n_levels']}")
-    box = None if region is None else LatLonBox.parse(region)
-    if box is not None:
-        box.points(ds)  # before any prediction: data without lat/lon, or a box holding no grid point, is an error
-    times = np.arange(ds.sizes["time"])
-    if period == "validation":
-        times = split_by_time(ds, GriddedGWTrainingConfig.from_yaml(run / "config.yaml").validation_fraction)[1]
-    predicted = predict_gw_gridded(emulator, ds, selection, times)
-    truth = ds[list(selection.targets)].isel(time=list(times), level=selection.levels).load()
-    if box is not None:  # a box is every pair of its latitudes and longitudes: a rectangle of the grid
-        in_lat, in_lon = box.axis_masks(ds["lat"].values, ds["lon"].values)
-        points = {"lat": np.flatnonzero(in_lat), "lon": np.flatnonzero(in_lon)}
-        truth, predicted = truth.isel(points), predicted.isel(points)
-    metrics = gw_gridded_metrics(truth, predicted)
-    if box is not None:
-        metrics["region"] = {"box": box.as_list(), "points": int(truth.sizes["lat"] * truth.sizes["lon"])}
-    first_time, last_time = (str(truth["time"].values[i]) for i in (0, -1)) if "time" in truth.coords else ("", "")
-    metrics["period"] = {"kind": period, "time_steps": len(times), "first": first_time, "last": last_time}
-    metrics["emulator"] = {k: description.get(k) for k in ("model", "model_options", "parameters", "trained_epochs", "pretraining")} | {"run": str(run)}
-    metrics["data"] = [str(p) for p in ds.attrs["source_files"]]
-    if plot_level is None:
-        spread = sum(truth[name].astype(np.float64).std(SAMPLE_DIMS) for name in selection.targets)
-        plot_position = int(np.argmax(spread.values))
-    elif plot_level in selection.levels:
-        plot_position = selection.levels.index(plot_level)
-    else:
-        raise InputError(f"plot_level: {plot_level} is not a target level of {run} ({selection.levels})")
+    ds, box = _open_for_evaluation(data, region)
+    truth, predicted, metrics = _score_run(run, ds, period, box)
+    levels = metrics.pop("target_levels")
+    plot_position = _plot_position(truth, levels, plot_level, str(run))
+    metrics["plot_level"] = levels[plot_position]
+    description = metrics["emulator"]
+    label = f"{description['model']} ({description['parameters']:,} parameters)"
 
-    out = Path(out) if out is not None else run / "evaluation" / Path(ds.attrs["source_files"][0]).stem
-    staging = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    try:
-        label = f"{description['model']} ({description['parameters']:,} parameters)"
+    def write(staging: Path) -> None:
         plot_maps(truth, predicted, plot_position, staging, label)
         plot_zonal_means(truth, predicted, staging / "zonal_means.png", label)
-        plot_hellinger_by_level(metrics, selection.levels, staging / "hellinger_by_level.png", label)
-        metrics["plot_level"] = selection.levels[plot_position]
+        plot_hellinger_by_level(metrics, levels, staging / "hellinger_by_level.png", label)
         (staging / "metrics.json").write_text(json.dumps(metrics, indent=2, allow_nan=False))
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(staging, out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+
+    out = Path(out) if out is not None else run / "evaluation" / Path(ds.attrs["source_files"][0]).stem
+    _write_directory(out, write)
     metrics["output_directory"] = str(out)
     return metrics
+
+
+# --- several runs on the same data: the ablation table ----------------------------------------
+
+
+def _run_label(run: Path, labels: Sequence[str] | None, index: int) -> str:
+    return labels[index] if labels is not None else run.name
+
+
+def _mean(values: Sequence[float | None]) -> float | None:
+    values = [v for v in values if v is not None]
+    return float(np.mean(values)) if values else None
+
+
+def comparison_rows(results: dict[str, dict]) -> list[dict]:
+    """One row per run: Hellinger (per target, mean over targets, per band), RMSE, R², size, training time.
+
+    "mean" columns average the targets (e.g. ``uw_flux`` and ``vw_flux``) with equal weight.
+    """
+    rows = []
+    for label, metrics in results.items():
+        targets, emulator = metrics["targets"], metrics["emulator"]
+        bands = next(iter(targets.values()))["bands"]
+        pretraining = emulator.get("pretraining") or {}
+        options = emulator.get("model_options") or {}
+        rows.append({
+            "run": label,
+            "model": emulator["model"],
+            "fine_tune": options.get("fine_tune", "-") if emulator["model"] == "prithvi" else "-",
+            "pretrained": bool(options.get("pretrained")),
+            "pretraining_task": pretraining.get("task"),
+            "parameters": emulator["parameters"],
+            "trainable_parameters": emulator.get("trainable_parameters"),
+            "training_minutes": None if emulator.get("training_seconds") is None else emulator["training_seconds"] / 60,
+            "trained_epochs": emulator.get("trained_epochs"),
+            "hellinger": {name: s["hellinger"]["overall"] for name, s in targets.items()},
+            "hellinger_mean": _mean([s["hellinger"]["overall"] for s in targets.values()]),
+            "hellinger_bands": {band: _mean([s["bands"][band]["hellinger"] for s in targets.values()]) for band in bands},
+            "rmse": {name: s["rmse"]["overall"] for name, s in targets.items()},
+            "r2_mean": _mean([s["r2"]["overall"] for s in targets.values()]),
+        })  # fmt: skip
+    return rows
+
+
+def comparison_table(rows: list[dict], units: str = "") -> str:
+    """The rows of :func:`comparison_rows` as a Markdown table (best Hellinger in bold)."""
+    targets = list(rows[0]["hellinger"])
+    bands = list(rows[0]["hellinger_bands"])
+    best = min(row["hellinger_mean"] for row in rows)
+    header = (["run", "model", "fine-tune", "pre-trained"] + [f"H {t}" for t in targets] + ["**H mean**"]
+              + [f"H {b}" for b in bands] + [f"RMSE {t}{f' ({units})' if units else ''}" for t in targets]
+              + ["R² mean", "parameters (trainable)", "train min (epochs)"])  # fmt: skip
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in rows:
+        mean = f"{row['hellinger_mean']:.4f}"
+        trainable = row["trainable_parameters"]
+        minutes = "-" if row["training_minutes"] is None else f"{row['training_minutes']:.1f} ({row['trained_epochs']})"
+        cells = ([row["run"], row["model"], row["fine_tune"], "yes" if row["pretrained"] else "no"]
+                 + [f"{row['hellinger'][t]:.4f}" for t in targets]
+                 + [f"**{mean}**" if row["hellinger_mean"] == best else mean]
+                 + [f"{row['hellinger_bands'][b]:.4f}" for b in bands]
+                 + [f"{row['rmse'][t]:.3g}" for t in targets]
+                 + ["-" if row["r2_mean"] is None else f"{row['r2_mean']:.3f}",
+                    f"{row['parameters']:,}" + ("" if trainable is None else f" ({trainable:,})"), minutes])  # fmt: skip
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot_comparison_maps(truth: xr.Dataset, predictions: dict[str, xr.Dataset], level: int, path: Path,
+                         what: str, reduce) -> Path:
+    """One column per target, one row for the truth and one per run, on a shared colour scale per target."""
+    names = list(truth.data_vars)
+    rows = {"truth": truth, **predictions}
+    figure = _figure(4.6 * len(names), 2.4 * len(rows))
+    axes = figure.subplots(len(rows), len(names), squeeze=False)
+    for column, name in enumerate(names):
+        fields = {label: _with_grid_coords(reduce(ds[name].isel(level=level)).astype(np.float64)) for label, ds in rows.items()}
+        limit = float(max(max(abs(f).max() for f in fields.values()), 1e-12))
+        for row, (label, field) in zip(axes[:, column], fields.items(), strict=True):
+            image = row.pcolormesh(field["lon"], field["lat"], field, cmap="RdBu_r", vmin=-limit, vmax=limit, shading="auto")
+            row.set_title(f"{label}: {name}", fontsize=9)
+            row.set_ylabel("latitude (°)")
+        row.set_xlabel("longitude (°)")
+        figure.colorbar(image, ax=axes[:, column], shrink=0.6)
+    figure.suptitle(f"{what}, level {int(truth['level'].values[level])}")
+    return _save(figure, path)
+
+
+def plot_comparison_zonal_means(truth: xr.Dataset, predictions: dict[str, xr.Dataset], path: Path) -> Path:
+    """Time-and-zonal-mean latitude-level sections: truth and each run, one column per target."""
+    names = list(truth.data_vars)
+    rows = {"truth": truth, **predictions}
+    figure = _figure(4.6 * len(names), 2.4 * len(rows))
+    axes = figure.subplots(len(rows), len(names), squeeze=False)
+    for column, name in enumerate(names):
+        fields = {label: _with_grid_coords(ds[name].astype(np.float64).mean(("time", "lon"))) for label, ds in rows.items()}
+        limit = float(max(max(abs(f).max() for f in fields.values()), 1e-12))
+        for row, (label, field) in zip(axes[:, column], fields.items(), strict=True):
+            image = row.pcolormesh(field["lat"], np.arange(field.sizes["level"]), field.transpose("level", "lat"),
+                                   cmap="RdBu_r", vmin=-limit, vmax=limit, shading="auto")  # fmt: skip
+            row.set_title(f"{label}: {name}", fontsize=9)
+            row.set_ylabel("level (index)")
+        row.set_xlabel("latitude (°)")
+        figure.colorbar(image, ax=axes[:, column], shrink=0.6)
+    figure.suptitle("time and zonal mean")
+    return _save(figure, path)
+
+
+def plot_comparison_hellinger(results: dict[str, dict], levels: list[int], path: Path) -> Path:
+    """Hellinger distance per level of every run, one panel per target."""
+    names = list(next(iter(results.values()))["targets"])
+    figure = _figure(4.2 * len(names), 4)
+    axes = figure.subplots(1, len(names), squeeze=False)[0]
+    for ax, name in zip(axes, names, strict=True):
+        for label, metrics in results.items():
+            scores = metrics["targets"][name]["hellinger"]
+            ax.plot(scores["by_level"], levels, marker="o", markersize=3, label=f"{label} ({scores['overall']:.3f})")
+        ax.set_xlabel("Hellinger distance")
+        ax.set_ylabel("level (index)")
+        ax.set_xlim(left=0)
+        ax.set_title(f"{name}: {HELLINGER_BINS} symlog bins per level", fontsize=9)
+        ax.legend(fontsize=7)
+    return _save(figure, path)
+
+
+def compare_gw_gridded(
+    runs: Sequence[str | Path],
+    data: str | Path | list[str | Path],
+    out: str | Path,
+    *,
+    labels: Sequence[str] | None = None,
+    period: str = "validation",
+    plot_level: int | None = None,
+    region: str | Sequence[float] | None = None,
+) -> dict:
+    """Score several gridded runs on the same time steps of ``data``: the ablation table and side-by-side figures.
+
+    Writes to ``out`` (temporary directory, renamed when complete): ``comparison.md`` (the table of
+    :func:`comparison_table`), ``comparison.json`` (rows, every run's full metrics as
+    :func:`evaluate_gw_gridded` computes them, the binning), ``time_mean_maps.png``,
+    ``instantaneous_maps.png``, ``zonal_means.png`` (truth and each run) and
+    ``hellinger_by_level.png``. ``labels`` name the runs (default: their directory names). The
+    runs must predict the same targets and levels and, for ``period="validation"``, hold out the
+    same time steps; ``region`` as in :func:`evaluate_gw_gridded`.
+    """
+    _check_period(period)
+    runs = [Path(r) for r in runs]
+    if not runs:
+        raise InputError("run: no run given")
+    if labels is not None and len(labels) != len(runs):
+        raise InputError(f"labels: {len(labels)} labels for {len(runs)} runs")
+    names = [_run_label(r, labels, k) for k, r in enumerate(runs)]
+    if len(set(names)) != len(names):
+        raise InputError(f"labels: runs must have distinct names, got {names} (pass labels)")
+    ds, box = _open_for_evaluation(data, region)
+    truth, predictions, results, levels = None, {}, {}, None
+    for name, run in zip(names, runs, strict=True):
+        run_truth, predicted, metrics = _score_run(run, ds, period, box)
+        run_levels = metrics.pop("target_levels")
+        if truth is None:
+            truth, levels = run_truth, run_levels
+        elif list(run_truth.data_vars) != list(truth.data_vars) or run_levels != levels:
+            raise InputError(f"{run}: predicts {list(run_truth.data_vars)} at levels {run_levels}; "
+                             f"{runs[0]} predicts {list(truth.data_vars)} at {levels}: not comparable")
+        elif not np.array_equal(run_truth["time"].values, truth["time"].values):
+            raise InputError(f"{run}: evaluates other time steps than {runs[0]} (a different validation_fraction); "
+                             "compare with period='all'")
+        predictions[name], results[name] = predicted, metrics
+    plot_position = _plot_position(truth, levels, plot_level, str(runs[0]))
+    rows = comparison_rows(results)
+    units = next(iter(results.values()))["targets"][next(iter(truth.data_vars))]["units"]
+    first = next(iter(results.values()))
+    summary = {
+        "rows": rows,
+        "table": comparison_table(rows, units),
+        "period": first["period"],
+        "region": first.get("region"),
+        "bands_rule": first["bands_rule"],
+        "hellinger_binning": f"{HELLINGER_BINS} {HELLINGER_METHOD} bins over the truth range (t = median |truth|) of "
+                             "all levels pooled (per band: the band's levels; per level: that level)",
+        "plot_level": levels[plot_position],
+        "runs": results,
+        "data": first["data"],
+    }
+    scope = "" if box is None else f" in {box.as_list()}"
+    last = f"at {truth['time'].values[-1]}" if "time" in truth.coords else "last time step"
+
+    def write(staging: Path) -> None:
+        plot_comparison_maps(truth, predictions, plot_position, staging / "time_mean_maps.png",
+                             f"time mean{scope}", lambda da: da.mean("time"))  # fmt: skip
+        plot_comparison_maps(truth, predictions, plot_position, staging / "instantaneous_maps.png",
+                             f"{last}{scope}", lambda da: da.isel(time=-1))  # fmt: skip
+        plot_comparison_zonal_means(truth, predictions, staging / "zonal_means.png")
+        plot_comparison_hellinger(results, levels, staging / "hellinger_by_level.png")
+        (staging / "comparison.md").write_text(
+            f"Held-out {summary['period']['kind']} period{scope}: {summary['period']['time_steps']} time steps "
+            f"({summary['period']['first']} to {summary['period']['last']}). H = Hellinger distance, "
+            f"{summary['hellinger_binning']}; bands {summary['bands_rule']}.\n\n{summary['table']}\n")
+        (staging / "comparison.json").write_text(json.dumps(summary, indent=2, allow_nan=False))
+
+    out = Path(out)
+    _write_directory(out, write)
+    summary["output_directory"] = str(out)
+    return summary
