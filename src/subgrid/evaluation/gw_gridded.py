@@ -522,7 +522,7 @@ def compare_gw_gridded(
         plot_comparison_zonal_means(truth, predictions, staging / "zonal_means.png")
         plot_comparison_hellinger(results, levels, staging / "hellinger_by_level.png")
         (staging / "comparison.md").write_text(
-            f"Held-out {summary['period']['kind']} period{scope}: {summary['period']['time_steps']} time steps "
+            f"Evaluated: the {summary['period']['kind']} period{scope}: {summary['period']['time_steps']} time steps "
             f"({summary['period']['first']} to {summary['period']['last']}). H = Hellinger distance, "
             f"{summary['hellinger_binning']}; bands {summary['bands_rule']}.\n\n{summary['table']}\n")
         (staging / "comparison.json").write_text(json.dumps(summary, indent=2, allow_nan=False))
