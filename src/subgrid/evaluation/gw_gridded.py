@@ -224,8 +224,13 @@ def _check_period(period: str) -> None:
         raise InputError(f"period: must be one of {', '.join(PERIODS)}, got {period!r}")
 
 
-def _score_run(run: Path, ds: xr.Dataset, period: str, box: LatLonBox | None) -> tuple[xr.Dataset, xr.Dataset, dict]:
-    """Truth, prediction and metrics of the emulator of ``run`` on ``ds`` (``period``, optional ``box``)."""
+def _score_run(run: Path, ds: xr.Dataset, period: str, box: LatLonBox | None,
+               truths: dict | None = None) -> tuple[xr.Dataset, xr.Dataset, dict]:
+    """Truth, prediction and metrics of the emulator of ``run`` on ``ds`` (``period``, optional ``box``).
+
+    ``truths`` caches the loaded truth by (targets, levels, times), so that runs compared on the same
+    data read it once.
+    """
     emulator, description = load_gw_gridded_emulator(run)
     selection = GriddedSelection.for_dataset(ds, description["inputs"], description["targets"], description["target_levels"])
     if selection.input_channels() != description["input_channels"]:
@@ -234,7 +239,11 @@ def _score_run(run: Path, ds: xr.Dataset, period: str, box: LatLonBox | None) ->
     if period == "validation":
         times = split_by_time(ds, GriddedGWTrainingConfig.from_yaml(run / "config.yaml").validation_fraction)[1]
     predicted = predict_gw_gridded(emulator, ds, selection, times)
-    truth = ds[list(selection.targets)].isel(time=list(times), level=selection.levels).load()
+    key = (selection.targets, tuple(selection.levels), tuple(int(t) for t in times))
+    truths = {} if truths is None else truths
+    if key not in truths:
+        truths[key] = ds[list(selection.targets)].isel(time=list(times), level=selection.levels).load()
+    truth = truths[key]
     if box is not None:  # a box is every pair of its latitudes and longitudes: a rectangle of the grid
         in_lat, in_lon = box.axis_masks(ds["lat"].values, ds["lon"].values)
         points = {"lat": np.flatnonzero(in_lat), "lon": np.flatnonzero(in_lon)}
@@ -395,43 +404,31 @@ def comparison_table(rows: list[dict], units: str = "") -> str:
     return "\n".join(lines)
 
 
-def plot_comparison_maps(truth: xr.Dataset, predictions: dict[str, xr.Dataset], level: int, path: Path,
-                         what: str, reduce) -> Path:
-    """One column per target, one row for the truth and one per run, on a shared colour scale per target."""
+def plot_comparison(truth: xr.Dataset, predictions: dict[str, xr.Dataset], path: Path, title: str, reduce,
+                    section: bool = False) -> Path:
+    """One column per target, one row for the truth and one per run, on a shared colour scale per target.
+
+    ``reduce`` turns a target's DataArray into the 2-D field drawn: a ``(lat, lon)`` map, or with
+    ``section`` a ``(level, lat)`` latitude-level section.
+    """
     names = list(truth.data_vars)
     rows = {"truth": truth, **predictions}
     figure = _figure(4.6 * len(names), 2.4 * len(rows))
     axes = figure.subplots(len(rows), len(names), squeeze=False)
     for column, name in enumerate(names):
-        fields = {label: _with_grid_coords(reduce(ds[name].isel(level=level)).astype(np.float64)) for label, ds in rows.items()}
+        fields = {label: _with_grid_coords(reduce(ds[name]).astype(np.float64)) for label, ds in rows.items()}
         limit = float(max(max(abs(f).max() for f in fields.values()), 1e-12))
-        for row, (label, field) in zip(axes[:, column], fields.items(), strict=True):
-            image = row.pcolormesh(field["lon"], field["lat"], field, cmap="RdBu_r", vmin=-limit, vmax=limit, shading="auto")
-            row.set_title(f"{label}: {name}", fontsize=9)
-            row.set_ylabel("latitude (°)")
-        row.set_xlabel("longitude (°)")
+        for ax, (label, field) in zip(axes[:, column], fields.items(), strict=True):
+            if section:
+                x, y, values = field["lat"], np.arange(field.sizes["level"]), field.transpose("level", "lat")
+            else:
+                x, y, values = field["lon"], field["lat"], field
+            image = ax.pcolormesh(x, y, values, cmap="RdBu_r", vmin=-limit, vmax=limit, shading="auto")
+            ax.set_title(f"{label}: {name}", fontsize=9)
+            ax.set_ylabel("level (index)" if section else "latitude (°)")
+        ax.set_xlabel("latitude (°)" if section else "longitude (°)")
         figure.colorbar(image, ax=axes[:, column], shrink=0.6)
-    figure.suptitle(f"{what}, level {int(truth['level'].values[level])}")
-    return _save(figure, path)
-
-
-def plot_comparison_zonal_means(truth: xr.Dataset, predictions: dict[str, xr.Dataset], path: Path) -> Path:
-    """Time-and-zonal-mean latitude-level sections: truth and each run, one column per target."""
-    names = list(truth.data_vars)
-    rows = {"truth": truth, **predictions}
-    figure = _figure(4.6 * len(names), 2.4 * len(rows))
-    axes = figure.subplots(len(rows), len(names), squeeze=False)
-    for column, name in enumerate(names):
-        fields = {label: _with_grid_coords(ds[name].astype(np.float64).mean(("time", "lon"))) for label, ds in rows.items()}
-        limit = float(max(max(abs(f).max() for f in fields.values()), 1e-12))
-        for row, (label, field) in zip(axes[:, column], fields.items(), strict=True):
-            image = row.pcolormesh(field["lat"], np.arange(field.sizes["level"]), field.transpose("level", "lat"),
-                                   cmap="RdBu_r", vmin=-limit, vmax=limit, shading="auto")  # fmt: skip
-            row.set_title(f"{label}: {name}", fontsize=9)
-            row.set_ylabel("level (index)")
-        row.set_xlabel("latitude (°)")
-        figure.colorbar(image, ax=axes[:, column], shrink=0.6)
-    figure.suptitle("time and zonal mean")
+    figure.suptitle(title)
     return _save(figure, path)
 
 
@@ -482,9 +479,9 @@ def compare_gw_gridded(
     if len(set(names)) != len(names):
         raise InputError(f"labels: runs must have distinct names, got {names} (pass labels)")
     ds, box = _open_for_evaluation(data, region)
-    truth, predictions, results, levels = None, {}, {}, None
+    truth, predictions, results, levels, truths = None, {}, {}, None, {}
     for name, run in zip(names, runs, strict=True):
-        run_truth, predicted, metrics = _score_run(run, ds, period, box)
+        run_truth, predicted, metrics = _score_run(run, ds, period, box, truths)
         run_levels = metrics.pop("target_levels")
         if truth is None:
             truth, levels = run_truth, run_levels
@@ -515,11 +512,13 @@ def compare_gw_gridded(
     last = f"at {truth['time'].values[-1]}" if "time" in truth.coords else "last time step"
 
     def write(staging: Path) -> None:
-        plot_comparison_maps(truth, predictions, plot_position, staging / "time_mean_maps.png",
-                             f"time mean{scope}", lambda da: da.mean("time"))  # fmt: skip
-        plot_comparison_maps(truth, predictions, plot_position, staging / "instantaneous_maps.png",
-                             f"{last}{scope}", lambda da: da.isel(time=-1))  # fmt: skip
-        plot_comparison_zonal_means(truth, predictions, staging / "zonal_means.png")
+        level = f"level {int(truth['level'].values[plot_position])}"
+        plot_comparison(truth, predictions, staging / "time_mean_maps.png", f"time mean{scope}, {level}",
+                        lambda da: da.isel(level=plot_position).mean("time"))  # fmt: skip
+        plot_comparison(truth, predictions, staging / "instantaneous_maps.png", f"{last}{scope}, {level}",
+                        lambda da: da.isel(level=plot_position, time=-1))  # fmt: skip
+        plot_comparison(truth, predictions, staging / "zonal_means.png", f"time and zonal mean{scope}",
+                        lambda da: da.mean(("time", "lon")), section=True)  # fmt: skip
         plot_comparison_hellinger(results, levels, staging / "hellinger_by_level.png")
         (staging / "comparison.md").write_text(
             f"Evaluated: the {summary['period']['kind']} period{scope}: {summary['period']['time_steps']} time steps "
