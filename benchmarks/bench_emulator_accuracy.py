@@ -25,10 +25,10 @@ from pathlib import Path
 
 from _report import emit
 
-from subgrid.data.columns import ColumnSamplerConfig
-from subgrid.data.radiation import RadiationDatasetConfig, generate_radiation_dataset
-from subgrid.evaluation.radiation import evaluate_radiation_run
-from subgrid.training.radiation import RadiationTrainingConfig, train_radiation
+from subgrid.radiation.columns import ColumnSamplerConfig
+from subgrid.radiation.dataset import RadiationDatasetConfig, generate_radiation_dataset
+from subgrid.radiation.evaluation import evaluate_radiation_run
+from subgrid.radiation.training import RadiationTrainingConfig, train_radiation
 
 TARGETS = {"flux_mae_percent": 1.0, "lw_heating_rmse_K_day": 0.3, "sw_heating_rmse_K_day": 0.2}
 MODELS = {

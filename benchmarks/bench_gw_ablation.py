@@ -4,16 +4,16 @@ backbone never saw.
 
 Every step goes through the public API that ``subgrid`` commands call:
 
-1. (``--simulate``) :func:`subgrid.data.gw_simulation.generate_gw_simulation_dataset` twice: the
+1. (``--simulate``) :func:`subgrid.gravity_waves.gridded.simulation.generate_gw_simulation_dataset` twice: the
    labelled record (``--seed``) and an independent, longer one for pre-training (``--seed + 1``),
    whose fluxes are never read;
-2. :func:`subgrid.training.pretrain.pretrain`: masked reconstruction of the pre-training states
+2. :func:`subgrid.gravity_waves.gridded.pretrain.pretrain`: masked reconstruction of the pre-training states
    with ``--exclude-region`` hidden (inputs, statistics, loss);
 3. the labelled record is cut in time: the last ``--test-fraction`` is the **test period**, which
    no run sees while training or choosing its epoch;
-4. :func:`subgrid.training.gw_gridded.train_gw_gridded` four times on the earlier part (its own
+4. :func:`subgrid.gravity_waves.gridded.training.train_gw_gridded` four times on the earlier part (its own
    last ``--validation-fraction`` picks the best epoch and stops early);
-5. :func:`subgrid.evaluation.gw_gridded.compare_gw_gridded` on the test period, globally and in
+5. :func:`subgrid.gravity_waves.gridded.evaluation.compare_gw_gridded` on the test period, globally and in
    the excluded region: ``comparison.md`` (the table), ``comparison.json`` and figures.
 
 Prints one JSON line per run and scope (Hellinger overall = mean of the ``uw_flux`` and
@@ -38,11 +38,11 @@ import torch
 import xarray as xr
 from _report import emit
 
-from subgrid.data.chunked import write_zarr_atomic
-from subgrid.data.gw_simulation import GWSimulationConfig, generate_gw_simulation_dataset
-from subgrid.evaluation.gw_gridded import compare_gw_gridded
-from subgrid.training.gw_gridded import GriddedGWTrainingConfig, train_gw_gridded
-from subgrid.training.pretrain import PretrainConfig, pretrain
+from subgrid.core.chunked import write_zarr_atomic
+from subgrid.gravity_waves.gridded.simulation import GWSimulationConfig, generate_gw_simulation_dataset
+from subgrid.gravity_waves.gridded.evaluation import compare_gw_gridded
+from subgrid.gravity_waves.gridded.training import GriddedGWTrainingConfig, train_gw_gridded
+from subgrid.gravity_waves.gridded.pretrain import PretrainConfig, pretrain
 
 #: The backbone every PrithviGW run shares (pre-training and fine-tunes must agree).
 BACKBONE = {"embed_dim": 128, "n_heads": 4, "n_blocks_encoder": 4, "n_blocks_decoder": 2, "mlp_multiplier": 4,

@@ -3,7 +3,7 @@
 Wall seconds count whatever else shares the machine; CPU seconds (``time.process_time``) are this
 process's own and are the figure to compare between runs on a loaded machine.
 
-Runs :func:`subgrid.data.gw_simulation.generate_gw_simulation_dataset` (simulation + recipe) with
+Runs :func:`subgrid.gravity_waves.gridded.simulation.generate_gw_simulation_dataset` (simulation + recipe) with
 the given settings, times each stage, and reports seconds per model day, the total, and the
 flux variance over/downstream of the mountains against the rest of the same latitude band
 (the check that the targets come from simulated waves). Run it niced, one thread:
@@ -25,7 +25,7 @@ import torch
 import xarray as xr
 from _report import emit
 
-from subgrid.data.gw_simulation import GWSimulationConfig, generate_gw_simulation_dataset
+from subgrid.gravity_waves.gridded.simulation import GWSimulationConfig, generate_gw_simulation_dataset
 
 
 def flux_variance_ratio(ds: xr.Dataset, config: GWSimulationConfig) -> float:

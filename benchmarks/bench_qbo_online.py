@@ -34,9 +34,9 @@ from pathlib import Path
 import torch
 from _report import emit
 
-from subgrid.data.gw import GWDatasetConfig
-from subgrid.hosts.qbo import StochasticWaves
-from subgrid.hosts.qbo_online import (
+from subgrid.gravity_waves.column.dataset import GWDatasetConfig
+from subgrid.hosts.qbo.model import StochasticWaves
+from subgrid.hosts.qbo.online import (
     ACCEPTANCE,
     GOAL,
     STATISTICS,
@@ -47,7 +47,7 @@ from subgrid.hosts.qbo_online import (
     replay_dataset,
     scaled_source,
 )
-from subgrid.training.gw import GWTrainingConfig, train_gw
+from subgrid.gravity_waves.column.training import GWTrainingConfig, train_gw
 
 DATA = GWDatasetConfig(scheme="stochastic", years=10.0, seed=0, source_flux_scales=(1.0,) * 4, sample_every_days=2)
 DIVERSE_DATA = dataclasses.replace(DATA, source_flux_scales=(0.9, 1.0, 1.0, 1.1))

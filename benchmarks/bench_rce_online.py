@@ -29,10 +29,10 @@ from pathlib import Path
 
 from _report import emit
 
-from subgrid.data.radiation import RadiationDatasetConfig, generate_radiation_dataset
-from subgrid.hosts.rce import RCEConfig
-from subgrid.hosts.rce_online import fine_tuning_config, online_cases, online_radiation, replay_radiation, sampler_settings
-from subgrid.training.radiation import RadiationTrainingConfig, load_emulator, train_radiation
+from subgrid.radiation.dataset import RadiationDatasetConfig, generate_radiation_dataset
+from subgrid.hosts.rce.model import RCEConfig
+from subgrid.hosts.rce.online import fine_tuning_config, online_cases, online_radiation, replay_radiation, sampler_settings
+from subgrid.radiation.training import RadiationTrainingConfig, load_emulator, train_radiation
 
 ONLINE = {"ten-day": (50, 10.0, False), "ten-day-guard": (50, 10.0, True), "year": (64, 365.0, False)}
 TINY = RadiationTrainingConfig(model="rescnn", model_options={"width": 8, "depth": 2}, epochs=10, batch_size=128,

@@ -23,7 +23,7 @@ import numpy as np  # noqa: E402
 
 from _report import emit  # noqa: E402
 
-from subgrid.data.columns import ColumnSamplerConfig, sample_columns  # noqa: E402
+from subgrid.radiation.columns import ColumnSamplerConfig, sample_columns  # noqa: E402
 from subgrid.physics import rrtmg  # noqa: E402
 from subgrid.physics.schema import RADIATION_INPUTS  # noqa: E402
 

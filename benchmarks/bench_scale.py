@@ -52,8 +52,8 @@ def _generate_worker(path: Path, columns: int, workers: int, levels: int, chunk_
     """In the measured process: start a LocalCluster, warm it up, time generating ``path``."""
     from distributed import LocalCluster
 
-    from subgrid.data.columns import ColumnSamplerConfig
-    from subgrid.data.radiation import RadiationDatasetConfig, generate_radiation_dataset
+    from subgrid.radiation.columns import ColumnSamplerConfig
+    from subgrid.radiation.dataset import RadiationDatasetConfig, generate_radiation_dataset
 
     sampler = ColumnSamplerConfig(n_levels=levels)
     config = RadiationDatasetConfig(n_columns=columns, seed=seed, chunk_size=chunk_size, sampler=sampler)

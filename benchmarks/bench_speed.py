@@ -6,7 +6,7 @@ On the same realistic sampled columns (day and night, clear and cloudy), measure
   (its Fortran is single-threaded); above ``--rrtmg-columns`` columns per call it is measured at
   that batch size and reported per column (its throughput no longer grows with the batch there);
 * the emulator through eager PyTorch, TorchScript and ONNX Runtime (both via
-  :class:`subgrid.coupling.emulator.Emulator`) and the Fortran -> C++ -> LibTorch adapter, at 1
+  :class:`subgrid.radiation.emulator.Emulator`) and the Fortran -> C++ -> LibTorch adapter, at 1
   and 2 intra-op threads.
 
 Each runtime and thread setting runs in its own process, one after the other (ONNX Runtime's
@@ -75,7 +75,7 @@ def worker(runtime: str, work: Path, threads: int, batches: list[int], seconds: 
 
     torch.set_num_threads(threads)
     if runtime == "eager":
-        from subgrid.training.radiation import load_emulator
+        from subgrid.radiation.training import load_emulator
 
         model, _ = load_emulator(work / "run")
         tensors = [torch.from_numpy(x) for x in (level, column, pressure)]
@@ -84,7 +84,7 @@ def worker(runtime: str, work: Path, threads: int, batches: list[int], seconds: 
             with torch.inference_mode():
                 model(*(x[:batch] for x in tensors))
     else:
-        from subgrid.coupling.emulator import Emulator
+        from subgrid.radiation.emulator import Emulator
 
         emulator = Emulator.load(
             work / runtime, threads=threads, ood_guard=False, validate=False  # the runtime's default batching
@@ -106,12 +106,12 @@ def _untrained_run(path: Path, width: int, depth: int) -> None:
     """A run directory holding an untrained ResCNN with statistics fitted on RRTMG columns."""
     import torch
 
-    from subgrid.data.columns import ColumnSamplerConfig, sample_columns
+    from subgrid.radiation.columns import ColumnSamplerConfig, sample_columns
     from subgrid.physics.rrtmg import radiative_transfer_arrays
     from subgrid.physics.schema import RADIATION_INPUTS, RADIATION_OUTPUTS
-    from subgrid.training.radiation import build_emulator, fit_statistics
+    from subgrid.radiation.training import build_emulator, fit_statistics
     from subgrid.training.runs import save_weights
-    from subgrid.training.radiation_data import to_tensors
+    from subgrid.radiation.training_data import to_tensors
 
     ds = sample_columns(300, np.random.default_rng(0), ColumnSamplerConfig(n_levels=N_LEVELS))
     outputs = radiative_transfer_arrays({name: ds[name].values for name in RADIATION_INPUTS})
@@ -131,13 +131,13 @@ def _untrained_run(path: Path, width: int, depth: int) -> None:
 def _prepare(work: Path, run: Path | None, width: int, depth: int, n_columns: int, runtimes: list[str]) -> dict:
     import torch
 
-    from subgrid.coupling.export import INPUT_NAMES, export_emulator
-    from subgrid.coupling.fortran import write_columns
-    from subgrid.data.columns import ColumnSamplerConfig, sample_columns
+    from subgrid.radiation.export import INPUT_NAMES, export_emulator
+    from subgrid.radiation.fortran import write_columns
+    from subgrid.radiation.columns import ColumnSamplerConfig, sample_columns
     from subgrid.physics.schema import RADIATION_INPUTS
-    from subgrid.training.radiation import load_emulator
+    from subgrid.radiation.training import load_emulator
     from subgrid.training.runs import save_weights
-    from subgrid.training.radiation_data import to_tensors
+    from subgrid.radiation.training_data import to_tensors
 
     columns = sample_columns(n_columns, np.random.default_rng(2024), ColumnSamplerConfig(n_levels=N_LEVELS))
     tensors = {k: v.numpy() for k, v in to_tensors(columns, targets=False).items()}
@@ -202,7 +202,7 @@ def main() -> None:
         work = Path(tmp)
         model = _prepare(work, args.run, args.width, args.depth, max(batches), args.runtimes)
         if "fortran" in args.runtimes:
-            from subgrid.coupling.fortran import build_fortran
+            from subgrid.radiation.fortran import build_fortran
 
             build = build_fortran(args.build_dir, benchmarks=True)
 

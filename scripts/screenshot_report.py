@@ -14,7 +14,7 @@ import json
 import sys
 from pathlib import Path
 
-from subgrid.errors import SubgridError
+from subgrid.core.errors import SubgridError
 from subgrid.evaluation.report import screenshot
 
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from subgrid.data.merra2 import TOP_PRESSURE_PA
+from subgrid.radiation.merra2 import TOP_PRESSURE_PA
 from subgrid.physics.schema import RADIATION_INPUTS
 
 

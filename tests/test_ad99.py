@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from subgrid.errors import InputError
+from subgrid.core.errors import InputError
 from subgrid.physics import ad99
 from subgrid.physics.ad99 import AD99Config
 

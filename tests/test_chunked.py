@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from subgrid.data.chunked import lazy_template, partial_path, run_chunked
-from subgrid.errors import InputError, SchemeFailure
+from subgrid.core.chunked import lazy_template, partial_path, run_chunked
+from subgrid.core.errors import InputError, SchemeFailure
 
 
 def _example() -> xr.Dataset:

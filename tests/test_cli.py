@@ -5,7 +5,7 @@ from __future__ import annotations
 import xarray as xr
 from typer.testing import CliRunner
 
-from subgrid.cli import app
+from subgrid.cli.main import app
 
 runner = CliRunner()
 

@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from subgrid.data.columns import (
+from subgrid.radiation.columns import (
     EPSILON,
     ColumnSamplerConfig,
     sample_columns,
     saturation_vapor_pressure_Pa,
     standard_column,
 )
-from subgrid.physics import validation
+from subgrid.core import validation
 from subgrid.physics.rrtmg import validate_radiation_inputs
 from subgrid.physics.schema import (
     CLOUD_REGIMES,

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from subgrid.cli import app
-from subgrid.demo import DemoConfig, demo_steps, report_step, run_demo
-from subgrid.errors import InputError
+from subgrid.cli.main import app
+from subgrid.demo.run import DemoConfig, demo_steps, report_step, run_demo
+from subgrid.core.errors import InputError
 from subgrid.evaluation.report import lookup, screenshot
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -66,7 +66,8 @@ def test_bad_sizes_are_refused():
 @pytest.mark.slow
 def test_the_quick_demo_runs_every_step_and_its_report_renders(tmp_path):
     lines: list[str] = []
-    result = run_demo(tmp_path / "demo", quick=True, progress=False, echo=lines.append)
+    result = run_demo(tmp_path / "demo", quick=True, progress=False, echo=lines.append,
+                      cli=lambda arguments: app(arguments, standalone_mode=False, prog_name="subgrid"))
     manifest = json.loads(result.manifest.read_text())
     assert manifest["status"] == "complete"
     assert all(step["status"] == "complete" and step["wall_s"] > 0 for step in manifest["steps"])

@@ -11,17 +11,17 @@ import pytest
 import torch
 import xarray as xr
 
-from subgrid.coupling import export
-from subgrid.coupling.emulator import Emulator
-from subgrid.coupling.export import ExportError, export_run, output_discrepancy, run_artifact
-from subgrid.data.columns import ColumnSamplerConfig, sample_columns
-from subgrid.data.radiation import RadiationDatasetConfig, generate_radiation_dataset
-from subgrid.errors import InputError
+from subgrid.radiation import export
+from subgrid.radiation.emulator import Emulator
+from subgrid.radiation.export import ExportError, export_run, output_discrepancy, run_artifact
+from subgrid.radiation.columns import ColumnSamplerConfig, sample_columns
+from subgrid.radiation.dataset import RadiationDatasetConfig, generate_radiation_dataset
+from subgrid.core.errors import InputError
 from subgrid.models.radiation import COLUMN_FEATURES, FLUXES, HEATING_RATES, LEVEL_FEATURES
 from subgrid.physics.rrtmg import RRTMGConfig, radiative_transfer, radiative_transfer_arrays
 from subgrid.physics.schema import RADIATION_INPUTS
-from subgrid.training.radiation import RadiationTrainingConfig, load_emulator, train_radiation
-from subgrid.training.radiation_data import to_tensors
+from subgrid.radiation.training import RadiationTrainingConfig, load_emulator, train_radiation
+from subgrid.radiation.training_data import to_tensors
 
 N_LEVELS = 12
 FORMATS = ("torchscript", "onnx")

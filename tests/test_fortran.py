@@ -15,13 +15,13 @@ import numpy as np
 import pytest
 import torch
 
-from subgrid.coupling.export import export_emulator, output_discrepancy
-from subgrid.coupling.fortran import build_fortran, read_outputs, write_columns
-from subgrid.data.columns import ColumnSamplerConfig, sample_columns
+from subgrid.radiation.export import export_emulator, output_discrepancy
+from subgrid.radiation.fortran import build_fortran, read_outputs, write_columns
+from subgrid.radiation.columns import ColumnSamplerConfig, sample_columns
 from subgrid.physics.rrtmg import radiative_transfer_arrays
 from subgrid.physics.schema import RADIATION_INPUTS, RADIATION_OUTPUTS
-from subgrid.training.radiation import build_emulator, fit_statistics
-from subgrid.training.radiation_data import to_tensors
+from subgrid.radiation.training import build_emulator, fit_statistics
+from subgrid.radiation.training_data import to_tensors
 
 pytestmark = pytest.mark.slow
 

@@ -16,15 +16,15 @@ import xarray as xr
 from torch import nn
 from typer.testing import CliRunner
 
-from subgrid.cli import app
-from subgrid.data.gw import GWDatasetConfig, load_gw_arrays, open_gw_dataset
-from subgrid.errors import InputError
-from subgrid.hosts import qbo_online
-from subgrid.hosts.qbo import EQUATOR_LENGTH_M, PlumbTwoWave, QBOConfig, QBOState, StochasticWaves, plumb_wave_drag
-from subgrid.hosts.qbo_online import BlowUpGuard, EmulatedDrag, compare_online, generate_gw_dataset
+from subgrid.cli.main import app
+from subgrid.gravity_waves.column.dataset import GWDatasetConfig, load_gw_arrays, open_gw_dataset
+from subgrid.core.errors import InputError
+from subgrid.hosts.qbo import online as qbo_online
+from subgrid.hosts.qbo.model import EQUATOR_LENGTH_M, PlumbTwoWave, QBOConfig, QBOState, StochasticWaves, plumb_wave_drag
+from subgrid.hosts.qbo.online import BlowUpGuard, EmulatedDrag, compare_online, generate_gw_dataset
 from subgrid.models import build_backbone
 from subgrid.models.wavenet import WaveNet
-from subgrid.training.gw import (
+from subgrid.gravity_waves.column.training import (
     GWEmulator,
     GWLightningModule,
     GWTrainingConfig,

@@ -8,9 +8,9 @@ import xarray as xr
 from scipy.special import lpmv
 from typer.testing import CliRunner
 
-from subgrid.cli import app
-from subgrid.data.gw_fluxes import gw_fluxes_from_fields
-from subgrid.errors import InputError
+from subgrid.cli.main import app
+from subgrid.gravity_waves.gridded.fluxes import gw_fluxes_from_fields
+from subgrid.core.errors import InputError
 from subgrid.physics.gw_fluxes import (
     GRAVITY_M_PER_S2,
     LatLonGrid,

@@ -20,12 +20,12 @@ import torch
 import xarray as xr
 from typer.testing import CliRunner
 
-from subgrid.cli import app
-from subgrid.data.gw_gridded import GriddedSelection, open_gw_gridded
-from subgrid.errors import InputError
-from subgrid.evaluation.gw_gridded import compare_gw_gridded, evaluate_gw_gridded, gw_gridded_metrics
+from subgrid.cli.main import app
+from subgrid.gravity_waves.gridded.dataset import GriddedSelection, open_gw_gridded
+from subgrid.core.errors import InputError
+from subgrid.gravity_waves.gridded.evaluation import compare_gw_gridded, evaluate_gw_gridded, gw_gridded_metrics
 from subgrid.models import AttentionUNet
-from subgrid.training.gw_gridded import (
+from subgrid.gravity_waves.gridded.training import (
     GriddedGWTrainingConfig,
     load_gw_gridded_emulator,
     split_by_time,

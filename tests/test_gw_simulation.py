@@ -14,12 +14,12 @@ import pytest
 import xarray as xr
 from typer.testing import CliRunner
 
-from subgrid.cli import app
-from subgrid.data.chunked import write_zarr_atomic
-from subgrid.data.gw_fluxes import gw_fluxes_from_fields
-from subgrid.data.gw_gridded import GriddedSelection, open_gw_gridded
-from subgrid.data.gw_simulation import GWSimulationConfig, generate_gw_simulation_dataset, run_gw_simulation
-from subgrid.errors import InputError
+from subgrid.cli.main import app
+from subgrid.core.chunked import write_zarr_atomic
+from subgrid.gravity_waves.gridded.fluxes import gw_fluxes_from_fields
+from subgrid.gravity_waves.gridded.dataset import GriddedSelection, open_gw_gridded
+from subgrid.gravity_waves.gridded.simulation import GWSimulationConfig, generate_gw_simulation_dataset, run_gw_simulation
+from subgrid.core.errors import InputError
 
 TINY = dict(resolution="T21", levels=6, time_step_minutes=20.0, spinup_days=0.5, record_days=1.0,
             output_interval_hours=6.0, target="gaussian:16x32", truncation=8)
@@ -59,7 +59,7 @@ def test_the_end_to_end_dataset_has_finite_fluxes_on_the_target_grid(dataset: Pa
         assert ds[name].dims == ("time", "level", "lat", "lon")
         assert np.isfinite(ds[name].values).all()
     assert ds["uw_flux"].attrs["units"] == "Pa" and ds["surface_height"].dims == ("lat", "lon")
-    assert ds.attrs["generator"] == "subgrid.data.gw_simulation" and "resolution" in ds.attrs["simulation"]
+    assert ds.attrs["generator"] == "subgrid.gravity_waves.gridded.simulation" and "resolution" in ds.attrs["simulation"]
 
 
 @pytest.mark.slow
@@ -129,7 +129,7 @@ def test_cli_writes_the_dataset_and_fails_in_one_line(tmp_path: Path) -> None:
 
 
 def test_train_gw_gridded_trains_on_our_dataset(dataset: Path, tmp_path: Path) -> None:
-    from subgrid.training.gw_gridded import GriddedGWTrainingConfig, train_gw_gridded
+    from subgrid.gravity_waves.gridded.training import GriddedGWTrainingConfig, train_gw_gridded
 
     config = GriddedGWTrainingConfig(inputs=["surface_height", "u", "v"], epochs=1, batch_size=2,
                                      validation_fraction=0.5, model_options={"base_width": 4}, seed=0)

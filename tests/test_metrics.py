@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from subgrid.errors import InputError
+from subgrid.core.errors import InputError
 from subgrid.evaluation.metrics import (
     bias,
     hellinger_bins,

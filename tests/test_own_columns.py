@@ -9,10 +9,10 @@ from typer.testing import CliRunner
 
 from conftest import MERRA2_LEVELS as N_LEV
 from conftest import merra2_fields
-from subgrid.cli import app
-from subgrid.data.merra2 import GRAVITY_M_PER_S2, OZONE_MASS_TO_MOLE, TOP_PRESSURE_PA, columns_from_merra2
-from subgrid.data.radiation import ColumnsLabellingConfig, label_columns, open_columns_file
-from subgrid.errors import InputError
+from subgrid.cli.main import app
+from subgrid.radiation.merra2 import GRAVITY_M_PER_S2, OZONE_MASS_TO_MOLE, TOP_PRESSURE_PA, columns_from_merra2
+from subgrid.radiation.dataset import ColumnsLabellingConfig, label_columns, open_columns_file
+from subgrid.core.errors import InputError
 from subgrid.physics.rrtmg import radiative_transfer
 from subgrid.physics.schema import RADIATION_INPUTS
 

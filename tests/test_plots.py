@@ -7,7 +7,7 @@ import pytest
 import xarray as xr
 from test_metrics import synthetic_radiation
 
-from subgrid.errors import InputError
+from subgrid.core.errors import InputError
 from subgrid.evaluation.metrics import radiation_metrics
 from subgrid.evaluation.plots import plot_flux_scatter, plot_heating_profiles, plot_regime_errors
 

@@ -17,14 +17,14 @@ import xarray as xr
 from PrithviWxC.model import PrithviWxC
 from test_gw_gridded import runner, write
 
-from subgrid.cli import app
-from subgrid.data.gw_gridded import LatLonBox
-from subgrid.errors import InputError
-from subgrid.evaluation.gw_gridded import evaluate_gw_gridded
+from subgrid.cli.main import app
+from subgrid.gravity_waves.gridded.dataset import LatLonBox
+from subgrid.core.errors import InputError
+from subgrid.gravity_waves.gridded.evaluation import evaluate_gw_gridded
 from subgrid.models import PrithviGW
 from subgrid.models.prithvi_gw import load_prithvi_backbone
-from subgrid.training.gw_gridded import GriddedGWTrainingConfig, train_gw_gridded
-from subgrid.training.pretrain import (
+from subgrid.gravity_waves.gridded.training import GriddedGWTrainingConfig, train_gw_gridded
+from subgrid.gravity_waves.gridded.pretrain import (
     PretrainConfig,
     PretrainLightningModule,
     draw_masks,

@@ -19,11 +19,11 @@ import torch
 from PrithviWxC.model import PrithviWxC
 from test_gw_gridded import fine_tuning_fields, runner, write
 
-from subgrid.cli import app
-from subgrid.errors import InputError
+from subgrid.cli.main import app
+from subgrid.core.errors import InputError
 from subgrid.models import GRIDDED_BACKBONES, PrithviGW, build_gridded_backbone
 from subgrid.models.prithvi_gw import load_prithvi_backbone
-from subgrid.training.gw_gridded import GriddedGWTrainingConfig, load_gw_gridded_emulator, train_gw_gridded
+from subgrid.gravity_waves.gridded.training import GriddedGWTrainingConfig, load_gw_gridded_emulator, train_gw_gridded
 
 TINY = {"embed_dim": 32, "n_heads": 4, "n_blocks_encoder": 2, "n_blocks_decoder": 1, "patch": 2, "window": [8, 16]}
 #: 2 x (2 x 2 + 1) ... encoder 2n+1 = 5 transformer blocks, decoder 3

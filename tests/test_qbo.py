@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from subgrid.errors import InputError
-from subgrid.hosts import qbo
-from subgrid.hosts.qbo import AD99Column, PlumbTwoWave, QBOConfig, QBOState, StochasticWaves
+from subgrid.core.errors import InputError
+from subgrid.hosts.qbo import model as qbo
+from subgrid.hosts.qbo.model import AD99Column, PlumbTwoWave, QBOConfig, QBOState, StochasticWaves
 
 
 def _state(config: QBOConfig = QBOConfig(), step: int = 0, seed: int = 0) -> QBOState:

@@ -14,9 +14,9 @@ import pytest
 import xarray as xr
 import zarr
 
-from subgrid.data.chunked import partial_path
-from subgrid.data.columns import ColumnSamplerConfig
-from subgrid.data.radiation import RadiationDatasetConfig, generate_radiation_dataset, radiation_summary
+from subgrid.core.chunked import partial_path
+from subgrid.radiation.columns import ColumnSamplerConfig
+from subgrid.radiation.dataset import RadiationDatasetConfig, generate_radiation_dataset, radiation_summary
 from subgrid.physics.schema import RADIATION_INPUTS, RADIATION_OUTPUTS
 
 SMALL = RadiationDatasetConfig(n_columns=60, seed=7, chunk_size=20, sampler=ColumnSamplerConfig(n_levels=20))
@@ -37,7 +37,7 @@ def test_dataset_has_inputs_outputs_units_and_provenance(small_dataset):
     assert ds["air_temperature"].chunks[0] == (20, 20, 20)
     attrs = ds.attrs
     assert attrs["seed"] == 7 and attrs["vertical_order"] == "surface_first"
-    assert attrs["generator"] == "subgrid.data.radiation" and attrs["climt_version"] == "0.31.0"
+    assert attrs["generator"] == "subgrid.radiation.dataset" and attrs["climt_version"] == "0.31.0"
     assert json.loads(attrs["sampler_settings"])["n_levels"] == 20
     assert json.loads(attrs["rrtmg_settings"])["mcica"] is True
 
@@ -121,7 +121,7 @@ def test_killed_generation_resumes_without_recomputing_finished_chunks(tmp_path)
 
 
 def test_mcica_samples_average_cloudy_columns_over_independent_draws():
-    from subgrid.data.radiation import mcica_mean
+    from subgrid.radiation.dataset import mcica_mean
     from subgrid.physics.rrtmg import RRTMGConfig, radiative_transfer_arrays
 
     columns = sample_columns_for_test(60)
@@ -161,6 +161,6 @@ def test_averaged_dataset_records_its_draw_count_and_rejects_bad_settings(tmp_pa
 
 
 def sample_columns_for_test(n: int) -> xr.Dataset:
-    from subgrid.data.columns import sample_columns
+    from subgrid.radiation.columns import sample_columns
 
     return sample_columns(n, np.random.default_rng(12), ColumnSamplerConfig(n_levels=20))

@@ -15,18 +15,18 @@ import pytest
 import torch
 import xarray as xr
 
-from subgrid.data.columns import ColumnSamplerConfig
-from subgrid.data.radiation import RadiationDatasetConfig, generate_radiation_dataset
-from subgrid.errors import InputError
+from subgrid.radiation.columns import ColumnSamplerConfig
+from subgrid.radiation.dataset import RadiationDatasetConfig, generate_radiation_dataset
+from subgrid.core.errors import InputError
 from subgrid.models.radiation import HEATING_FACTOR
-from subgrid.training.radiation import (
+from subgrid.radiation.training import (
     RadiationTrainingConfig,
     build_emulator,
     load_emulator,
     predict_radiation,
     train_radiation,
 )
-from subgrid.training.radiation_data import open_radiation_dataset, to_tensors
+from subgrid.radiation.training_data import open_radiation_dataset, to_tensors
 
 N_LEVELS = 12
 TINY = {"model": "rescnn", "model_options": {"width": 8, "depth": 2}, "batch_size": 64, "statistics_columns": 200}
@@ -188,7 +188,7 @@ def test_a_killed_training_run_resumes_to_the_same_weights(dataset_path, tmp_pat
 
     run = tmp_path / "killed"
     script = (
-        "import sys, json; from subgrid.training.radiation import RadiationTrainingConfig, train_radiation; "
+        "import sys, json; from subgrid.radiation.training import RadiationTrainingConfig, train_radiation; "
         f"train_radiation({str(dataset_path)!r}, {str(run)!r}, RadiationTrainingConfig(**json.loads(sys.argv[1])), progress=False)"
     )
     process = subprocess.Popen([sys.executable, "-c", script, json.dumps(config.to_dict())], start_new_session=True,
@@ -219,7 +219,7 @@ def trained_run(dataset_path, tmp_path_factory):
 
 
 def test_evaluate_writes_metrics_and_plots(trained_run, dataset_path, tmp_path):
-    from subgrid.evaluation.radiation import evaluate_radiation_run
+    from subgrid.radiation.evaluation import evaluate_radiation_run
 
     metrics = evaluate_radiation_run(trained_run, dataset_path, tmp_path / "eval")
     written = json.loads((tmp_path / "eval" / "metrics.json").read_text())
@@ -233,7 +233,7 @@ def test_evaluate_writes_metrics_and_plots(trained_run, dataset_path, tmp_path):
 def test_evaluate_cli_rejects_bad_datasets_in_one_line(trained_run, dataset_path, tmp_path):
     from typer.testing import CliRunner
 
-    from subgrid.cli import app
+    from subgrid.cli.main import app
 
     other_levels = tmp_path / "levels.zarr"
     config = RadiationDatasetConfig(n_columns=20, seed=1, chunk_size=20, sampler=ColumnSamplerConfig(n_levels=10))
@@ -250,7 +250,7 @@ def test_evaluate_cli_rejects_bad_datasets_in_one_line(trained_run, dataset_path
 
 
 def test_mcica_noise_floor_of_the_reference(dataset_path):
-    from subgrid.evaluation.radiation import mcica_noise_floor
+    from subgrid.radiation.evaluation import mcica_noise_floor
 
     truth = xr.open_zarr(dataset_path)
     floor = mcica_noise_floor(truth, n_columns=200)
@@ -267,7 +267,7 @@ def test_mcica_noise_floor_of_the_reference(dataset_path):
 
 def test_skill_against_the_mcica_mean_separates_the_reference_noise(dataset_path):
     """The dataset's own single draw, used as a 'prediction', is exact against itself, not against the mean."""
-    from subgrid.evaluation.radiation import skill_against_mcica_mean
+    from subgrid.radiation.evaluation import skill_against_mcica_mean
 
     truth = xr.open_zarr(dataset_path).load()
     skill = skill_against_mcica_mean(truth, truth, n_columns=120, draws=4)
@@ -280,7 +280,7 @@ def test_skill_against_the_mcica_mean_separates_the_reference_noise(dataset_path
 def test_export_cli_writes_an_artifact_and_refuses_to_overwrite(trained_run, tmp_path):
     from typer.testing import CliRunner
 
-    from subgrid.cli import app
+    from subgrid.cli.main import app
 
     out = tmp_path / "artifact"
     result = CliRunner().invoke(app, ["export", "--run", str(trained_run), "--out", str(out), "--format", "torchscript"])

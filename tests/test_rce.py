@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from subgrid.data.columns import ColumnSamplerConfig, sample_columns
-from subgrid.errors import InputError
-from subgrid.hosts.rce import (
+from subgrid.radiation.columns import ColumnSamplerConfig, sample_columns
+from subgrid.core.errors import InputError
+from subgrid.hosts.rce.model import (
     CRASH_REASONS,
     EXTREME_KINDS,
     RCEConfig,
@@ -374,8 +374,8 @@ def test_bad_initial_states_and_radiation_are_named(columns):
 
 
 def test_replay_harvests_and_relabels_the_states_before_a_planted_failure(clear_columns, tmp_path):
-    from subgrid.hosts.rce_replay import REPLAY_ORIGINS, harvest_replay_states, replay_radiation_dataset
-    from subgrid.training.radiation_data import open_radiation_dataset, to_tensors
+    from subgrid.hosts.rce.replay import REPLAY_ORIGINS, harvest_replay_states, replay_radiation_dataset
+    from subgrid.radiation.training_data import open_radiation_dataset, to_tensors
 
     config = RCEConfig(days=1.0, precrash_states=4)
     emulator = PlantedFailure(call=6, row=3, heating=np.nan)
@@ -406,11 +406,11 @@ def test_replay_harvests_and_relabels_the_states_before_a_planted_failure(clear_
 @pytest.mark.slow
 def test_an_exported_emulator_runs_online_and_its_ood_states_are_replayed(tmp_path):
     """End to end on a tiny trained artifact: extreme cases, the OOD guard's columns recorded and relabelled."""
-    from subgrid.coupling.emulator import Emulator
-    from subgrid.coupling.export import export_run
-    from subgrid.hosts.rce_replay import OODRecorder, label_with_rrtmg, replay_radiation_dataset, write_replay_dataset
-    from subgrid.training.radiation import RadiationTrainingConfig, train_radiation
-    from subgrid.training.radiation_data import open_radiation_dataset
+    from subgrid.radiation.emulator import Emulator
+    from subgrid.radiation.export import export_run
+    from subgrid.hosts.rce.replay import OODRecorder, label_with_rrtmg, replay_radiation_dataset, write_replay_dataset
+    from subgrid.radiation.training import RadiationTrainingConfig, train_radiation
+    from subgrid.radiation.training_data import open_radiation_dataset
 
     levels = 12
     sampler = ColumnSamplerConfig(n_levels=levels)

@@ -11,14 +11,14 @@ import torch
 import xarray as xr
 from typer.testing import CliRunner
 
-from subgrid.cli import app
-from subgrid.data.columns import ColumnSamplerConfig, sample_columns
-from subgrid.errors import InputError
-from subgrid.hosts.rce import RCEConfig
-from subgrid.hosts.rce_replay import label_with_rrtmg, write_replay_dataset
+from subgrid.cli.main import app
+from subgrid.radiation.columns import ColumnSamplerConfig, sample_columns
+from subgrid.core.errors import InputError
+from subgrid.hosts.rce.model import RCEConfig
+from subgrid.hosts.rce.replay import label_with_rrtmg, write_replay_dataset
 from subgrid.physics.rrtmg import radiative_transfer_arrays
 from subgrid.physics.schema import RADIATION_INPUTS
-from subgrid.training.radiation import RadiationTrainingConfig, load_emulator, train_radiation
+from subgrid.radiation.training import RadiationTrainingConfig, load_emulator, train_radiation
 
 N_LEVELS = 12
 TINY = RadiationTrainingConfig(epochs=2, model="rescnn", model_options={"width": 8, "depth": 2}, batch_size=64,
@@ -116,8 +116,8 @@ class WarmRunaway:
 
 
 def test_replay_relabels_the_states_before_planted_crashes_fine_tunes_and_reruns(data, trained, tmp_path):
-    from subgrid.hosts.rce_online import online_cases, replay_radiation
-    from subgrid.training.radiation_data import open_radiation_dataset
+    from subgrid.hosts.rce.online import online_cases, replay_radiation
+    from subgrid.radiation.training_data import open_radiation_dataset
 
     cases = online_cases(4, ColumnSamplerConfig(n_levels=N_LEVELS), extreme_fraction=0.5, seed=11)
     surface = cases["surface_temperature"].values
@@ -190,7 +190,7 @@ def test_replay_relabels_the_states_before_planted_crashes_fine_tunes_and_reruns
 
 
 def test_online_radiation_cli_writes_its_report_and_plot(trained, tmp_path):
-    from subgrid.coupling.export import export_run
+    from subgrid.radiation.export import export_run
 
     artifact = export_run(trained, tmp_path / "artifact", "torchscript")
     out = tmp_path / "online"

@@ -8,7 +8,7 @@ import sympl
 import xarray as xr
 from conftest import make_columns
 
-from subgrid.errors import InputError
+from subgrid.core.errors import InputError
 from subgrid.physics import rrtmg
 from subgrid.physics.rrtmg import (
     CP_DRY_AIR_J_PER_KG_K,
@@ -255,7 +255,7 @@ def test_batched_array_call_equals_climt_sympl_call():
     [("tropical", 280.0, 305.0), ("midlatitude_summer", 268.0, 292.0), ("subarctic_winter", 188.0, 215.0)],
 )
 def test_olr_of_standard_profiles_is_in_the_expected_range(profile, low, high):
-    from subgrid.data.columns import standard_column
+    from subgrid.radiation.columns import standard_column
 
     fluxes = radiative_transfer(standard_column(profile))
     olr = float(fluxes["lw_flux_up"].isel(column=0, interface=-1))

@@ -19,18 +19,18 @@ import xarray as xr
 import yaml
 from typer.testing import CliRunner
 
-from subgrid.cli import app
-from subgrid.data.columns import ColumnSamplerConfig
-from subgrid.data.radiation import RadiationDatasetConfig, compute_radiation_chunk, generate_radiation_dataset
-from subgrid.errors import InputError
-from subgrid.training.radiation import (
+from subgrid.cli.main import app
+from subgrid.radiation.columns import ColumnSamplerConfig
+from subgrid.radiation.dataset import RadiationDatasetConfig, compute_radiation_chunk, generate_radiation_dataset
+from subgrid.core.errors import InputError
+from subgrid.radiation.training import (
     RadiationDataModule,
     RadiationLightningModule,
     RadiationTrainingConfig,
     build_emulator,
     train_radiation,
 )
-from subgrid.training.radiation_data import ColumnStream, chunk_slices, to_tensors
+from subgrid.radiation.training_data import ColumnStream, chunk_slices, to_tensors
 from subgrid.training.runs import build_trainer
 
 N_LEVELS = 12

@@ -25,9 +25,9 @@ from typing import NamedTuple
 import numpy as np
 import xarray as xr
 
-from subgrid.errors import InputError
+from subgrid.core.errors import InputError
 from subgrid.physics.schema import RADIATION_OUTPUTS, VERTICAL_ORDER
-from subgrid.physics.validation import check_dims, check_finite, require_variables
+from subgrid.core.validation import check_dims, check_finite, require_variables
 
 Dims = str | Sequence[str] | None
 

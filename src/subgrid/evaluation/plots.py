@@ -20,9 +20,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter, ScalarFormatter
 
-from subgrid.errors import InputError
+from subgrid.core.errors import InputError
 from subgrid.evaluation.metrics import bias, mae, r2, rmse, vertical_indices
-from subgrid.physics.validation import require_variables
+from subgrid.core.validation import require_variables
 
 DPI = 120
 BAND_COLOURS = {"lw": "tab:red", "sw": "tab:blue"}

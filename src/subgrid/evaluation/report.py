@@ -13,7 +13,7 @@ files of the run, embedded as base64 data URIs, and under each one are the exact
 reproduce it (the :class:`Step` commands recorded by the run). CSS is inline and nothing is fetched from the network, so the file can be
 mailed, archived or opened offline. It is written atomically (temporary file, then rename).
 
-:func:`write_demo_report` lays out the report of ``subgrid demo`` (:mod:`subgrid.demo`) from its
+:func:`write_demo_report` lays out the report of ``subgrid demo`` (:mod:`subgrid.demo.run`) from its
 manifest ``demo.json``; :func:`screenshot` renders a report with headless Chromium and checks
 the picture is not blank.
 """
@@ -34,9 +34,9 @@ from pathlib import Path
 
 import numpy as np
 
-from subgrid.errors import InputError, SubgridError
+from subgrid.core.errors import InputError, SubgridError
 
-#: The manifest a demo run writes beside its results (:mod:`subgrid.demo`).
+#: The manifest a demo run writes beside its results (:mod:`subgrid.demo.run`).
 MANIFEST = "demo.json"
 REPORT = "report.html"
 #: What a number whose file or key is missing shows.

@@ -66,7 +66,7 @@ import torch.nn.functional as F
 from PrithviWxC.model import MultiheadAttention, PatchEmbed, PrithviWxCEncoderDecoder
 from torch import nn
 
-from subgrid.errors import InputError
+from subgrid.core.errors import InputError
 
 FINE_TUNE_MODES = ("full", "frozen", "last_k", "lora")
 #: ``backbone_dtype`` option: bfloat16 halves the backbone's memory (4.6 GB for the 2.3B model).
@@ -201,7 +201,7 @@ class PrithviGW(nn.Module):
     def from_embedding(self, embedded: torch.Tensor) -> torch.Tensor:
         """The prediction ``[B, C_out, H, W]`` from patch embeddings ``[B, E, H/p, W/p]`` (before position encoding).
 
-        Masked pre-training (:mod:`subgrid.training.pretrain`) replaces some embeddings with a mask
+        Masked pre-training (:mod:`subgrid.gravity_waves.gridded.pretrain`) replaces some embeddings with a mask
         token here; the position encoding is added after, so a masked patch still knows where it is.
         """
         batch, _, rows, columns = embedded.shape

@@ -50,8 +50,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import xarray as xr
 
-from subgrid.errors import InputError
-from subgrid.physics import validation
+from subgrid.core.errors import InputError
+from subgrid.core import validation
 
 # FMS constants_mod, as MiMA uses them.
 GRAVITY_M_PER_S2 = 9.80
@@ -373,7 +373,7 @@ def gw_drag_component(
     ``buoyancy_frequency_per_s`` (floored at ``sqrt(N²_min)``), ``density_kg_per_m3`` and
     ``height_m`` broadcast to it (one profile may serve all columns). ``source_index`` and
     ``damp_index`` (default: the top level) are level indices, one per column or one for all.
-    Raises :class:`~subgrid.errors.InputError` naming the variable and the (flattened) column;
+    Raises :class:`~subgrid.core.errors.InputError` naming the variable and the (flattened) column;
     ``check_inputs=False`` skips the profile checks (a few hundred µs) for hot loops whose
     background profiles were validated once, e.g. a host model stepping one column.
     """

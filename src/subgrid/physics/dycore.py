@@ -24,7 +24,7 @@ in gradient-wind balance with the mountains (exact for the unforced equations on
 ``ln ps = ln p0 - [(a Omega u0 + u0^2/2) sin^2(lat) + g h] / (R T0)``, vorticity ``2 u0 sin(lat)/a``,
 plus a seeded large-scale temperature perturbation (0.1 K) so that runs differ by seed.
 Without mountains and heating the flow stays zonal for days, so its gravity-wave fluxes stay near
-zero: the control run of :func:`subgrid.data.gw_simulation.run_gw_simulation`.
+zero: the control run of :func:`subgrid.gravity_waves.gridded.simulation.run_gw_simulation`.
 
 Omega (Pa s-1) is diagnosed on the sigma levels as
 ``omega = ps [sigma u . grad ln ps - int_0^sigma (D + u . grad ln ps) dsigma']``
@@ -42,7 +42,7 @@ import torch
 from dinosaur_torch import coordinate_systems, primitive_equations, scales, sigma_coordinates, spherical_harmonic
 from dinosaur_torch import time_integration, units
 
-from subgrid.errors import InputError
+from subgrid.core.errors import InputError
 
 #: Triangular truncations dinosaur-torch provides (Gaussian grids, nlat x nlon = (3T+1)/2 rounded up to even x 2 nlat).
 RESOLUTIONS = ("T21", "T31", "T42", "T85", "T106", "T119", "T170", "T213")

@@ -36,7 +36,7 @@ from functools import cached_property
 
 import numpy as np
 
-from subgrid.errors import InputError
+from subgrid.core.errors import InputError
 from subgrid.physics import spectral
 
 #: Standard gravity (m s-2), the g of u'omega'/(-g); CODATA / WMO value.

@@ -8,7 +8,7 @@ Pitfalls handled here (all seen on these machines):
 
 * **SW without McICA kills the process** (a Fortran ``STOP``) on any cloud fraction strictly
   between 0 and 1. McICA is the default; with ``mcica=False`` partial clouds are rejected with an
-  :class:`~subgrid.errors.InputError` before Fortran sees them. Out-of-range particle sizes also
+  :class:`~subgrid.core.errors.InputError` before Fortran sees them. Out-of-range particle sizes also
   ``STOP`` inside RRTMG's cloud optics, so they are checked first too. Dataset generation runs the
   scheme in worker processes so an abort that still happens cannot take the caller down.
 * **McICA is random on every call** (climt draws its permutation seed from numpy's global RNG):
@@ -41,8 +41,8 @@ from typing import Literal
 import numpy as np
 import xarray as xr
 
-from subgrid.errors import InputError
-from subgrid.physics import validation
+from subgrid.core.errors import InputError
+from subgrid.core import validation
 from subgrid.physics.schema import RADIATION_INPUTS, RADIATION_OUTPUTS, VERTICAL_ORDER
 
 GRAVITY_M_PER_S2 = 9.80665
@@ -310,7 +310,7 @@ def radiative_transfer_arrays(
 
 
 def validate_radiation_inputs(columns: xr.Dataset, config: RRTMGConfig = RRTMGConfig()) -> None:
-    """Raise :class:`~subgrid.errors.InputError` naming the variable, problem and column.
+    """Raise :class:`~subgrid.core.errors.InputError` naming the variable, problem and column.
 
     Checks presence, dims, interface = level + 1, NaN/Inf, physical ranges, strictly decreasing
     pressure (surface first), level pressures inside their layer, and the particle-size ranges

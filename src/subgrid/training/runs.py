@@ -21,12 +21,12 @@ from lightning.pytorch.loggers import CSVLogger
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from subgrid.errors import InputError
+from subgrid.core.errors import InputError
 
 ACCELERATORS = ("cpu", "gpu", "auto")
 STRATEGIES = ("auto", "ddp")
 PRECISIONS = ("32-true", "bf16-mixed")
-#: ``model.json`` kind of a pre-training run (:mod:`subgrid.training.pretrain`), whose backbone.pt fine-tunes start from.
+#: ``model.json`` kind of a pre-training run (:mod:`subgrid.gravity_waves.gridded.pretrain`), whose backbone.pt fine-tunes start from.
 PRETRAIN_KIND = "prithvi_pretrain"
 #: The fields of a training config that say where it trains (passed to :func:`build_trainer`).
 HARDWARE_FIELDS = ("accelerator", "devices", "num_nodes", "strategy", "precision")
@@ -288,7 +288,7 @@ def build_trainer(
     RUN/logs, merged by :func:`merge_metric_logs`. Nothing is written before ``fit``, so the
     returned trainer's ``is_global_zero`` can decide which process writes the run's files.
     Settings Lightning refuses (more devices than the machine has, a ``torchrun`` process count
-    other than ``devices``) raise :class:`~subgrid.errors.InputError`.
+    other than ``devices``) raise :class:`~subgrid.core.errors.InputError`.
     """
     from lightning.fabric.utilities.exceptions import MisconfigurationException
 

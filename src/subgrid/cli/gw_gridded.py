@@ -1,0 +1,308 @@
+"""Command-line layer of the gridded gravity-wave flux path (thin over :mod:`subgrid.gravity_waves.gridded.fluxes`,
+:mod:`subgrid.gravity_waves.gridded.training` and :mod:`subgrid.gravity_waves.gridded.evaluation`).
+
+``subgrid.cli.main`` mounts :func:`generate_gw_fluxes_command` as ``subgrid generate gw-fluxes``,
+:func:`train_gw_gridded_command` as ``subgrid train gw-gridded``, :func:`pretrain_command` as
+``subgrid pretrain`` (:mod:`subgrid.gravity_waves.gridded.pretrain`) and hands
+``subgrid evaluate`` to :func:`evaluate_gw_gridded_run` when the run holds a gridded emulator.
+Errors the package raises on purpose print as one line with exit status 2, as in ``subgrid.cli.main``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import typer
+
+from subgrid.core.errors import InputError, SubgridError
+
+
+#: Options of both gridded trainers (`train gw-gridded`, `pretrain`): one typer default each, shared.
+_EPOCHS = typer.Option(None, "--epochs", min=1, help="Maximum epochs (cosine schedule length).")
+_LEARNING_RATE = typer.Option(None, "--lr", help="Peak learning rate (AdamW).")
+_BATCH_SIZE = typer.Option(None, "--batch-size", min=1, help="Time steps per batch.")
+_VALIDATION_FRACTION = typer.Option(None, "--validation-fraction", help="Last part of the record held out for validation.")
+_MAX_MINUTES = typer.Option(None, "--max-minutes", help="Stop after this much training time.")
+_ACCELERATOR = typer.Option(None, "--accelerator", help="cpu | gpu | auto (default: the config's, else cpu).")
+_DEVICES = typer.Option(None, "--devices", min=1, help="Processes (GPUs) per node; more than 1 trains with DDP.")
+_PRECISION = typer.Option(None, "--precision", help="32-true | bf16-mixed (GPU only).")
+_THREADS = typer.Option(None, "--threads", min=1, help="Torch intra-op threads (default: torch's).")
+_RESUME = typer.Option(True, "--resume/--no-resume", help="Continue an interrupted run in OUT.")
+_PROGRESS = typer.Option(True, "--progress/--no-progress", help="Show a progress bar.")
+
+
+def _fail(error: Exception) -> None:
+    typer.echo(f"error: {error}", err=True)
+    raise typer.Exit(code=2)
+
+
+def _configured(config, overrides: dict, model_options: dict, threads: int | None):
+    """``config`` with the command line's settings (those not None) and model options; torch's thread count set."""
+    config = replace(config, **{key: value for key, value in overrides.items() if value is not None})
+    if model_options:
+        config = replace(config, model_options={**config.model_options, **model_options})
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+    return config
+
+
+def is_gridded_run(run: Path) -> bool:
+    """Whether run directory ``run`` holds a gridded gravity-wave emulator (its model.json says so)."""
+    from subgrid.gravity_waves.gridded.training import KIND
+
+    try:
+        return json.loads((run / "model.json").read_text()).get("kind") == KIND
+    except (OSError, ValueError):
+        return False
+
+
+def train_gw_gridded_command(
+    data: list[Path] = typer.Option(
+        ..., "--data", help="Fine-tuning file(s), netCDF or zarr, joined in time in the order given (repeatable)."),
+    out: Path = typer.Option(..., "--out", help="Run directory (model, config, metrics.csv, checkpoints)."),
+    model: str = typer.Option(None, "--model", help="Backbone: unet (Attention U-Net) | prithvi (fine-tuned Prithvi WxC)."),
+    config_file: Path = typer.Option(None, "--config", help="YAML training config (keys of GriddedGWTrainingConfig)."),
+    model_option: list[str] = typer.Option(
+        [], "--model-option", help="Backbone option KEY=VALUE, e.g. base_width=16 or fine_tune=lora (repeatable)."),
+    pretrained: Path = typer.Option(
+        None, "--pretrained", help="Prithvi WxC checkpoint (local .pt) whose encoder/decoder start the prithvi model."),
+    inputs: list[str] = typer.Option([], "--input", help="Input variable, e.g. u (repeatable; default: all seven)."),
+    targets: list[str] = typer.Option(
+        [], "--target", help="Target: uw_flux | vw_flux | potential_temperature (repeatable; default: both fluxes)."),
+    target_levels: list[int] = typer.Option([], "--target-level", help="Target level index (repeatable; default: every level)."),
+    epochs: int = _EPOCHS,
+    learning_rate: float = _LEARNING_RATE,
+    batch_size: int = _BATCH_SIZE,
+    validation_fraction: float = _VALIDATION_FRACTION,
+    max_minutes: float = _MAX_MINUTES,
+    seed: int = typer.Option(None, "--seed", help="Seed of initialisation and shuffling."),
+    accelerator: str = _ACCELERATOR,
+    devices: int = _DEVICES,
+    precision: str = _PRECISION,
+    threads: int = _THREADS,
+    resume: bool = _RESUME,
+    progress: bool = _PROGRESS,
+) -> None:
+    """Train a gridded gravity-wave flux emulator (lat-lon inputs -> u'omega', v'omega') on fine-tuning files.
+
+    The files are checked completely (layout, 64 x 128 grid, NaN/Inf) before anything is written.
+    """
+    from subgrid.models import parse_model_options
+    from subgrid.gravity_waves.gridded.training import GriddedGWTrainingConfig, train_gw_gridded
+
+    try:
+        config = GriddedGWTrainingConfig.from_yaml(config_file) if config_file else GriddedGWTrainingConfig()
+        overrides = {
+            "model": model, "epochs": epochs, "learning_rate": learning_rate, "batch_size": batch_size,
+            "validation_fraction": validation_fraction, "max_minutes": max_minutes, "seed": seed,
+            "accelerator": accelerator, "devices": devices, "precision": precision,
+            "inputs": inputs or None, "targets": targets or None, "target_levels": target_levels or None,
+        }  # fmt: skip
+        options = {**parse_model_options(model_option), **({"pretrained": str(pretrained.resolve())} if pretrained else {})}
+        config = _configured(config, overrides, options, threads)
+        report = train_gw_gridded(data, out, config, resume=resume, progress=progress)
+    except (SubgridError, ValueError) as error:
+        _fail(error)
+    if report.rank != 0:
+        return
+    typer.echo(
+        f"trained {config.model} for {report.epochs} epochs in {report.seconds:.0f} s"
+        f"{' (resumed)' if report.resumed else ''}; best validation loss {report.best_val_loss:.4g}; run in {out}"
+    )
+
+
+def pretrain_command(
+    data: list[Path] = typer.Option(
+        ..., "--data", help="Gridded file(s) whose input states pre-train the backbone (netCDF or zarr, any layout "
+        "`train gw-gridded` reads; fluxes are not used), joined in time in the order given (repeatable)."),
+    out: Path = typer.Option(..., "--out", help="Run directory (backbone.pt, model.json, config, metrics.csv, checkpoints)."),
+    config_file: Path = typer.Option(None, "--config", help="YAML pre-training config (keys of PretrainConfig)."),
+    task: str = typer.Option(None, "--task", help="masked (reconstruct hidden patches) | forecast (the state --lead-steps later)."),
+    mask_ratio: float = typer.Option(None, "--mask-ratio", help="Fraction of patches (or windows) hidden: in (0, 1) "
+                                     "for masked, [0, 1) for forecast (default 0.5)."),
+    mask_unit: str = typer.Option(None, "--mask-unit", help="patch | window: what one masked unit is (default patch)."),
+    lead_steps: int = typer.Option(None, "--lead-steps", help="Forecast task: records between input and target (default 1)."),
+    exclude_region: str = typer.Option(
+        None, "--exclude-region", help="LAT0,LAT1,LON0,LON1 (degrees): a box hidden from pre-training (zero inputs, "
+        "no loss), to be scored later with `subgrid evaluate --region`."),
+    model_option: list[str] = typer.Option(
+        [], "--model-option", help="PrithviGW option KEY=VALUE, e.g. embed_dim=64 or window=[8,16] (repeatable)."),
+    inputs: list[str] = typer.Option(
+        [], "--input", help="Input variable, e.g. u (repeatable; default surface_height u v temperature pressure)."),
+    epochs: int = _EPOCHS,
+    learning_rate: float = _LEARNING_RATE,
+    batch_size: int = _BATCH_SIZE,
+    validation_fraction: float = _VALIDATION_FRACTION,
+    max_minutes: float = _MAX_MINUTES,
+    seed: int = typer.Option(None, "--seed", help="Seed of initialisation, shuffling and masks."),
+    accelerator: str = _ACCELERATOR,
+    devices: int = _DEVICES,
+    precision: str = _PRECISION,
+    threads: int = _THREADS,
+    resume: bool = _RESUME,
+    progress: bool = _PROGRESS,
+) -> None:
+    """Pre-train a small Prithvi WxC backbone (self-supervised) on unlabeled gridded states; writes OUT/backbone.pt.
+
+    Fine-tune it with `subgrid train gw-gridded --model prithvi --pretrained OUT/backbone.pt`
+    (same embed_dim, n_blocks_encoder, n_blocks_decoder, mlp_multiplier).
+    """
+    from subgrid.gravity_waves.gridded.dataset import LatLonBox
+    from subgrid.models import parse_model_options
+    from subgrid.gravity_waves.gridded.pretrain import PretrainConfig, pretrain
+
+    try:
+        config = PretrainConfig.from_yaml(config_file) if config_file else PretrainConfig()
+        overrides = {
+            "task": task, "mask_ratio": mask_ratio, "mask_unit": mask_unit, "lead_steps": lead_steps,
+            "exclude_region": LatLonBox.parse(exclude_region).as_list() if exclude_region is not None else None,
+            "epochs": epochs, "learning_rate": learning_rate, "batch_size": batch_size,
+            "validation_fraction": validation_fraction, "max_minutes": max_minutes, "seed": seed,
+            "accelerator": accelerator, "devices": devices, "precision": precision, "inputs": inputs or None,
+        }  # fmt: skip
+        config = _configured(config, overrides, parse_model_options(model_option), threads)
+        report = pretrain(data, out, config, resume=resume, progress=progress)
+    except (SubgridError, ValueError) as error:
+        _fail(error)
+    if report.rank != 0:
+        return
+    typer.echo(
+        f"pre-trained ({config.task}) for {report.epochs} epochs in {report.seconds:.0f} s"
+        f"{' (resumed)' if report.resumed else ''}; best validation loss {report.best_val_loss:.4g}; "
+        f"backbone in {report.backbone}"
+    )
+
+
+def evaluate_gw_gridded_run(run: Path, data: Path, out: Path | None, period: str, plot_level: int | None,
+                            region: str | None = None) -> None:
+    """``subgrid evaluate`` for a gridded gravity-wave run: metrics table, metrics.json and maps."""
+    from subgrid.gravity_waves.gridded.evaluation import evaluate_gw_gridded, metrics_table
+
+    try:
+        metrics = evaluate_gw_gridded(run, data, out, period=period, plot_level=plot_level, region=region)
+    except (SubgridError, ValueError) as error:
+        _fail(error)
+    if "region" in metrics:
+        typer.echo(f"region {metrics['region']['box']} (lat, lon degrees): {metrics['region']['points']} grid points")
+    typer.echo(f"{metrics['period']['kind']} period: {metrics['period']['time_steps']} time steps")
+    typer.echo(metrics_table(metrics))
+    typer.echo(f"wrote {metrics['output_directory']}/metrics.json and plots (level {metrics['plot_level']})")
+
+
+def compare_gw_gridded_runs(runs: list[Path], labels: list[str], data: Path, out: Path | None, period: str,
+                            plot_level: int | None, region: str | None) -> None:
+    """``subgrid evaluate`` with several gridded runs: the comparison table, comparison.json and figures."""
+    from subgrid.gravity_waves.gridded.evaluation import compare_gw_gridded
+
+    not_gridded = [str(r) for r in runs if not is_gridded_run(r)]
+    if not_gridded:
+        _fail(ValueError(f"--run: only gridded gravity-wave runs can be compared; not one: {', '.join(not_gridded)}"))
+    if out is None:
+        _fail(ValueError("--out: required when comparing runs (the directory for comparison.md and the figures)"))
+    try:
+        summary = compare_gw_gridded(runs, data, out, labels=labels or None, period=period, plot_level=plot_level,
+                                     region=region)  # fmt: skip
+    except (SubgridError, ValueError) as error:
+        _fail(error)
+    scope = f" in {summary['region']['box']} ({summary['region']['points']} grid points)" if summary["region"] else ""
+    typer.echo(f"{summary['period']['kind']} period{scope}: {summary['period']['time_steps']} time steps; "
+               f"H = Hellinger distance, {summary['hellinger_binning']}")
+    typer.echo(summary["table"])
+    typer.echo(f"wrote {summary['output_directory']}/comparison.md, comparison.json and plots (level {summary['plot_level']})")
+
+
+def generate_gw_fluxes_command(
+    fields: list[Path] = typer.Option(
+        ..., "--fields", help="High-resolution fields, netCDF or zarr (ERA5 names u, v, w, t, z), combined by "
+        "coordinates (repeatable: split by variable or by time)."),
+    out: Path = typer.Option(..., "--out", help="Output zarr store (written under a temporary name, renamed when complete)."),
+    target_grid: str = typer.Option("gaussian:64x128", "--target-grid", help="KIND:NLATxNLON, KIND = gaussian | "
+                                    "equiangular | regular (default: T42 Gaussian, as the study)."),
+    truncation: int = typer.Option(21, "--truncation", min=0, help="Remove spherical-harmonic degrees l <= this."),
+    variable: list[str] = typer.Option(
+        [], "--variable", help="OURS=FILE variable name where the file differs, e.g. omega=wap (repeatable)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing store at OUT."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar (time steps)."),
+) -> None:
+    """Gravity-wave momentum fluxes u'omega'/(-g), v'omega'/(-g) and coarse inputs from high-resolution fields.
+
+    The recipe of the seed study: divergent wind, degrees <= truncation removed, omega minus its zonal
+    mean, fluxes conservatively coarse-grained to the target grid. Nothing is written on error.
+    """
+    from tqdm.auto import tqdm
+
+    from subgrid.gravity_waves.gridded.fluxes import generate_gw_fluxes
+
+    bar = tqdm(unit="time step", disable=not progress)
+
+    def advance(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+
+    try:
+        variables = dict(item.split("=", 1) for item in variable if "=" in item)
+        if len(variables) != len(variable):
+            raise InputError(f"--variable {variable}: expected OURS=FILE, e.g. omega=wap")
+        path = generate_gw_fluxes(fields, out, target_grid, truncation, variables, overwrite, advance)
+    except (SubgridError, ValueError) as error:
+        _fail(error)
+    finally:
+        bar.close()
+    typer.echo(f"wrote {path} ({target_grid}, truncation T{truncation})")
+
+
+def generate_gw_simulation_command(
+    out: Path = typer.Option(..., "--out", help="Output zarr store: coarse inputs + uw_flux, vw_flux (temp store, renamed when complete)."),
+    resolution: str = typer.Option("T85", "--resolution", help="Simulation truncation: T21 | T31 | T42 | T85 | T106 | T119 | T170 | T213."),
+    levels: int = typer.Option(20, "--levels", help="Equidistant sigma levels."),
+    time_step_minutes: float = typer.Option(5.0, "--time-step-minutes", help="Model time step (5 is stable at T85, 10 at T42)."),
+    spinup_days: float = typer.Option(2.0, "--spinup-days", help="Model days run before recording."),
+    days: float = typer.Option(3.0, "--days", help="Model days recorded."),
+    output_interval_hours: float = typer.Option(6.0, "--output-interval-hours", help="Recording interval."),
+    mountain_scale: float = typer.Option(1.0, "--mountain-scale", help="Multiplies the mountain heights (0: flat planet)."),
+    heating: float = typer.Option(10.0, "--heating", help="Peak of the daily-pulsed tropical heating, K/day (0: none)."),
+    target_grid: str = typer.Option("gaussian:64x128", "--target-grid", help="Coarse grid KIND:NLATxNLON of the recipe."),
+    truncation: int = typer.Option(21, "--truncation", help="Recipe high-pass: remove degrees l <= this."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the initial perturbation."),
+    fields_out: Path = typer.Option(None, "--fields-out", help="Also keep the high-resolution fields (zarr)."),
+    threads: int = typer.Option(None, "--threads", min=1, help="Torch intra-op threads of the dycore (default: torch's)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing stores."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+) -> None:
+    """Simulate gravity waves with a spectral dycore (mountains + pulsed heating) and reduce them to a training set.
+
+    dinosaur-torch primitive equations with Held-Suarez forcing, then the ERA5 recipe of
+    ``subgrid generate gw-fluxes``. About 3 CPU-minutes per model day at T85 on one thread.
+    """
+    from tqdm.auto import tqdm
+
+    from subgrid.gravity_waves.gridded.simulation import GWSimulationConfig, generate_gw_simulation_dataset
+
+    bars: dict[str, tqdm] = {}
+
+    def advance(stage: str, done: int, total: int) -> None:
+        unit = "step" if stage == "simulate" else "time step"
+        if stage not in bars:  # one bar per stage (setdefault would build, and print, a new one on every call)
+            bars[stage] = tqdm(total=total, unit=unit, desc=stage, disable=not progress)
+        bars[stage].update(done - bars[stage].n)
+
+    try:
+        config = GWSimulationConfig(
+            resolution=resolution, levels=levels, time_step_minutes=time_step_minutes, spinup_days=spinup_days,
+            record_days=days, output_interval_hours=output_interval_hours, mountain_scale=mountain_scale,
+            heating_K_per_day=heating, target=target_grid, truncation=truncation, seed=seed)
+        if threads is not None:
+            import torch
+
+            torch.set_num_threads(threads)
+        path = generate_gw_simulation_dataset(config, out, overwrite, fields_out, advance)
+    except SubgridError as error:
+        _fail(error)
+    finally:
+        for bar in bars.values():
+            bar.close()
+    typer.echo(f"wrote {path} ({resolution}, {config.outputs} times, {target_grid}, truncation T{truncation})")

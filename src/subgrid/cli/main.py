@@ -1,0 +1,309 @@
+"""The ``subgrid`` command line: a thin layer over the Python API (a notebook calls the same functions).
+
+Errors the package raises on purpose (:class:`~subgrid.core.errors.SubgridError`) print as one line
+and exit with status 2; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from subgrid import __version__
+from subgrid.cli import gw_column, gw_gridded, rce
+from subgrid.demo.run import DemoConfig, run_demo
+from subgrid.core.errors import SubgridError
+
+app = typer.Typer(
+    help="Machine-learned subgrid-scale parameterizations: reference physics, datasets, emulators, coupling.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+generate_app = typer.Typer(help="Generate reference datasets by running physics schemes.", no_args_is_help=True)
+app.add_typer(generate_app, name="generate")
+train_app = typer.Typer(help="Train emulators on generated datasets.", no_args_is_help=True)
+app.add_typer(train_app, name="train")
+online_app = typer.Typer(help="Run emulators coupled to a host model, side by side with the physics.", no_args_is_help=True)
+app.add_typer(online_app, name="online")
+replay_app = typer.Typer(help="Experience replay: relabel online states with the physics and fine-tune.", no_args_is_help=True)
+app.add_typer(replay_app, name="replay")
+
+# The gravity-wave commands live in subgrid.cli.gw_column; mounted here under the shared groups.
+generate_app.command("gw")(gw_column.generate_gw_command)
+train_app.command("gw")(gw_column.train_gw_command)
+online_app.command("gw")(gw_column.online_gw_command)
+replay_app.command("gw")(gw_column.replay_gw_command)
+# Gridded gravity-wave fluxes (lat-lon fields) live in subgrid.cli.gw_gridded; `evaluate` dispatches to it.
+train_app.command("gw-gridded")(gw_gridded.train_gw_gridded_command)
+generate_app.command("gw-fluxes")(gw_gridded.generate_gw_fluxes_command)
+generate_app.command("gw-simulation")(gw_gridded.generate_gw_simulation_command)
+app.command("pretrain")(gw_gridded.pretrain_command)
+# The radiation emulator's online commands live in rce.
+online_app.command("radiation")(rce.online_radiation_command)
+replay_app.command("radiation")(rce.replay_radiation_command)
+
+
+def _fail(error: Exception) -> None:
+    typer.echo(f"error: {error}", err=True)
+    raise typer.Exit(code=2)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"subgrid {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """subgrid: build, test and couple machine-learned parameterizations."""
+
+
+@generate_app.command("radiation")
+def generate_radiation(
+    out: Path = typer.Option(..., "--out", help="Output zarr store (written as OUT.partial, renamed when complete)."),
+    columns: int = typer.Option(20000, "--columns", min=1, help="Number of atmospheric columns."),
+    levels: int = typer.Option(60, "--levels", min=2, help="Number of layers per column."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed: same seed and settings give an identical dataset."),
+    workers: int = typer.Option(2, "--workers", min=1, help="Local Dask worker processes."),
+    chunk_size: int = typer.Option(500, "--chunk-size", min=1, help="Columns per chunk (zarr chunk and task)."),
+    scheduler: str = typer.Option(None, "--scheduler", help="Address of an existing Dask scheduler (else a LocalCluster)."),
+    mcica: bool = typer.Option(True, "--mcica/--no-mcica", help="McICA cloud sampling (needed for partial clouds in SW)."),
+    mcica_samples: int = typer.Option(
+        1, "--mcica-samples", min=1, help="Average cloudy columns over this many McICA draws (less noisy training targets)."
+    ),
+    source: Path = typer.Option(
+        None, "--from", help="Label the columns of this file (netCDF or zarr, schema variables) instead of sampling; "
+        "--columns and --levels then come from the file."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing dataset at OUT."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    summary: bool = typer.Option(True, "--summary/--no-summary", help="Print a distribution summary when done."),
+) -> None:
+    """Run RRTMG LW+SW on sampled realistic columns (or a file's, --from) into a chunked zarr dataset (resumable)."""
+    from subgrid.radiation.columns import ColumnSamplerConfig
+    from subgrid.radiation.dataset import (
+        ColumnsLabellingConfig,
+        RadiationDatasetConfig,
+        generate_radiation_dataset,
+        label_columns,
+    )
+    from subgrid.physics.rrtmg import RRTMGConfig
+
+    try:
+        settings = {"seed": seed, "chunk_size": chunk_size, "rrtmg": RRTMGConfig(mcica=mcica),
+                    "mcica_samples": mcica_samples}  # fmt: skip
+        if source is not None:
+            config = ColumnsLabellingConfig.for_file(source, **settings)
+            report = label_columns(out, config, workers=workers, scheduler=scheduler, overwrite=overwrite,
+                                   progress=progress)  # fmt: skip
+        else:
+            config = RadiationDatasetConfig(n_columns=columns, sampler=ColumnSamplerConfig(n_levels=levels), **settings)
+            report = generate_radiation_dataset(
+                out, config, workers=workers, scheduler=scheduler, overwrite=overwrite, progress=progress
+            )
+    except (SubgridError, ValueError) as error:
+        _fail(error)
+    typer.echo(
+        f"wrote {out}: {config.n_columns} columns{f' of {source}' if source else f' x {levels} levels'} in "
+        f"{report.n_chunks} chunks "
+        f"({len(report.computed)} computed, {len(report.skipped)} resumed) in {report.seconds:.1f} s"
+    )
+    if summary:
+        _print_summary(out, as_json=False)
+
+
+def _print_summary(path: Path, as_json: bool) -> None:
+    import xarray as xr
+
+    from subgrid.radiation.dataset import radiation_summary, summary_table
+
+    if not path.exists():
+        _fail(SubgridError(f"{path}: no such dataset"))
+    stats = radiation_summary(xr.open_zarr(path))
+    typer.echo(json.dumps(stats, indent=2) if as_json else summary_table(stats))
+
+
+@app.command("summary")
+def summary(
+    path: Path = typer.Argument(..., help="A radiation dataset (zarr)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """Print the distribution summary of a radiation dataset (OLR, surface SW, heating rates)."""
+    _print_summary(path, as_json)
+
+
+@train_app.command("radiation")
+def train_radiation_command(
+    data: Path = typer.Option(..., "--data", help="Training dataset (zarr) from `subgrid generate radiation`."),
+    out: Path = typer.Option(..., "--out", help="Run directory (model, config, metrics.csv, checkpoints)."),
+    model: str = typer.Option(None, "--model", help="Backbone: rescnn | mlp (default: the config's, else rescnn)."),
+    config_file: Path = typer.Option(None, "--config", help="YAML training config (keys of RadiationTrainingConfig)."),
+    model_option: list[str] = typer.Option([], "--model-option", help="Backbone option KEY=VALUE, e.g. width=32 (repeatable)."),
+    epochs: int = typer.Option(None, "--epochs", min=1, help="Maximum epochs (cosine schedule length)."),
+    optimizer: str = typer.Option(None, "--optimizer", help="sgd (momentum, the seed study's) | adamw."),
+    learning_rate: float = typer.Option(None, "--lr", help="Peak learning rate."),
+    batch_size: int = typer.Option(None, "--batch-size", min=1, help="Columns per batch."),
+    max_minutes: float = typer.Option(None, "--max-minutes", help="Stop after this much training time."),
+    seed: int = typer.Option(None, "--seed", help="Seed of initialisation, split and shuffling."),
+    init_from: Path = typer.Option(
+        None, "--init-from", help="Fine-tune this finished run (its weights and normalisation statistics)."),
+    extra_data: list[Path] = typer.Option(
+        [], "--extra-data", help="Further dataset for the training split only, e.g. replayed states (repeatable)."),
+    extra_data_repeats: int = typer.Option(
+        None, "--extra-data-repeats", min=1, help="Visits of each extra column per epoch (oversampling)."),
+    accelerator: str = typer.Option(None, "--accelerator", help="cpu | gpu | auto (default: the config's, else cpu)."),
+    devices: int = typer.Option(None, "--devices", min=1, help="Processes (GPUs) per node; more than 1 trains with DDP."),
+    num_nodes: int = typer.Option(None, "--num-nodes", min=1, help="Nodes (under SLURM srun or torchrun)."),
+    strategy: str = typer.Option(None, "--strategy", help="auto | ddp (several devices always use DDP)."),
+    precision: str = typer.Option(None, "--precision", help="32-true | bf16-mixed (GPU only)."),
+    resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue an interrupted run in OUT."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """Train a radiation emulator (fluxes and energy-consistent heating rates) on an RRTMG dataset.
+
+    With --devices N the N processes train with DDP, each on its own share of the zarr chunks
+    (--batch-size is per process). Lightning starts them, or run the command under `torchrun
+    --nproc_per_node N` or SLURM's `srun` (one task per device) with the same --devices N.
+    """
+    from dataclasses import replace
+
+    from subgrid.models import parse_model_options
+    from subgrid.radiation.training import RadiationTrainingConfig, train_radiation
+
+    try:
+        config = RadiationTrainingConfig.from_yaml(config_file) if config_file else RadiationTrainingConfig()
+        overrides = {
+            "model": model, "epochs": epochs, "optimizer": optimizer, "learning_rate": learning_rate,
+            "batch_size": batch_size, "max_minutes": max_minutes, "seed": seed, "extra_data_repeats": extra_data_repeats,
+            "accelerator": accelerator, "devices": devices, "num_nodes": num_nodes, "strategy": strategy,
+            "precision": precision,
+        }  # fmt: skip
+        config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
+        if model_option:
+            config = replace(config, model_options={**config.model_options, **parse_model_options(model_option)})
+        report = train_radiation(
+            data, out, config, init_from=init_from, extra_data=extra_data, resume=resume, progress=progress
+        )
+    except (SubgridError, ValueError) as error:
+        _fail(error)
+    if report.rank != 0:
+        return
+    typer.echo(
+        f"trained {config.model} for {report.epochs} epochs in {report.seconds / 60:.1f} min"
+        f"{' (resumed)' if report.resumed else ''}; best validation loss {report.best_val_loss:.4g}; run in {out}"
+    )
+
+
+@app.command("evaluate")
+def evaluate_command(
+    run: list[Path] = typer.Option(
+        ..., "--run", help="Run directory of a trained emulator; gridded GW runs: repeat to compare several "
+        "(the ablation table: comparison.md/json and side-by-side maps in --out)."),
+    data: Path = typer.Option(..., "--data", help="Held-out dataset (zarr; gridded GW runs: a fine-tuning netCDF/zarr file)."),
+    out: Path = typer.Option(
+        None, "--out", help="Where to write metrics.json and plots (default RUN/evaluation/NAME; required when "
+        "comparing runs)."),
+    label: list[str] = typer.Option(
+        [], "--label", help="Name of each compared --run in the table and figures, in the same order "
+        "(default: the run directories' names)."),
+    period: str = typer.Option(
+        "validation", "--period", help="Gridded GW runs only: validation (the held-out last part of the record) | all."),
+    plot_level: int = typer.Option(
+        None, "--plot-level", help="Gridded GW runs only: target level index of the maps (default: most variable)."),
+    region: str = typer.Option(
+        None, "--region", help="Gridded GW runs only: LAT0,LAT1,LON0,LON1 (degrees): score this box alone, e.g. "
+        "the region a pre-trained backbone never saw."),
+) -> None:
+    """Score an emulator on a dataset: metrics.json and plots.
+
+    Radiation runs: against RRTMG (per-level error profiles, scatter, regimes). Gridded
+    gravity-wave runs: Hellinger distance (symlog bins), RMSE and R² per level, band and overall,
+    time-mean and zonal-mean maps, an instantaneous map; several --run: one table and side-by-side
+    figures of them all (the ablation).
+    """
+    from subgrid.evaluation.metrics import metrics_table
+
+    if len(run) > 1 or label:
+        gw_gridded.compare_gw_gridded_runs(run, label, data, out, period, plot_level, region)
+        return
+    run = run[0]
+    if gw_gridded.is_gridded_run(run):
+        gw_gridded.evaluate_gw_gridded_run(run, data, out, period, plot_level, region)
+        return
+    if region is not None:
+        _fail(ValueError(f"--region: for gridded gravity-wave runs only; {run} is not one"))
+    from subgrid.radiation.evaluation import evaluate_radiation_run
+
+    try:
+        metrics = evaluate_radiation_run(run, data, out)
+    except (SubgridError, ValueError) as error:
+        _fail(error)
+    typer.echo(metrics_table(metrics))
+    floor = metrics["reference_noise_floor"]
+    if floor:
+        typer.echo(
+            f"reference noise floor (two McICA draws of RRTMG, {floor['columns']} columns): flux MAE "
+            f"{floor['flux_mae_percent']:.3f} %, LW HR RMSE {floor['lw_heating_rmse_K_day']:.3f} K/day, "
+            f"SW HR RMSE {floor['sw_heating_rmse_K_day']:.3f} K/day"
+        )
+    mean = metrics.get("skill_against_mcica_mean")
+    if mean:
+        m, d = mean["against_mcica_mean"], mean["against_dataset_same_columns"]
+        typer.echo(
+            f"on {mean['columns']} of these columns, against the mean of {mean['draws']} McICA draws "
+            f"(against the dataset's one draw): flux MAE {m['flux_mae_percent']:.3f} % "
+            f"({d['flux_mae_percent']:.3f} %), LW HR RMSE {m['lw_heating_rmse_K_day']:.3f} "
+            f"({d['lw_heating_rmse_K_day']:.3f}) K/day, SW HR RMSE {m['sw_heating_rmse_K_day']:.3f} "
+            f"({d['sw_heating_rmse_K_day']:.3f}) K/day"
+        )
+    typer.echo(f"wrote {metrics['output_directory']}/metrics.json and plots")
+
+
+@app.command("export")
+def export_command(
+    run: Path = typer.Option(..., "--run", help="Run directory of a trained emulator."),
+    out: Path = typer.Option(..., "--out", help="Artifact directory (emulator.pt or emulator.onnx + emulator.json)."),
+    fmt: str = typer.Option("torchscript", "--format", help="torchscript (LibTorch, FTorch, Fortran) | onnx."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing artifact directory."),
+) -> None:
+    """Export a trained emulator as a self-contained artifact: physical inputs in, physical outputs out."""
+    from subgrid.radiation.export import export_run
+
+    try:
+        path = export_run(run, out, fmt, overwrite=overwrite)
+    except (SubgridError, ValueError) as error:
+        _fail(error)
+    typer.echo(f"wrote {path} (inputs, outputs, units and training ranges in {out / 'emulator.json'})")
+
+
+@app.command("demo")
+def demo(
+    out: Path = typer.Option(Path("demo"), "--out", help="Directory for the demo's outputs (report.html, demo.json, ...)."),
+    columns: int = typer.Option(
+        None, "--columns", min=100, help=f"Columns in the RRTMG training dataset (default {DemoConfig().columns})."),
+    workers: int = typer.Option(None, "--workers", min=1, help=f"Local Dask worker processes (default {DemoConfig().workers})."),
+    epochs: int = typer.Option(
+        None, "--epochs", min=1, help=f"Training epochs of the radiation emulator (default {DemoConfig().epochs})."),
+    quick: bool = typer.Option(False, "--quick", help="Smoke-test sizes: every step runs, in a minute or two."),
+) -> None:
+    """Run the whole pipeline at small size and write OUT/report.html, printing each step's command.
+
+    Radiation: RRTMG datasets, a ResCNN trained and evaluated, exported (TorchScript, ONNX), called from the Fortran host.
+
+    Online: the RCE host with the emulator beside RRTMG, one round of experience replay, a speed table against RRTMG.
+
+    Gravity waves: Alexander-Dunkerton QBO data, a drag emulator, the QBO online beside the physics.
+    """
+    try:
+        run_demo(out, columns=columns, workers=workers, epochs=epochs, quick=quick, echo=typer.echo,
+                 cli=lambda arguments: app(arguments, standalone_mode=False, prog_name="subgrid"))
+    except (SubgridError, ValueError) as error:
+        _fail(error)
+
+
+if __name__ == "__main__":
+    app()

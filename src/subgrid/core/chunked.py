@@ -1,0 +1,247 @@
+"""Build a zarr dataset chunk by chunk on a Dask cluster: resumable, atomic, failures reported per chunk.
+
+The dataset is written to ``NAME.zarr.partial`` next to the target and renamed to ``NAME.zarr``
+only when every chunk is in, so a finished path is always a complete dataset. Each task computes
+one chunk of columns in a worker *process* and writes it straight into its zarr region (peak memory
+is one chunk per worker, whatever the dataset size), then flags it in a ``chunk_done`` array.
+Re-running the same job after an interrupt skips the flagged chunks. A worker that dies (a Fortran
+``STOP`` inside a physics scheme ends its process) fails only its chunk, which is named in the
+error; the other chunks finish and stay done for the next run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dask
+import dask.array as da
+import numpy as np
+import xarray as xr
+import zarr
+from tqdm.auto import tqdm
+
+from subgrid.core.errors import InputError, SchemeFailure
+
+DONE = "chunk_done"
+JOB_ATTR = "subgrid_job"
+ZARR_FORMAT = 2  # v2 with consolidated metadata: readable by every xarray/zarr in the field
+
+#: ``compute_chunk(chunk_index, column_slice) -> Dataset`` of that chunk's columns.
+ChunkFunction = Callable[[int, slice], xr.Dataset]
+
+
+@dataclass
+class ChunkedRunReport:
+    """What one run of a chunked job did."""
+
+    path: Path
+    n_chunks: int
+    computed: list[int] = field(default_factory=list)
+    skipped: list[int] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def partial_path(path: Path) -> Path:
+    return path.with_name(path.name + ".partial")
+
+
+def write_zarr_atomic(ds: xr.Dataset, path: Path) -> Path:
+    """Write ``ds`` as consolidated zarr v2 under a temporary name beside ``path``, then rename it over ``path``.
+
+    Encodings carried over from where ``ds`` was read are dropped (a zarr v3 codec in a v2 store fails).
+    """
+    ds = ds.copy()
+    for var in ds.variables.values():
+        var.encoding = {}
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        ds.to_zarr(tmp, mode="w", zarr_format=ZARR_FORMAT, consolidated=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # nothing half-written is left behind
+        raise
+    if path.exists():
+        shutil.rmtree(path)
+    os.replace(tmp, path)
+    return path
+
+
+def lazy_template(example: xr.Dataset, n_columns: int, chunk_size: int) -> xr.Dataset:
+    """A lazy (dask zeros) dataset shaped like ``example`` but with ``n_columns`` columns.
+
+    ``example`` is a small dataset with the right variables, dtypes and attrs (e.g. one sampled
+    column); only its structure is used.
+    """
+    variables = {}
+    for name, var in example.data_vars.items():
+        shape = tuple(n_columns if dim == "column" else example.sizes[dim] for dim in var.dims)
+        chunks = tuple(chunk_size if dim == "column" else size for dim, size in zip(var.dims, shape, strict=True))
+        variables[name] = xr.Variable(var.dims, da.zeros(shape, dtype=var.dtype, chunks=chunks), var.attrs)
+    coords = {name: c for name, c in example.coords.items() if "column" not in c.dims}
+    return xr.Dataset(variables, coords=coords, attrs=example.attrs)
+
+
+def _chunk_slices(n_columns: int, chunk_size: int) -> list[slice]:
+    return [slice(start, min(start + chunk_size, n_columns)) for start in range(0, n_columns, chunk_size)]
+
+
+def _write_chunk(store: str, compute_chunk: ChunkFunction, index: int, columns: slice) -> float:
+    """Worker task: compute one chunk, write its region, then flag it done. Returns seconds spent."""
+    start = time.perf_counter()
+    chunk = compute_chunk(index, columns)
+    region = chunk.drop_vars([name for name, v in chunk.variables.items() if "column" not in v.dims])
+    region.to_zarr(store, region={"column": columns}, zarr_format=ZARR_FORMAT, consolidated=False)
+    flag = xr.Dataset({DONE: ("chunk", np.ones(1, dtype="int8"))})
+    flag.to_zarr(store, region={"chunk": slice(index, index + 1)}, zarr_format=ZARR_FORMAT, consolidated=False)
+    return time.perf_counter() - start
+
+
+def _prepare_store(partial: Path, template: xr.Dataset, job: dict, n_chunks: int, chunk_size: int) -> np.ndarray:
+    """Create the partial store, or reopen one left by an interrupted run of the same job."""
+    job_json = json.dumps(job, sort_keys=True)
+    if partial.exists():
+        existing = xr.open_zarr(partial, consolidated=False)
+        if existing.attrs.get(JOB_ATTR) != job_json:
+            raise InputError(
+                f"{partial}: an interrupted run with other settings is there; delete it or rerun with "
+                f"the same settings to resume (its settings: {existing.attrs.get(JOB_ATTR)})"
+            )
+        return existing[DONE].values.astype(bool)
+    flags = xr.Variable("chunk", da.zeros(n_chunks, dtype="int8", chunks=1))
+    store = template.assign({DONE: flags})
+    store.attrs[JOB_ATTR] = job_json
+    encoding = {name: {"chunks": tuple(c[0] for c in store[name].chunks)} for name in store.data_vars}
+    store.to_zarr(partial, mode="w-", compute=False, encoding=encoding, zarr_format=ZARR_FORMAT, consolidated=False)
+    return np.zeros(n_chunks, dtype=bool)
+
+
+def _finalise(partial: Path, path: Path) -> None:
+    group = zarr.open_group(str(partial), mode="r+", zarr_format=ZARR_FORMAT)
+    del group[DONE]
+    zarr.consolidate_metadata(str(partial))
+    partial.rename(path)
+
+
+def _client(workers: int, scheduler: str | None):
+    from distributed import Client, LocalCluster
+
+    if scheduler is not None:
+        return Client(scheduler), None
+    cluster = LocalCluster(
+        n_workers=workers,
+        threads_per_worker=1,  # the Fortran schemes are single-threaded; parallelise with processes
+        processes=True,
+        dashboard_address=":0",  # any free port: never collide with another cluster on 8787
+        silence_logs=logging.ERROR,
+    )
+    return Client(cluster), cluster
+
+
+def _describe_failure(error: BaseException) -> str:
+    from distributed.scheduler import KilledWorker
+
+    if isinstance(error, KilledWorker):
+        return "its worker process died (a Fortran STOP or abort inside the physics scheme ends the process)"
+    return f"{type(error).__name__}: {error}"
+
+
+def run_chunked(
+    path: str | Path,
+    template: xr.Dataset,
+    compute_chunk: ChunkFunction,
+    *,
+    chunk_size: int,
+    job: dict,
+    workers: int = 2,
+    scheduler: str | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+    description: str = "chunks",
+) -> ChunkedRunReport:
+    """Write ``template``-shaped data to zarr at ``path``, one ``compute_chunk`` task per column chunk.
+
+    ``job`` (JSON-serialisable settings: seed, sampler, scheme...) is stored in the dataset attrs
+    and must match for an interrupted run to be resumed. ``workers`` local worker processes are
+    started unless ``scheduler`` names an existing Dask scheduler (its workers must see ``path``).
+    Raises :class:`~subgrid.core.errors.SchemeFailure` naming every failed chunk after the others finish.
+    """
+    path = Path(path)
+    partial = partial_path(path)
+    n_columns = template.sizes["column"]
+    if chunk_size < 1:
+        raise InputError(f"chunk_size: must be >= 1, got {chunk_size}")
+    if workers < 1 and scheduler is None:
+        raise InputError(f"workers: must be >= 1, got {workers}")
+    if overwrite:
+        shutil.rmtree(path, ignore_errors=True)
+        shutil.rmtree(partial, ignore_errors=True)
+    elif path.exists():
+        raise InputError(f"{path}: already exists (pass overwrite to replace it)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+    slices = _chunk_slices(n_columns, chunk_size)
+    done = _prepare_store(partial, template, job, len(slices), chunk_size)
+    report = ChunkedRunReport(path=path, n_chunks=len(slices), skipped=[int(i) for i in np.flatnonzero(done)])
+    todo = [i for i in range(len(slices)) if not done[i]]
+    started = time.perf_counter()
+    failures: dict[int, BaseException] = {}
+    if todo:
+        from distributed import as_completed
+        from distributed.scheduler import KilledWorker
+
+        # A dead worker fails its chunks at once instead of killing worker after worker on
+        # retries; one task per worker at a time keeps the damage to the chunk it ran.
+        settings = {"distributed.scheduler.allowed-failures": 0, "distributed.scheduler.worker-saturation": 1.0}
+        with dask.config.set(settings):
+            client, cluster = _client(workers, scheduler)
+
+            def submit(index: int):
+                return client.submit(_write_chunk, str(partial), compute_chunk, index, slices[index], pure=False)
+
+            try:
+                futures = {submit(i): i for i in todo}
+                bar = tqdm(
+                    total=len(slices), initial=len(report.skipped), unit="chunk", desc=description, disable=not progress
+                )
+                with bar:
+                    for future in as_completed(futures):
+                        index = futures[future]
+                        error = future.exception()
+                        if error is None:
+                            report.computed.append(index)
+                            bar.update(1)
+                        else:
+                            failures[index] = error
+                    # A task the scheduler had already handed to a dying worker dies with it. Rerun
+                    # each such chunk alone: only a chunk that kills its worker by itself fails.
+                    for index in [i for i, error in failures.items() if isinstance(error, KilledWorker)]:
+                        error = submit(index).exception()
+                        if error is None:
+                            report.computed.append(index)
+                            del failures[index]
+                        else:
+                            failures[index] = error
+                    bar.update(len(failures))
+            finally:
+                client.close()
+                if cluster is not None:
+                    cluster.close()
+    report.seconds = time.perf_counter() - started
+    if failures:
+        lines = [
+            f"chunk {i} (columns {slices[i].start}-{slices[i].stop - 1}): {_describe_failure(error)}"
+            for i, error in sorted(failures.items())
+        ]
+        raise SchemeFailure(
+            f"{len(failures)} of {len(slices)} chunks failed; the others are kept in {partial} and a rerun "
+            "of the same command resumes:\n  " + "\n  ".join(lines)
+        )
+    _finalise(partial, path)
+    return report

@@ -1,0 +1,210 @@
+"""Experience replay for radiation emulators: harvest the states where online runs failed, label them with RRTMG.
+
+An emulator can be accurate offline and still crash a coupled run (NaN/Inf or runaway
+temperatures after days on extreme states). The remedy of the seed study is to retrain on the
+states the coupled runs visited just before they failed (DAgger-style experience replay):
+
+1. :func:`~subgrid.hosts.rce.model.compare_online` runs the cases; the emulator run keeps, for every
+   crashed column, the radiation inputs of its last radiation calls (``precrash_*``).
+   :class:`OODRecorder` wrapped around an :class:`~subgrid.radiation.emulator.Emulator` also keeps
+   the columns its out-of-distribution guard flagged (and sent to RRTMG).
+2. :func:`harvest_replay_states` gathers both kinds as one column dataset.
+3. :func:`label_with_rrtmg` runs RRTMG (the training data's settings) on them.
+4. :func:`write_replay_dataset` writes them as a radiation dataset (zarr, chunked along
+   ``column``, atomic) that :func:`subgrid.radiation.training_data.open_radiation_dataset` reads
+   like a generated one, with ``origin = "online_replay"`` in its attrs.
+
+:func:`replay_radiation_dataset` does 2-4 in one call. Fine-tuning on the result is the
+training layer's job.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import xarray as xr
+
+import subgrid
+from subgrid.core.chunked import write_zarr_atomic
+from subgrid.core.errors import InputError
+from subgrid.hosts.rce.model import OnlineComparison, precrash_states
+from subgrid.physics.rrtmg import RRTMGConfig, radiative_transfer_arrays, to_surface_first, validate_radiation_inputs
+from subgrid.physics.schema import RADIATION_INPUTS, RADIATION_OUTPUTS, VERTICAL_ORDER
+
+if TYPE_CHECKING:  # the recorder only calls an Emulator; importing it would pull in torch
+    from subgrid.radiation.emulator import Emulator
+
+GENERATOR = "subgrid.hosts.rce.replay"
+#: ``replay_origin`` codes (index = code).
+REPLAY_ORIGINS = ("precrash", "out_of_distribution")
+
+
+class OODRecorder:
+    """An emulator's radiation contract that also keeps the input columns its OOD guard flags.
+
+    Call it like :meth:`Emulator.tendencies <subgrid.radiation.emulator.Emulator.tendencies>` (it
+    returns the same). Flagged columns are recorded on every ``every_calls``-th call only (a
+    column stays out of range for many calls in a row; one sample a day is plenty at hourly
+    radiation), up to ``max_states`` in all.
+    """
+
+    def __init__(self, emulator: Emulator, *, every_calls: int = 24, max_states: int = 10000) -> None:
+        if not emulator.ood_guard:
+            raise InputError("emulator: loaded with ood_guard=False, so it flags no columns to record")
+        if every_calls < 1 or max_states < 1:
+            raise InputError(f"every_calls, max_states: must be >= 1, got {every_calls}, {max_states}")
+        self.emulator = emulator
+        self.every_calls = every_calls
+        self.max_states = max_states
+        self.calls = 0
+        self._recorded: list[dict[str, np.ndarray]] = []
+
+    @property
+    def fallback_count(self) -> int:
+        """Columns the emulator sent to RRTMG so far (its own counter)."""
+        return self.emulator.fallback_count
+
+    @property
+    def n_states(self) -> int:
+        return sum(len(part["air_temperature"]) for part in self._recorded)
+
+    def __call__(self, arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if self.calls % self.every_calls == 0 and self.n_states < self.max_states:
+            flagged = self.emulator.out_of_distribution(arrays)
+            keep = np.flatnonzero(flagged)[: self.max_states - self.n_states]
+            if keep.size:
+                self._recorded.append({name: np.array(np.asarray(value)[keep]) for name, value in arrays.items()})
+        self.calls += 1
+        return self.emulator.tendencies(arrays)
+
+    def states(self) -> xr.Dataset:
+        """The recorded columns as a radiation-input dataset (dim ``column``, surface first; empty if none)."""
+        variables = {
+            name: (var.dims, np.concatenate([part[name] for part in self._recorded]).astype(float), var.attrs())
+            for name, var in RADIATION_INPUTS.items()
+            if self._recorded and name in self._recorded[0]
+        }
+        return xr.Dataset(variables, attrs={"vertical_order": VERTICAL_ORDER})
+
+
+def harvest_replay_states(
+    comparison: OnlineComparison, initial_states: xr.Dataset, *, ood: OODRecorder | None = None
+) -> xr.Dataset:
+    """The emulator run's pre-crash states (and ``ood``'s flagged states) as one column dataset.
+
+    ``initial_states`` are those ``comparison`` started from (they supply the inputs a run holds
+    fixed). Adds ``replay_origin`` (:data:`REPLAY_ORIGINS` codes), ``source_column`` (case; -1
+    for OOD states) and ``time_days`` (model time of the radiation call; NaN for OOD states).
+    """
+    parts = []
+    crashed = precrash_states(comparison.emulator, initial_states)
+    if crashed.sizes["column"]:
+        parts.append(crashed.assign(replay_origin=("column", np.zeros(crashed.sizes["column"], dtype=np.int8))))
+    if ood is not None and ood.n_states:
+        flagged = ood.states()
+        n = flagged.sizes["column"]
+        parts.append(flagged.assign(
+            replay_origin=("column", np.ones(n, dtype=np.int8)),
+            source_column=("column", np.full(n, -1)),
+            time_days=("column", np.full(n, np.nan)),
+        ))  # fmt: skip
+    if not parts:
+        raise InputError("comparison: the emulator run never crashed and recorded no OOD states; nothing to replay")
+    states = xr.concat(parts, "column", data_vars="all", join="exact") if len(parts) > 1 else parts[0]
+    states["replay_origin"].attrs = {
+        "flag_values": np.arange(len(REPLAY_ORIGINS), dtype=np.int8),
+        "flag_meanings": " ".join(REPLAY_ORIGINS),
+    }
+    states.attrs = {"vertical_order": VERTICAL_ORDER}
+    return states
+
+
+def label_with_rrtmg(states: xr.Dataset, config: RRTMGConfig = RRTMGConfig(), seed: int = 0) -> xr.Dataset:
+    """``states`` with RRTMG's fluxes and heating rates (:data:`~subgrid.physics.schema.RADIATION_OUTPUTS`) added.
+
+    Inputs are validated as the scheme validates user data (an error names variable and column);
+    ``seed`` seeds McICA. Raises :class:`FloatingPointError` on a non-finite label.
+    """
+    ordered, _ = to_surface_first(states)
+    validate_radiation_inputs(ordered, config)
+    arrays = {name: ordered[name].values for name in RADIATION_INPUTS if name in ordered}
+    outputs = radiative_transfer_arrays(arrays, config, seed)
+    labelled = ordered.copy()
+    for name, var in RADIATION_OUTPUTS.items():
+        if not np.isfinite(outputs[name]).all():
+            raise FloatingPointError(f"RRTMG returned non-finite {name} for a replay state")
+        labelled[name] = xr.Variable(var.dims, outputs[name], var.attrs())
+    labelled.attrs = {
+        **ordered.attrs,
+        "vertical_order": VERTICAL_ORDER,
+        "rrtmg_settings": json.dumps(config.to_dict(), sort_keys=True),
+        "rrtmg_seed": seed,
+    }
+    return labelled
+
+
+def write_replay_dataset(
+    labelled: xr.Dataset,
+    path: str | Path,
+    *,
+    chunk_size: int = 64,
+    overwrite: bool = False,
+    attrs: Mapping[str, str | int | float] | None = None,
+) -> Path:
+    """Write RRTMG-labelled states as a radiation dataset (zarr v2, consolidated, chunked along ``column``).
+
+    Written under a temporary name next to ``path`` and renamed, so ``path`` is always whole.
+    ``attrs`` (e.g. the emulator and round) are added to the provenance attrs.
+    """
+    path = Path(path)
+    missing = [name for name in (*RADIATION_INPUTS, *RADIATION_OUTPUTS) if name not in labelled]
+    missing = [name for name in missing if name != "earth_sun_distance_factor"]
+    if missing:
+        raise InputError(f"labelled: missing {', '.join(missing)} (label the states with label_with_rrtmg first)")
+    if chunk_size < 1:
+        raise InputError(f"chunk_size: must be >= 1, got {chunk_size}")
+    if path.exists() and not overwrite:
+        raise InputError(f"{path}: already exists (pass overwrite to replace it)")
+    ds = labelled.copy()
+    ds.attrs = {
+        **labelled.attrs,
+        "title": "States preceding online failures (and out-of-distribution states) of a radiation emulator, "
+        "labelled by RRTMG",
+        "origin": "online_replay",
+        "generator": GENERATOR,
+        "generator_version": subgrid.__version__,
+        "n_columns": int(ds.sizes["column"]),
+        "chunk_size": chunk_size,
+        "vertical_order": VERTICAL_ORDER,
+        "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        **(attrs or {}),
+    }
+    return write_zarr_atomic(ds.chunk({"column": chunk_size}), path)
+
+
+def replay_radiation_dataset(
+    comparison: OnlineComparison,
+    initial_states: xr.Dataset,
+    path: str | Path,
+    *,
+    rrtmg: RRTMGConfig = RRTMGConfig(),
+    seed: int = 0,
+    ood: OODRecorder | None = None,
+    chunk_size: int = 64,
+    overwrite: bool = False,
+) -> Path:
+    """Harvest (:func:`harvest_replay_states`), label (:func:`label_with_rrtmg`), write (:func:`write_replay_dataset`).
+
+    ``rrtmg`` should be the emulator's training settings (its sidecar's ``fallback_scheme``).
+    """
+    states = harvest_replay_states(comparison, initial_states, ood=ood)
+    labelled = label_with_rrtmg(states, rrtmg, seed)
+    counts = np.bincount(states["replay_origin"].values, minlength=len(REPLAY_ORIGINS))
+    attrs = {f"{origin}_states": int(count) for origin, count in zip(REPLAY_ORIGINS, counts, strict=True)}
+    attrs["online_summary"] = json.dumps(comparison.summary)
+    return write_replay_dataset(labelled, path, chunk_size=chunk_size, overwrite=overwrite, attrs=attrs)

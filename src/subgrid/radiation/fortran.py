@@ -1,0 +1,119 @@
+"""Build the Fortran coupling layer (``fortran/`` in the repository) and exchange columns with its programs.
+
+``build_fortran`` configures and builds, with CMake, the C++ adapter over the torch wheel's own
+LibTorch (``torch.utils.cmake_prefix_path``, so the C++ ABI always matches), the Fortran module
+``subgrid_emulator``, the example host ``examples/01_radiation_columns`` and the error-code test
+program (and, on request, the call-overhead benchmarks). ``write_columns``/``read_outputs`` are
+the Python side of the example host's binary files (format in its source header).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from subgrid.core.errors import InputError, SubgridError
+
+#: The repository's fortran/ directory (src layout: src/subgrid/coupling/fortran.py -> ../../../fortran).
+FORTRAN_SOURCE = Path(__file__).resolve().parents[3] / "fortran"
+
+
+class BuildError(SubgridError, RuntimeError):
+    """A tool is missing, or CMake or the compilers failed."""
+
+
+@dataclass(frozen=True)
+class FortranBuild:
+    """Paths of what :func:`build_fortran` built."""
+
+    build_dir: Path
+    library: Path
+    radiation_columns: Path
+    error_codes: Path
+    bench_fortran: Path | None = None
+    bench_libtorch: Path | None = None
+
+
+def _require_tools() -> None:
+    missing = []
+    if shutil.which("cmake") is None:
+        missing.append("cmake")
+    fortran = os.environ.get("FC", "gfortran")
+    if shutil.which(fortran) is None:
+        missing.append(f"a Fortran compiler ({fortran}; apt-get install -y gfortran, or make system-deps)")
+    if shutil.which(os.environ.get("CXX", "c++")) is None and shutil.which("g++") is None:
+        missing.append("a C++ compiler (g++)")
+    if missing:
+        raise BuildError(f"cannot build the Fortran coupling layer: missing {'; '.join(missing)}")
+
+
+def _run(command: list[str], what: str) -> None:
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        tail = "\n".join((result.stdout + result.stderr).splitlines()[-40:])
+        raise BuildError(f"{what} failed (exit {result.returncode}):\n{tail}")
+
+
+def build_fortran(
+    build_dir: str | Path, *, benchmarks: bool = False, source_dir: str | Path = FORTRAN_SOURCE, jobs: int | None = None
+) -> FortranBuild:
+    """Configure and build ``source_dir`` into ``build_dir`` (incremental when it exists); return the built paths."""
+    source_dir, build_dir = Path(source_dir), Path(build_dir)
+    if not (source_dir / "CMakeLists.txt").exists():
+        raise BuildError(f"{source_dir}: no CMakeLists.txt (the fortran/ directory ships with the source repository)")
+    _require_tools()
+    _run(
+        [
+            "cmake", "-S", str(source_dir), "-B", str(build_dir),
+            "-DCMAKE_BUILD_TYPE=Release",
+            f"-DCMAKE_PREFIX_PATH={torch.utils.cmake_prefix_path}",
+            f"-DSUBGRID_BUILD_BENCHMARKS={'ON' if benchmarks else 'OFF'}",
+        ],
+        "cmake configure",
+    )  # fmt: skip
+    _run(["cmake", "--build", str(build_dir), "-j", str(jobs or os.cpu_count() or 1)], "cmake build")
+    return FortranBuild(
+        build_dir=build_dir,
+        library=build_dir / "libsubgrid_emulator.so",
+        radiation_columns=build_dir / "radiation_columns",
+        error_codes=build_dir / "error_codes",
+        bench_fortran=build_dir / "bench_fortran" if benchmarks else None,
+        bench_libtorch=build_dir / "bench_libtorch" if benchmarks else None,
+    )
+
+
+def write_columns(
+    path: str | Path, level_inputs: np.ndarray, column_inputs: np.ndarray, pressure_interface_Pa: np.ndarray
+) -> Path:
+    """Write ``[column, feature, level]``, ``[column, feature]``, ``[column, interface]`` inputs for the example host.
+
+    Row-major arrays are written as they lie in memory, which is the Fortran layout
+    ``(level, feature, column)`` the host reads them into.
+    """
+    level = np.ascontiguousarray(level_inputs, dtype=np.float32)
+    column = np.ascontiguousarray(column_inputs, dtype=np.float32)
+    pressure = np.ascontiguousarray(pressure_interface_Pa, dtype=np.float32)
+    n_columns, n_features, n_levels = level.shape
+    header = np.array([n_columns, n_levels, n_features, column.shape[1]], dtype=np.int32)
+    path = Path(path)
+    with path.open("wb") as handle:
+        for array in (header, level, column, pressure):
+            handle.write(array.tobytes())
+    return path
+
+
+def read_outputs(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """Fluxes ``[column, 4, interface]`` (W m⁻²) and heating ``[column, 2, level]`` (K/day) written by the host."""
+    raw = Path(path).read_bytes()
+    n_columns, n_levels = np.frombuffer(raw[:8], dtype=np.int32)
+    values = np.frombuffer(raw[8:], dtype=np.float32).copy()  # a writable array, not a view of the bytes
+    n_fluxes = n_columns * 4 * (n_levels + 1)
+    if values.size != n_fluxes + n_columns * 2 * n_levels:
+        raise InputError(f"{path}: {values.size} values, expected {n_fluxes + n_columns * 2 * n_levels}")
+    return values[:n_fluxes].reshape(n_columns, 4, n_levels + 1), values[n_fluxes:].reshape(n_columns, 2, n_levels)

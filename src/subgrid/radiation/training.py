@@ -1,0 +1,572 @@
+"""Train a radiation emulator on an RRTMG dataset with PyTorch Lightning.
+
+A run directory holds everything needed to use or resume the model::
+
+    RUN/config.yaml          the training configuration (strictly parsed when read back)
+    RUN/model.json           architecture, level count, feature order, loss scales, data provenance
+    RUN/model.safetensors    weights + normalisation statistics of the best validation epoch
+    RUN/metrics.csv          per-epoch losses and validation skill in physical units
+    RUN/checkpoints/         Lightning checkpoints (last.ckpt resumes an interrupted run)
+
+Loss: ``w_F · mean(((F̂ − F)/σ_F)²) + w_H · mean(((Ĥ − H)/σ_H)²)`` over the four fluxes (σ_F per
+component) and the LW/SW heating rates (σ_H per component), σ fitted on the training split.
+Checkpoints are read back with ``weights_only=True``; weights are shipped as safetensors.
+
+Training scales out with Lightning: ``devices`` processes per node on ``num_nodes`` nodes train
+with DDP (gloo on CPU, NCCL on GPUs; ``batch_size`` is per process), each streaming its own share
+of the zarr chunks, and only global rank 0 writes the run directory. Validation metrics are sums
+reduced over ranks, so they are those of one process on the same weights.
+
+Experience replay fine-tunes a finished run (``init_from``): training starts from its weights
+*and* its normalisation statistics and loss scales, which are not refitted (a replay set is a
+biased sample of states where online runs failed; refitting on it would move every input's
+z-score and throw away what the network learned). Further datasets (``extra_data``, e.g. the
+replay sets of :mod:`subgrid.hosts.rce.replay`) join the training split only, every column of
+them, oversampled ``extra_data_repeats`` times; validation stays on the main dataset's held-out
+chunks, so the best epoch is the one that keeps offline skill on the original distribution.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import ClassVar, Literal
+
+import lightning as L
+import numpy as np
+import torch
+import yaml
+from torch.utils.data import DataLoader
+
+from subgrid.core.errors import InputError
+from subgrid.models import build_backbone
+from subgrid.models.radiation import (
+    COLUMN_FEATURES,
+    DERIVED_LEVEL_FEATURES,
+    FLUXES,
+    LEVEL_FEATURES,
+    N_OUTPUT_CHANNELS,
+    RadiationEmulator,
+)
+from subgrid.radiation.training_data import ColumnStream, chunk_slices, open_radiation_dataset, split_chunks
+from subgrid.training.runs import (
+    StrictConfig,
+    TrainingHardware,
+    best_validation_score,
+    build_trainer,
+    load_run_weights,
+    merge_metric_logs,
+    read_run_description,
+    refuse_foreign_directory,
+    save_weights,
+    write_text_atomic,
+)
+
+#: Datasets (with their extra data) below this size are held in memory by default. With DDP each
+#: rank keeps the chunks it has read; shares are dealt anew every epoch, so in the end each rank
+#: holds the whole training split. Larger datasets stream: memory then depends on chunk size.
+IN_MEMORY_LIMIT_BYTES = 4 * 2**30
+#: Per-level input σ is floored at this fraction of the feature's σ over all levels.
+LEVEL_STD_FLOOR = 0.1
+
+
+@dataclass(frozen=True)
+class RadiationTrainingConfig(StrictConfig, TrainingHardware):
+    """Training settings; YAML files are parsed strictly (an unknown key is an error)."""
+
+    config_name: ClassVar[str] = "training config"
+
+    model: Literal["rescnn", "mlp"] = "rescnn"
+    model_options: dict = field(default_factory=dict)
+    optimizer: Literal["sgd", "adamw"] = "adamw"
+    learning_rate: float = 2e-3
+    momentum: float = 0.9
+    weight_decay: float = 1e-5
+    epochs: int = 40
+    batch_size: int = 256
+    flux_loss_weight: float = 1.0
+    heating_loss_weight: float = 1.0
+    validation_fraction: float = 0.1
+    # Cosine schedules plateau while the learning rate is still high: a short patience stops
+    # them before they anneal (seen: a run stopped at epoch 62 of 110).
+    early_stopping_patience: int = 25
+    statistics_columns: int = 20000
+    max_minutes: float | None = None
+    in_memory: bool | None = None
+    num_workers: int = 0
+    seed: int = 0
+    #: Times each chunk of the ``extra_data`` of :func:`train_radiation` is visited per epoch.
+    extra_data_repeats: int = 1
+
+    def __post_init__(self) -> None:
+        checks = {
+            **self._optimisation_checks(),
+            **self._hardware_checks(),
+            "model": self.model in ("rescnn", "mlp"),
+            "optimizer": self.optimizer in ("sgd", "adamw"),
+            "momentum": 0 <= self.momentum < 1,
+            "flux_loss_weight": self.flux_loss_weight >= 0,
+            "heating_loss_weight": self.heating_loss_weight >= 0,
+            "statistics_columns": self.statistics_columns >= 100,
+            "num_workers": self.num_workers >= 0,
+            "extra_data_repeats": isinstance(self.extra_data_repeats, int) and self.extra_data_repeats >= 1,
+        }
+        self._require(checks)
+
+
+def build_emulator(model: str, model_options: dict, n_levels: int) -> RadiationEmulator:
+    in_channels = len(LEVEL_FEATURES) + len(DERIVED_LEVEL_FEATURES) + len(COLUMN_FEATURES)
+    return RadiationEmulator(build_backbone(model, in_channels, N_OUTPUT_CHANNELS, n_levels, model_options), n_levels)
+
+
+# ----------------------------------------------------------------------------------------------
+# Normalisation statistics, fitted on (a sample of) the training split
+
+
+def _mean_std(x: torch.Tensor, dims: tuple[int, ...], mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    x = x.double()
+    if mask is None:
+        mean, std = x.mean(dim=dims), x.std(dim=dims)
+    else:
+        weight = mask.double().expand_as(x)
+        count = weight.sum(dim=dims).clamp(min=1.0)
+        mean = (x * weight).sum(dim=dims) / count
+        std = (((x - mean.unsqueeze(0)) ** 2 * weight).sum(dim=dims) / count).sqrt()
+    # Constant features (e.g. a fixed top pressure) would divide by zero: leave them unscaled.
+    return mean.float(), torch.where(std > 1e-8, std, torch.ones_like(std)).float()
+
+
+def fit_statistics(emulator: RadiationEmulator, batch: dict[str, torch.Tensor]) -> dict[str, list[float]]:
+    """Set the emulator's normalisation buffers from ``batch``; return the loss scales σ_F and σ_H."""
+    level, column = emulator.physical_features(batch["level_inputs"], batch["column_inputs"], batch["pressure_interface_Pa"])
+    heating, anchors = emulator.heating_contributions(batch["fluxes"], batch["pressure_interface_Pa"], batch["column_inputs"])
+    day = (emulator.insolation_W_per_m2(batch["column_inputs"]) > 0)
+    if not day.any() or day.all():
+        raise InputError("training data: needs both day and night columns to fit statistics")
+    sw_mask = day[:, None, None].expand(-1, 2, 1)
+    lw_mean, lw_std = _mean_std(heating[:, :2], (0,))
+    sw_mean, sw_std = _mean_std(heating[:, 2:], (0,), sw_mask)
+    residual_mean, residual_std = _mean_std(anchors[:, :1], (0,))
+    albedo_mean, albedo_std = _mean_std(anchors[day][:, 1:], (0,))
+    level_mean, level_std = _mean_std(level, (0,))
+    # Features that are almost always 0 at some levels (cloud in the stratosphere) have a tiny
+    # per-level σ there, so a rare column gets z-scores in the hundreds and the network output
+    # explodes (seen: one stratospheric ice cloud, SW error 94 K/day). Floor each level's σ at a
+    # fraction of the feature's σ over all levels.
+    _, pooled_std = _mean_std(level.transpose(1, 2).reshape(-1, level.shape[1]), (0,))
+    level_std = torch.maximum(level_std, LEVEL_STD_FLOOR * pooled_std[:, None])
+    with torch.no_grad():
+        emulator.level_mean[:], emulator.level_std[:] = level_mean, level_std
+        emulator.column_mean[:], emulator.column_std[:] = _mean_std(column, (0,))
+        emulator.heating_mean[:] = torch.cat([lw_mean, sw_mean])
+        emulator.heating_std[:] = torch.cat([lw_std, sw_std])
+        emulator.anchor_mean[:] = torch.cat([residual_mean, albedo_mean])
+        emulator.anchor_std[:] = torch.cat([residual_std, albedo_std])
+    fluxes, heating_rates = batch["fluxes"], batch["heating"]
+    flux_scale = [float(fluxes[:, c].std()) if c < 2 else float(fluxes[day][:, c].std()) for c in range(4)]
+    heating_scale = [float(heating_rates[:, 0].std()), float(heating_rates[day][:, 1].std())]
+    return {"flux_scale": flux_scale, "heating_scale": heating_scale}
+
+
+# ----------------------------------------------------------------------------------------------
+# Lightning module
+
+
+class RadiationLightningModule(L.LightningModule):
+    """The emulator, its loss and optimiser, and validation skill in physical units."""
+
+    def __init__(self, config: dict, n_levels: int) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.config = RadiationTrainingConfig.from_dict(config)
+        self.emulator = build_emulator(self.config.model, self.config.model_options, n_levels)
+        # Loss scales σ_F, σ_H: set by fit_statistics on a fresh run, restored from checkpoints.
+        self.register_buffer("flux_scale", torch.ones(1, 4, 1))
+        self.register_buffer("heating_scale", torch.ones(1, 2, 1))
+        self._validation_sums: dict[str, torch.Tensor] = {}
+
+    def fit_statistics(self, batch: dict[str, torch.Tensor]) -> dict[str, list[float]]:
+        """Normalisation statistics and loss scales from a training sample; returns the scales."""
+        scales = fit_statistics(self.emulator, batch)
+        self.set_loss_scales(scales)
+        return scales
+
+    def set_loss_scales(self, scales: dict[str, list[float]]) -> None:
+        with torch.no_grad():
+            self.flux_scale[:] = torch.tensor(scales["flux_scale"]).view(1, 4, 1)
+            self.heating_scale[:] = torch.tensor(scales["heating_scale"]).view(1, 2, 1)
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.emulator(batch["level_inputs"], batch["column_inputs"], batch["pressure_interface_Pa"])
+
+    def _loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        fluxes, heating = self(batch)
+        flux_loss = (((fluxes - batch["fluxes"]) / self.flux_scale) ** 2).mean()
+        heating_loss = (((heating - batch["heating"]) / self.heating_scale) ** 2).mean()
+        loss = self.config.flux_loss_weight * flux_loss + self.config.heating_loss_weight * heating_loss
+        return loss, fluxes, heating
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_index: int) -> torch.Tensor:
+        loss, _, _ = self._loss(batch)
+        # With DDP: the mean over ranks of each rank's epoch mean (ranks run the same batch count).
+        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=batch["fluxes"].shape[0],
+                 sync_dist=True)  # fmt: skip
+        return loss
+
+    def on_validation_epoch_start(self) -> None:
+        # Sums over this rank's validation columns, in float64; a rank may have no validation chunk.
+        zeros = {"loss": 1, "columns": 1, "flux_abs_error": 1, "flux_abs": 1, "heating_sq_error": 2, "heating_count": 2}
+        self._validation_sums = {k: torch.zeros(n, dtype=torch.float64, device=self.device) for k, n in zeros.items()}
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_index: int) -> None:
+        loss, fluxes, heating = self._loss(batch)
+        n_columns = batch["fluxes"].shape[0]
+        day = (batch["column_inputs"][:, COLUMN_FEATURES.index(("cos_solar_zenith_angle", "identity"))] > 0).float()
+        weight = torch.stack([torch.ones_like(day), day], dim=1)[:, :, None]  # LW all columns, SW by day
+        flux_weight = weight.repeat_interleave(2, dim=1)
+        error = heating[:, :, 1:] - batch["heating"][:, :, 1:]  # above the lowest layer
+        sums = {
+            "loss": loss * n_columns,
+            "columns": torch.tensor(float(n_columns)),
+            "flux_abs_error": ((fluxes - batch["fluxes"]).abs() * flux_weight).sum(),
+            "flux_abs": (batch["fluxes"].abs() * flux_weight).sum(),
+            "heating_sq_error": (error**2 * weight).sum(dim=(0, 2)),
+            "heating_count": (weight.expand_as(error)).sum(dim=(0, 2)),
+        }
+        for key, value in sums.items():
+            self._validation_sums[key] += value.detach().to(self._validation_sums[key])
+
+    def on_validation_epoch_end(self) -> None:
+        """Validation metrics over every rank's columns: sums reduced across ranks, then divided.
+
+        The loss is the column-weighted mean of the batch losses, as on one process, whatever
+        each rank's share; a mean of per-rank means would weigh a short share's columns more.
+        The reduced values are the same on every rank; ``sync_dist`` only tells Lightning so.
+        """
+        s = {key: self.trainer.strategy.reduce(value, reduce_op="sum") for key, value in self._validation_sums.items()}
+        rmse = (s["heating_sq_error"] / s["heating_count"].clamp(min=1)).sqrt()
+        metrics = {
+            "val_loss": s["loss"][0] / s["columns"][0],
+            "val_flux_mae_percent": 100 * s["flux_abs_error"][0] / s["flux_abs"][0],
+            "val_lw_heating_rmse_K_day": rmse[0],
+            "val_sw_heating_rmse_K_day": rmse[1],
+        }
+        for name, value in metrics.items():
+            self.log(name, value.float(), prog_bar=name != "val_flux_mae_percent", sync_dist=True)
+
+    def configure_optimizers(self):
+        c = self.config
+        if c.optimizer == "sgd":
+            optimizer = torch.optim.SGD(
+                self.parameters(), lr=c.learning_rate, momentum=c.momentum, nesterov=True, weight_decay=c.weight_decay
+            )
+        else:
+            optimizer = torch.optim.AdamW(self.parameters(), lr=c.learning_rate, weight_decay=c.weight_decay)
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=c.epochs)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "epoch"}}
+
+
+# ----------------------------------------------------------------------------------------------
+# Runs
+
+
+def load_emulator(run: str | Path) -> tuple[RadiationEmulator, dict]:
+    """The trained emulator of run directory ``run`` (eval mode) and its ``model.json`` description."""
+    run = Path(run)
+    description = read_run_description(run, kind=None, what="radiation emulator")
+    derived = description.get("derived_level_features", ["log_layer_thickness"])
+    if derived != list(DERIVED_LEVEL_FEATURES):
+        raise InputError(
+            f"{run}: trained with derived input features {derived}, this subgrid computes "
+            f"{list(DERIVED_LEVEL_FEATURES)}; retrain it, or load it with the subgrid version that trained it"
+        )
+    emulator = build_emulator(description["model"], description["model_options"], description["n_levels"])
+    return load_run_weights(emulator, run), description
+
+
+class RadiationDataModule(L.LightningDataModule):
+    """Training and validation streams over whole zarr chunks of one dataset, plus extra training data.
+
+    Every chunk of ``extra_data`` joins the training stream, ``config.extra_data_repeats`` times;
+    the validation stream holds the main dataset's held-out chunks only. The training loader is
+    rebuilt every epoch with that epoch's shuffle order, so the order depends only on (seed,
+    epoch), also after resuming from a checkpoint.
+
+    With several processes each rank streams its own share of the chunks (set in :meth:`setup`
+    from the trainer): training shares yield equal batch counts, validation shares cover every
+    held-out column once (the module reduces their sums).
+    """
+
+    def __init__(
+        self, data: Path, config: RadiationTrainingConfig, in_memory: bool, extra_data: Sequence[Path] = ()
+    ) -> None:
+        super().__init__()
+        ds = open_radiation_dataset(data)
+        train_slices, validation_slices = split_chunks(chunk_slices(ds), config.validation_fraction, config.seed)
+        extra = [
+            (str(path), columns)
+            for path in extra_data
+            for columns in chunk_slices(open_radiation_dataset(path, n_levels=ds.sizes["level"]))
+        ]
+        stream = dict(path=str(data), batch_size=config.batch_size, seed=config.seed, in_memory=in_memory)
+        self.train_stream = ColumnStream(
+            slices=train_slices, shuffle=True, extra_chunks=extra * config.extra_data_repeats, even_shares=True, **stream
+        )
+        self.validation_stream = ColumnStream(slices=validation_slices, shuffle=False, **stream)
+        self.num_workers = config.num_workers
+
+    def setup(self, stage: str) -> None:
+        rank, world_size = self.trainer.global_rank, self.trainer.world_size
+        n_shares = world_size * max(1, self.num_workers)
+        n_chunks = len(self.train_stream.chunks)
+        if n_chunks < n_shares:
+            raise InputError(
+                f"dataset: {n_chunks} training chunks cannot feed {world_size} processes x "
+                f"{max(1, self.num_workers)} loader workers; generate it with a smaller --chunk-size"
+            )
+        for stream in (self.train_stream, self.validation_stream):
+            stream.rank, stream.world_size = rank, world_size
+
+    def _loader(self, stream: ColumnStream) -> DataLoader:
+        return DataLoader(stream, batch_size=None, num_workers=self.num_workers)
+
+    def train_dataloader(self) -> DataLoader:
+        self.train_stream.set_epoch(self.trainer.current_epoch if self.trainer else 0)
+        return self._loader(self.train_stream)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.validation_stream)
+
+
+def _statistics_batch(train: ColumnStream, n_columns: int) -> dict[str, torch.Tensor]:
+    picked, total = [], 0
+    for batch in ColumnStream(path=train.path, slices=train.slices, batch_size=4096, seed=train.seed):
+        picked.append(batch)
+        total += batch["fluxes"].shape[0]
+        if total >= n_columns:
+            break
+    return {k: torch.cat([b[k] for b in picked])[:n_columns] for k in picked[0]}
+
+
+@dataclass
+class TrainingReport:
+    run: Path
+    epochs: int
+    seconds: float
+    best_val_loss: float
+    resumed: bool
+    #: Global rank of the process that returns it (0 in a single-process run; rank 0 wrote the files).
+    rank: int = 0
+
+
+#: Dataset attributes recorded in model.json for each extra dataset (those present).
+EXTRA_DATA_ATTRS = ("origin", "generator", "generator_version", "seed", "rrtmg_settings", "precrash_states",
+                    "out_of_distribution_states", "replay_round", "emulator_artifact")  # fmt: skip
+
+
+def _check_extra_data(paths: Sequence[Path], main, n_levels: int) -> list[dict]:
+    """Open every extra dataset (same levels, same RRTMG settings as the main one); their model.json entries."""
+    described = []
+    main_settings = main.attrs.get("rrtmg_settings")
+    for path in paths:
+        ds = open_radiation_dataset(path, n_levels=n_levels)
+        settings = ds.attrs.get("rrtmg_settings")
+        if main_settings and settings and json.loads(settings) != json.loads(main_settings):
+            raise InputError(
+                f"extra_data: {path} was labelled with RRTMG settings {settings}, the training data with "
+                f"{main_settings}; targets of two settings would contradict each other"
+            )
+        attrs = {k: ds.attrs[k] for k in EXTRA_DATA_ATTRS if k in ds.attrs}
+        described.append({"path": str(path.resolve()), "columns": int(ds.sizes["column"]), **attrs})
+    return described
+
+
+def _fine_tuning_start(init_from: Path, config: RadiationTrainingConfig, data: Path, n_levels: int) -> tuple[RadiationEmulator, dict]:
+    """The emulator and description of the finished run ``init_from``, checked against this run.
+
+    Refuses (naming the key) another architecture, other backbone options or another level
+    count, and a run trained on ``data`` with another split of it (fine-tuning would then train
+    on its validation chunks).
+    """
+    if (init_from / "model.json").exists():
+        kind = json.loads((init_from / "model.json").read_text()).get("kind")
+        if kind != "radiation_emulator":
+            raise InputError(f"init_from: {init_from} holds a {kind!r} model, not a radiation emulator")
+    emulator, description = load_emulator(init_from)
+    expected = {"model": config.model, "model_options": config.model_options, "n_levels": n_levels}
+    for key, value in expected.items():
+        if description.get(key) != value:
+            raise InputError(f"init_from: {init_from} has {key}={description.get(key)!r}, this run {value!r}")
+    if "loss_scales" not in description:
+        raise InputError(f"init_from: {init_from}/model.json records no loss_scales")
+    same_data = description.get("training_data", {}).get("path") == str(data.resolve())
+    if same_data and (init_from / "config.yaml").exists():
+        started = RadiationTrainingConfig.from_yaml(init_from / "config.yaml")
+        for key in ("seed", "validation_fraction"):
+            if getattr(started, key) != getattr(config, key):
+                raise InputError(
+                    f"init_from: {init_from} split the same training data with {key}={getattr(started, key)!r}, "
+                    f"this run {getattr(config, key)!r}; fine-tuning would train on its validation chunks"
+                )
+    return emulator, description
+
+
+def train_radiation(
+    data: str | Path,
+    run: str | Path,
+    config: RadiationTrainingConfig = RadiationTrainingConfig(),
+    *,
+    init_from: str | Path | None = None,
+    extra_data: Sequence[str | Path] = (),
+    resume: bool = True,
+    progress: bool = True,
+) -> TrainingReport:
+    """Train an emulator on the radiation dataset ``data`` into run directory ``run``.
+
+    ``init_from`` (a finished run of the same model, model options and level count) starts from
+    its weights, normalisation statistics and loss scales, which are kept (module docstring);
+    otherwise they are fitted on the training split of ``data``. ``extra_data`` (radiation
+    datasets with the same levels and RRTMG settings, e.g. replayed online states) join the
+    training split, ``config.extra_data_repeats`` times each; validation uses ``data``'s held-out
+    chunks only. Both are recorded in ``model.json``.
+
+    With ``resume`` and an interrupted run in ``run`` (same config, ``init_from`` and
+    ``extra_data``; the hardware settings may differ, e.g. a job requeued on other nodes),
+    training continues from its last checkpoint; otherwise a fresh run starts (an existing
+    finished run is an error).
+
+    With several processes (``config.devices`` x ``config.num_nodes``) every process calls this
+    function: Lightning starts the other processes by rerunning the command, or ``torchrun`` /
+    ``srun`` start them all. Every process fits the same normalisation statistics on the same
+    columns (DDP broadcasts rank 0's when it wraps the model, too); only global rank 0 clears
+    and writes ``run``. Call it from a script or the CLI, not from a notebook or a test runner
+    process (Lightning would rerun that process).
+    """
+    data, run = Path(data), Path(run)
+    refuse_foreign_directory(run)
+    extra_paths = [Path(path) for path in extra_data]
+    ds = open_radiation_dataset(data)
+    n_levels, n_columns = ds.sizes["level"], ds.sizes["column"]
+    extra_described = _check_extra_data(extra_paths, ds, n_levels)
+    start = None if init_from is None else _fine_tuning_start(Path(init_from), config, data, n_levels)
+    provenance = {
+        "init_from": None if init_from is None else str(Path(init_from).resolve()),
+        "extra_data": extra_described,
+    }
+    bytes_per_column = 4 * (len(LEVEL_FEATURES) * n_levels + len(COLUMN_FEATURES) + 5 * (n_levels + 1) + 2 * n_levels)
+    last = run / "checkpoints" / "last.ckpt"
+    if (run / "model.safetensors").exists():
+        raise InputError(f"{run}: already holds a trained model; choose another --out")
+    resuming = resume and last.exists()
+    if resuming:
+        saved = RadiationTrainingConfig.from_yaml(run / "config.yaml")
+        if replace(saved, **config.hardware()) != config:
+            raise InputError(f"{run}: holds an interrupted run with another config; use another --out or the same config")
+        described = json.loads((run / "model.json").read_text())
+        recorded = {"init_from": described.get("init_from"), "extra_data": [e["path"] for e in described.get("extra_data", [])]}
+        if recorded != {"init_from": provenance["init_from"], "extra_data": [e["path"] for e in extra_described]}:
+            raise InputError(
+                f"{run}: holds an interrupted run with another init_from or extra_data; use another --out or the same"
+            )
+    # Built before anything is written: it knows this process's rank (torchrun, SLURM, or the
+    # LOCAL_RANK Lightning gives the processes it starts), and only rank 0 touches the run.
+    trainer, best = build_trainer(run, config, progress=progress, reload_dataloaders_every_n_epochs=1, **config.hardware())
+    writer = trainer.is_global_zero
+    if writer and not resuming:
+        shutil.rmtree(run, ignore_errors=True)
+    if writer:
+        run.mkdir(parents=True, exist_ok=True)
+
+    L.seed_everything(config.seed, workers=True, verbose=False)
+    all_columns = n_columns + config.extra_data_repeats * sum(e["columns"] for e in extra_described)
+    in_memory = config.in_memory if config.in_memory is not None else all_columns * bytes_per_column < IN_MEMORY_LIMIT_BYTES
+    datamodule = RadiationDataModule(data, config, in_memory, extra_paths)
+    module = RadiationLightningModule(config.to_dict(), n_levels)
+    if resuming:
+        description = json.loads((run / "model.json").read_text())
+    else:
+        if start is None:
+            scales = module.fit_statistics(_statistics_batch(datamodule.train_stream, config.statistics_columns))
+            statistics_from = None
+        else:
+            emulator, started = start
+            module.emulator.load_state_dict(emulator.state_dict())  # weights and normalisation buffers
+            scales = started["loss_scales"]
+            module.set_loss_scales(scales)
+            statistics_from = started.get("statistics_from") or provenance["init_from"]
+        description = {
+            "kind": "radiation_emulator",
+            "model": config.model,
+            "model_options": config.model_options,
+            "n_levels": n_levels,
+            "parameters": sum(p.numel() for p in module.emulator.parameters()),
+            "level_features": [name for name, _ in LEVEL_FEATURES],
+            "derived_level_features": list(DERIVED_LEVEL_FEATURES),
+            "column_features": [name for name, _ in COLUMN_FEATURES],
+            "fluxes": list(FLUXES),
+            "vertical_order": "surface_first",
+            "loss_scales": scales,
+            # None: fitted on this run's training split; else the run they were fitted in.
+            "statistics_from": statistics_from,
+            "training_data": {"path": str(data.resolve()), "columns": n_columns, **{k: ds.attrs.get(k) for k in ("seed", "generator_version", "rrtmg_settings", "sampler_settings")}},
+            **provenance,
+            "extra_data_repeats": config.extra_data_repeats,
+            "training_columns_per_epoch": datamodule.train_stream.n_columns(),
+        }
+        if writer:
+            write_text_atomic(run / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
+            write_text_atomic(run / "model.json", json.dumps(description, indent=2))
+
+    started_at = time.perf_counter()
+    trainer.fit(module, datamodule=datamodule, ckpt_path=last if resuming else None, weights_only=True)
+    seconds = time.perf_counter() - started_at
+    report = TrainingReport(run, trainer.current_epoch, seconds, best_validation_score(best, run), resuming,
+                            trainer.global_rank)  # fmt: skip
+    if not writer:
+        return report
+
+    merge_metric_logs(run)
+    state = torch.load(best.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
+    module.cpu().load_state_dict(state)
+    save_weights(module.emulator, run / "model.safetensors")
+    description["trained_epochs"] = trainer.current_epoch
+    description["best_val_loss"] = best_validation_score(best, run)
+    # Wall time of this fit (after a resume: of the resumed part), the threads it had per process,
+    # the processes and the precision it ran with.
+    description["training_seconds"] = round(seconds, 1)
+    description["torch_threads"] = torch.get_num_threads()
+    description["training_processes"] = trainer.world_size
+    description["precision"] = config.precision
+    write_text_atomic(run / "model.json", json.dumps(description, indent=2))
+    return report
+
+
+def predict_radiation(emulator: RadiationEmulator, ds, *, batch_size: int = 4096):
+    """Emulated fluxes and heating rates for every column of ``ds`` as an xarray Dataset (schema names, units).
+
+    Reads ``ds`` block by block, so a lazily opened zarr dataset is not loaded whole.
+    """
+    import xarray as xr
+
+    from subgrid.physics.schema import RADIATION_OUTPUTS
+    from subgrid.radiation.training_data import to_tensors
+
+    fluxes, heating = [], []
+    emulator.eval()
+    with torch.no_grad():
+        for start in range(0, ds.sizes["column"], batch_size):
+            block = to_tensors(ds.isel(column=slice(start, start + batch_size)).load(), targets=False)
+            f, h = emulator(block["level_inputs"], block["column_inputs"], block["pressure_interface_Pa"])
+            fluxes.append(f.double().numpy())
+            heating.append(h.double().numpy())
+    f, h = np.concatenate(fluxes), np.concatenate(heating)
+    names = list(FLUXES) + ["lw_heating_rate", "sw_heating_rate"]
+    values = [f[:, i] for i in range(4)] + [h[:, 0], h[:, 1]]
+    return xr.Dataset(
+        {name: (RADIATION_OUTPUTS[name].dims, value, RADIATION_OUTPUTS[name].attrs()) for name, value in zip(names, values, strict=True)},
+        attrs={"vertical_order": "surface_first"},
+    )
