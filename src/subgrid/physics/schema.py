@@ -8,21 +8,9 @@ g m-2, particle sizes in micrometres, heating rates in K/day).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from subgrid.core.contract import Variable
 
 VERTICAL_ORDER = "surface_first"
-
-
-@dataclass(frozen=True)
-class Variable:
-    """One variable of the column data model."""
-
-    dims: tuple[str, ...]
-    units: str
-    long_name: str
-
-    def attrs(self) -> dict[str, str]:
-        return {"units": self.units, "long_name": self.long_name}
 
 
 COL = ("column",)
