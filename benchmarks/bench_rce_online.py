@@ -30,7 +30,7 @@ from pathlib import Path
 from _report import emit
 
 from subgrid.radiation.dataset import RadiationDatasetConfig, generate_radiation_dataset
-from subgrid.hosts.rce.model import RCEConfig
+from subgrid.hosts.rce.config import RCEConfig
 from subgrid.hosts.rce.online import fine_tuning_config, online_cases, online_radiation, replay_radiation, sampler_settings
 from subgrid.radiation.training import RadiationTrainingConfig, load_emulator, train_radiation
 

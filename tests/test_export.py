@@ -16,9 +16,10 @@ from subgrid.radiation.emulator import Emulator
 from subgrid.radiation.export import ExportError, export_run, output_discrepancy, run_artifact
 from subgrid.radiation.columns import ColumnSamplerConfig, sample_columns
 from subgrid.radiation.dataset import RadiationDatasetConfig, generate_radiation_dataset
+from subgrid.core.contract import Parameterization
 from subgrid.core.errors import InputError
 from subgrid.models.radiation import COLUMN_FEATURES, FLUXES, HEATING_RATES, LEVEL_FEATURES
-from subgrid.physics.rrtmg import RRTMGConfig, radiative_transfer, radiative_transfer_arrays
+from subgrid.physics.rrtmg import RRTMG, RRTMGConfig, radiative_transfer
 from subgrid.physics.schema import RADIATION_INPUTS
 from subgrid.radiation.training import RadiationTrainingConfig, load_emulator, train_radiation
 from subgrid.radiation.training_data import to_tensors
@@ -212,21 +213,27 @@ def test_out_of_range_columns_fall_back_to_rrtmg(artifacts, dataset_path):
     ds = xr.open_zarr(dataset_path).isel(column=slice(0, 24)).load()
     arrays = {name: ds[name].values.copy() for name in RADIATION_INPUTS}
     emulator = Emulator.load(artifacts["torchscript"], fallback_seed=11)
+    guard = emulator.guarded()
+    assert isinstance(emulator, Parameterization) and isinstance(guard, Parameterization)
+    assert set(emulator.outputs) == set(FLUXES + HEATING_RATES) and emulator.inputs == RADIATION_INPUTS
     assert not emulator.out_of_distribution(arrays).any()
-    plain = emulator.tendencies(arrays)
-    assert emulator.fallback_count == 0
+    plain = guard.tendencies(arrays)
+    assert guard.counts.fallback_columns == 0
 
     arrays["co2_mole_fraction"][5] = 3000e-6  # a valid atmosphere, far above the 1200 ppm of training
-    guarded = emulator.tendencies(arrays)
-    assert emulator.fallback_count == 1
+    guarded = guard.tendencies(arrays)
+    assert guard.counts.out_of_distribution_columns == 1
     config = RRTMGConfig(**json.loads(ds.attrs["rrtmg_settings"]))
-    physics = radiative_transfer_arrays({name: value[5:6] for name, value in arrays.items()}, config, seed=11)
+    # The fallback is RRTMG at the training data's settings, McICA seeded from fallback_seed and the state.
+    physics = RRTMG(config, seed=11).tendencies({name: value[5:6] for name, value in arrays.items()})
     others = np.arange(24) != 5
     for name in FLUXES + HEATING_RATES:
         np.testing.assert_array_equal(guarded[name][5], physics[name][0])
         np.testing.assert_array_equal(guarded[name][others], plain[name][others])
-    emulator.tendencies(arrays)
-    assert emulator.fallback_count == 2  # counted since load
+    unguarded = emulator.tendencies(arrays)  # the emulator alone computes every column
+    np.testing.assert_array_equal(unguarded["lw_flux_up"][others], plain["lw_flux_up"][others])
+    guard.tendencies(arrays)
+    assert guard.counts.out_of_distribution_columns == 2 and guard.counts.calls == 3  # counted since built
 
 
 def test_emulator_rejects_bad_inputs_clearly(artifacts, columns, tmp_path):

@@ -9,27 +9,24 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from subgrid.radiation.columns import ColumnSamplerConfig, sample_columns
+from subgrid.core.contract import Parameterization
 from subgrid.core.errors import InputError
-from subgrid.hosts.rce.model import (
-    CRASH_REASONS,
-    EXTREME_KINDS,
-    RCEConfig,
-    RRTMGRadiation,
-    column_enthalpy_J_per_m2,
-    compare_online,
-    convective_adjustment,
-    extreme_initial_states,
-    plot_online_drift,
-    precrash_states,
-    run_rce,
-)
-from subgrid.physics.rrtmg import CP_DRY_AIR_J_PER_KG_K, GRAVITY_M_PER_S2, radiative_transfer_arrays
-from subgrid.physics.schema import RADIATION_INPUTS
+from subgrid.hosts.rce.comparison import compare_online, plot_online_drift
+from subgrid.hosts.rce.config import CRASH_REASONS, RCEConfig
+from subgrid.hosts.rce.initial_state import EXTREME_KINDS, extreme_initial_states
+from subgrid.hosts.rce.model import precrash_states, run_rce
+from subgrid.physics.constants import RRTMG as RRTMG_CONSTANTS
+from subgrid.physics.convection import convective_adjustment
+from subgrid.physics.rrtmg import RRTMG, radiative_transfer_arrays
+from subgrid.physics.schema import RADIATION_INPUTS, RADIATION_OUTPUTS
+from subgrid.physics.thermodynamics import column_enthalpy_J_per_m2
+from subgrid.radiation.columns import ColumnSamplerConfig, sample_columns
 
 N_LEVELS = 16
 STEPS_PER_DAY = 48  # default time step, 30 min
 CALLS_PER_DAY = 24  # radiation every 2 steps
+#: c_p / g of RRTMG's constants: column enthalpy per kelvin and pascal, J m-2 K-1 Pa-1.
+CP_OVER_G = RRTMG_CONSTANTS.cp_dry_air_J_per_kg_K / RRTMG_CONSTANTS.gravity_m_per_s2
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +53,7 @@ def _mass_mean(temperature: np.ndarray, pressure_interface: np.ndarray) -> np.nd
 
 
 def _lapse_rate_theta(temperature, pressure, lapse_rate_K_per_km=6.5):
-    kappa = 287.04 * lapse_rate_K_per_km * 1e-3 / GRAVITY_M_PER_S2
+    kappa = 287.04 * lapse_rate_K_per_km * 1e-3 / RRTMG_CONSTANTS.gravity_m_per_s2
     return temperature * (1e5 / pressure) ** kappa
 
 
@@ -98,12 +95,12 @@ def test_energy_change_equals_the_net_boundary_fluxes(columns, surface, relaxati
     ``H`` is the large-scale heat transport (0 for pure RCE)."""
     config = RCEConfig(days=1.0, output_interval_days=0.5, checkpoint_interval_days=0.5, surface=surface,
                        large_scale_relaxation_days=relaxation_days)  # fmt: skip
-    run = run_rce(columns, RRTMGRadiation(), config, progress=False)
+    run = run_rce(columns, RRTMG(), config, progress=False)
     p_int = columns["air_pressure_on_interface"].values
     thickness = p_int[:, :-1] - p_int[:, 1:]
 
     def energy(temperature, surface_temperature):
-        atmosphere = CP_DRY_AIR_J_PER_KG_K / GRAVITY_M_PER_S2 * (temperature * thickness).sum(axis=1)
+        atmosphere = CP_OVER_G * (temperature * thickness).sum(axis=1)
         return atmosphere + config.slab_heat_capacity_J_per_m2_K * surface_temperature
 
     change = energy(run["final_air_temperature"].values, run["final_surface_temperature"].values) - energy(
@@ -132,7 +129,14 @@ def test_energy_change_equals_the_net_boundary_fluxes(columns, surface, relaxati
 # Crashes
 
 
-class PlantedFailure:
+class Scheme:
+    """A test scheme of the radiation contract (RRTMG's inputs and outputs); ``tendencies`` comes with each."""
+
+    inputs = RADIATION_INPUTS
+    outputs = RADIATION_OUTPUTS
+
+
+class PlantedFailure(Scheme):
     """RRTMG, except that on call ``call`` the column in row ``row`` gets ``heating`` K/day (or NaN)."""
 
     def __init__(self, call: int, row: int, heating: float) -> None:
@@ -140,7 +144,7 @@ class PlantedFailure:
         self.calls = 0
         self.seen: dict[str, np.ndarray] | None = None
 
-    def __call__(self, arrays):
+    def tendencies(self, arrays):
         outputs = radiative_transfer_arrays(arrays)
         if self.calls == self.call:
             self.seen = {name: np.array(value[self.row]) for name, value in arrays.items()}
@@ -154,7 +158,7 @@ def test_a_failing_column_is_frozen_and_its_precrash_states_kept(clear_columns, 
     config = RCEConfig(days=2.0, precrash_states=3)
     failing = PlantedFailure(call=20, row=1, heating=heating)  # on day 0, at step 40
     run = run_rce(clear_columns, failing, config, progress=False)
-    reference = run_rce(clear_columns, radiative_transfer_arrays, config, progress=False)
+    reference = run_rce(clear_columns, RRTMG(), config, progress=False)
 
     np.testing.assert_array_equal(run["crashed"].values, [False, True, False, False])
     crash_step = 20 * config.radiation_every_steps + 1  # the step that started with the failing call
@@ -189,15 +193,15 @@ class Interrupted(Exception):
     """Stands for the run being killed."""
 
 
-class InterruptAt:
+class InterruptAt(Scheme):
     def __init__(self, radiation, call: int) -> None:
         self.radiation, self.call, self.calls = radiation, call, 0
 
-    def __call__(self, arrays):
+    def tendencies(self, arrays):
         self.calls += 1
         if self.calls > self.call:
             raise Interrupted
-        return self.radiation(arrays)
+        return self.radiation.tendencies(arrays)
 
 
 def test_a_killed_run_resumes_from_its_checkpoint_with_the_same_result(columns, tmp_path):
@@ -225,9 +229,9 @@ def test_a_killed_run_resumes_from_its_checkpoint_with_the_same_result(columns, 
 
 def test_a_checkpoint_of_another_run_is_refused(columns, tmp_path):
     checkpoint = tmp_path / "rce.npz"
-    run_rce(columns, RRTMGRadiation(), RCEConfig(days=1.0), checkpoint=checkpoint, progress=False)
+    run_rce(columns, RRTMG(), RCEConfig(days=1.0), checkpoint=checkpoint, progress=False)
     with pytest.raises(InputError, match="checkpoint.*another initial state or settings"):
-        run_rce(columns, RRTMGRadiation(), RCEConfig(days=1.0, mixed_layer_depth_m=2.0), checkpoint=checkpoint,
+        run_rce(columns, RRTMG(), RCEConfig(days=1.0, mixed_layer_depth_m=2.0), checkpoint=checkpoint,
                 progress=False)  # fmt: skip
 
 
@@ -240,7 +244,7 @@ def test_an_atmosphere_started_20K_too_warm_cools_toward_its_surface(columns):
     warm = columns.copy(deep=True)
     warm["air_temperature"] = columns["air_temperature"] + 20.0
     both = xr.concat([columns, warm], "column")
-    run = run_rce(both, RRTMGRadiation(), RCEConfig(days=3.0, surface="fixed", large_scale_relaxation_days=0.0),
+    run = run_rce(both, RRTMG(), RCEConfig(days=3.0, surface="fixed", large_scale_relaxation_days=0.0),
                   progress=False)  # fmt: skip
     p_int = both["air_pressure_on_interface"].values
     mean = _mass_mean(run["air_temperature"].values, p_int[:, None, :])
@@ -258,8 +262,8 @@ def test_the_large_scale_relaxation_holds_a_drifting_column_near_its_initial_sta
     """Pure RCE drifts (the columns start out of radiative-convective balance); the relaxation (τ = 3 d) holds
     every column closer to its start, and the heat it brings in opposes the drift."""
     config = RCEConfig(days=12.0, output_interval_days=4.0, checkpoint_interval_days=4.0)
-    pure = run_rce(columns, RRTMGRadiation(), replace(config, large_scale_relaxation_days=0.0), progress=False)
-    held = run_rce(columns, RRTMGRadiation(), replace(config, large_scale_relaxation_days=3.0), progress=False)
+    pure = run_rce(columns, RRTMG(), replace(config, large_scale_relaxation_days=0.0), progress=False)
+    held = run_rce(columns, RRTMG(), replace(config, large_scale_relaxation_days=3.0), progress=False)
     p_int = columns["air_pressure_on_interface"].values
     start = _mass_mean(columns["air_temperature"].values, p_int)
     drift = {name: _mass_mean(run["final_air_temperature"].values, p_int) - start for name, run in
@@ -268,7 +272,7 @@ def test_the_large_scale_relaxation_holds_a_drifting_column_near_its_initial_sta
     assert np.all(np.abs(drift["held"]) < 0.6 * np.abs(drift["pure"]))
     surface_drift = held["final_surface_temperature"].values - columns["surface_temperature"].values
     # Heat brought in over the last interval has the sign opposite to the column's (air + slab) drift.
-    column_drift = drift["held"] * (p_int[:, 0] - p_int[:, -1]) * CP_DRY_AIR_J_PER_KG_K / GRAVITY_M_PER_S2
+    column_drift = drift["held"] * (p_int[:, 0] - p_int[:, -1]) * CP_OVER_G
     column_drift = column_drift + config.slab_heat_capacity_J_per_m2_K * surface_drift
     assert np.all(np.sign(held["large_scale_heat_flux"].values[:, -1]) == -np.sign(column_drift))
     assert np.all(pure["large_scale_heat_flux"].values == 0.0)
@@ -283,7 +287,7 @@ def test_extreme_initial_states_are_valid_and_run(columns):
     assert np.all((shift[kinds == "cold"] <= -15.0) & (shift[kinds == "cold"] >= -30.0))
     assert np.all(np.abs(states["latitude"].values[kinds == "polar_night"]) >= 75.0)
     assert np.all(states["cos_solar_zenith_angle"].values[kinds == "polar_night"] <= 0.0)  # winter solstice
-    run = run_rce(states, RRTMGRadiation(), RCEConfig(days=1.0), progress=False)
+    run = run_rce(states, RRTMG(), RCEConfig(days=1.0), progress=False)
     assert not run["crashed"].any()
 
 
@@ -291,30 +295,32 @@ def test_extreme_initial_states_are_valid_and_run(columns):
 # Online comparison
 
 
-def _scaled(radiation, factor):
-    def scaled(arrays):
-        outputs = dict(radiation(arrays))
-        outputs["lw_heating_rate"] = factor * outputs["lw_heating_rate"]
-        return outputs
+class Scaled(Scheme):
+    """``radiation`` with its LW heating scaled by ``factor``."""
 
-    return scaled
+    def __init__(self, radiation, factor: float) -> None:
+        self.radiation, self.factor = radiation, factor
+
+    def tendencies(self, arrays):
+        outputs = dict(self.radiation.tendencies(arrays))
+        outputs["lw_heating_rate"] = self.factor * outputs["lw_heating_rate"]
+        return outputs
 
 
 def test_compare_online_reports_survival_drift_and_timing(clear_columns, tmp_path):
     config = RCEConfig(days=2.0)
-    same = compare_online(clear_columns, radiative_transfer_arrays, radiative_transfer_arrays, config, progress=False)
+    same = compare_online(clear_columns, RRTMG(), RRTMG(), config, progress=False)
     assert same.summary["emulator_survived"] == same.summary["physics_survived"] == 4
     np.testing.assert_array_equal(same.metrics["temperature_rmse_K"].values, 0.0)
 
-    biased = compare_online(clear_columns, _scaled(radiative_transfer_arrays, 1.3), radiative_transfer_arrays, config,
-                            progress=False)  # fmt: skip
+    biased = compare_online(clear_columns, Scaled(RRTMG(), 1.3), RRTMG(), config, progress=False)
     rmse = biased.metrics["temperature_rmse_K"].values
     assert np.all(rmse > 0.05) and np.all(rmse[:, -1] > rmse[:, 0])  # LW cooling 30 % too strong: drifts cold
     assert np.all(biased.metrics["surface_temperature_difference_last_K"].values < 0.0)
     assert biased.summary["radiation_wall_s"]["emulator"] > 0.0 and biased.summary["emulator_fallback_columns"] is None
 
-    failing = compare_online(clear_columns, PlantedFailure(call=3, row=0, heating=np.nan), radiative_transfer_arrays,
-                             config, progress=False)  # fmt: skip
+    failing = compare_online(clear_columns, PlantedFailure(call=3, row=0, heating=np.nan), RRTMG(), config,
+                             progress=False)  # fmt: skip
     np.testing.assert_array_equal(failing.metrics["emulator_survived"].values, [False, True, True, True])
     assert failing.summary["emulator_survived"] == 3
     assert np.isnan(failing.metrics["temperature_rmse_last_K"].values[0])
@@ -353,20 +359,26 @@ def test_bad_settings_are_named(settings, field):
 def test_bad_initial_states_and_radiation_are_named(columns):
     config = RCEConfig(days=1.0)
     with pytest.raises(InputError, match="latitude"):
-        run_rce(columns.drop_vars("latitude"), RRTMGRadiation(), config, progress=False)
+        run_rce(columns.drop_vars("latitude"), RRTMG(), config, progress=False)
     hot = columns.copy(deep=True)
     hot["air_temperature"][2, 5] = 360.0
     with pytest.raises(InputError, match="air_temperature.*column 2"):
-        run_rce(hot, RRTMGRadiation(), config, progress=False)
+        run_rce(hot, RRTMG(), config, progress=False)
     wet = columns.copy(deep=True)
     wet["specific_humidity"][1, 3] = np.nan
     with pytest.raises(InputError, match="specific_humidity"):
-        run_rce(wet, RRTMGRadiation(), config, progress=False)
+        run_rce(wet, RRTMG(), config, progress=False)
     with pytest.raises(InputError, match="radiation"):
         run_rce(columns, "rrtmg", config, progress=False)
+    with pytest.raises(InputError, match="radiation: must be a Parameterization"):
+        run_rce(columns, RRTMG().tendencies, config, progress=False)  # a function, not a scheme
+
+    class HeatingOnly(Scheme):
+        def tendencies(self, arrays):
+            return {"lw_heating_rate": np.zeros_like(arrays["air_temperature"])}
+
     with pytest.raises(InputError, match="radiation: returned no .*sw_flux_up"):
-        run_rce(columns, lambda arrays: {"lw_heating_rate": np.zeros_like(arrays["air_temperature"])}, config,
-                progress=False)  # fmt: skip
+        run_rce(columns, HeatingOnly(), config, progress=False)
 
 
 # --------------------------------------------------------------------------------------------
@@ -379,7 +391,7 @@ def test_replay_harvests_and_relabels_the_states_before_a_planted_failure(clear_
 
     config = RCEConfig(days=1.0, precrash_states=4)
     emulator = PlantedFailure(call=6, row=3, heating=np.nan)
-    comparison = compare_online(clear_columns, emulator, radiative_transfer_arrays, config, progress=False)
+    comparison = compare_online(clear_columns, emulator, RRTMG(), config, progress=False)
     states = harvest_replay_states(comparison, clear_columns)
     assert states.sizes["column"] == 4
     assert (states["source_column"].values == 3).all() and (states["replay_origin"].values == 0).all()
@@ -398,7 +410,7 @@ def test_replay_harvests_and_relabels_the_states_before_a_planted_failure(clear_
 
     with pytest.raises(InputError, match="already exists"):
         replay_radiation_dataset(comparison, clear_columns, path)
-    calm = compare_online(clear_columns, radiative_transfer_arrays, radiative_transfer_arrays, config, progress=False)
+    calm = compare_online(clear_columns, RRTMG(), RRTMG(), config, progress=False)
     with pytest.raises(InputError, match="nothing to replay"):
         harvest_replay_states(calm, clear_columns)
 
@@ -422,13 +434,15 @@ def test_an_exported_emulator_runs_online_and_its_ood_states_are_replayed(tmp_pa
     train_radiation(data, tmp_path / "run", training, progress=False)
     artifact = export_run(tmp_path / "run", tmp_path / "artifact", "onnx")
     emulator = Emulator.load(artifact, threads=1)
+    assert isinstance(emulator, Parameterization) and isinstance(emulator.guarded(), Parameterization)
 
     cases = extreme_initial_states(sample_columns(5, np.random.default_rng(9), sampler), 1)
-    recorder = OODRecorder(emulator, every_calls=6)
-    comparison = compare_online(cases, recorder, RRTMGRadiation(), RCEConfig(days=2.0), progress=False)
+    recorder = OODRecorder(emulator.guarded(), every_calls=6)
+    comparison = compare_online(cases, recorder, RRTMG(), RCEConfig(days=2.0), progress=False)
     summary = comparison.summary
     assert summary["physics_survived"] == 5
     assert summary["emulator_fallback_columns"] > 0 and recorder.n_states > 0  # extremes leave the training range
+    assert summary["emulator_out_of_distribution_columns"] == recorder.counts.out_of_distribution_columns > 0
     assert summary["radiation_wall_s"]["emulator"] > 0.0
     survived = comparison.metrics["emulator_survived"].values
     assert np.isfinite(comparison.metrics["temperature_rmse_last_K"].values[survived]).all()

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from subgrid.cli.main import app
 from subgrid.radiation.columns import ColumnSamplerConfig, sample_columns
 from subgrid.core.errors import InputError
-from subgrid.hosts.rce.model import RCEConfig
+from subgrid.hosts.rce.config import RCEConfig
 from subgrid.hosts.rce.replay import label_with_rrtmg, write_replay_dataset
 from subgrid.physics.rrtmg import radiative_transfer_arrays
 from subgrid.physics.schema import RADIATION_INPUTS
@@ -106,9 +106,10 @@ class WarmRunaway:
     def __init__(self, emulator, radiation, threshold_K: float) -> None:
         self.fine_tuned = bool(emulator.sidecar["model"]["extra_data"])
         self.radiation, self.threshold_K = radiation, threshold_K
+        self.inputs, self.outputs = radiation.inputs, radiation.outputs
 
-    def __call__(self, arrays):
-        outputs = dict(self.radiation(arrays))
+    def tendencies(self, arrays):
+        outputs = dict(self.radiation.tendencies(arrays))
         if not self.fine_tuned:
             warm = arrays["surface_temperature"] > self.threshold_K
             outputs["sw_heating_rate"] = outputs["sw_heating_rate"] + 200.0 * warm[:, None]

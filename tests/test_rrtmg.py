@@ -1,4 +1,4 @@
-"""RRTMG through climt: physics identities, the pitfalls of DESIGN.md section 3, and input validation."""
+"""RRTMG through climt: physics identities, the pitfalls of docs/REFERENCE.md section 3, and input validation."""
 
 from __future__ import annotations
 
@@ -10,9 +10,8 @@ from conftest import make_columns
 
 from subgrid.core.errors import InputError
 from subgrid.physics import rrtmg
+from subgrid.physics.constants import RRTMG as RRTMG_CONSTANTS
 from subgrid.physics.rrtmg import (
-    CP_DRY_AIR_J_PER_KG_K,
-    GRAVITY_M_PER_S2,
     SECONDS_PER_DAY,
     RRTMGConfig,
     radiative_transfer,
@@ -25,12 +24,15 @@ def _flux_divergence_heating(fluxes: xr.Dataset, columns: xr.Dataset, band: str,
     """(g/cp) ΔF_net/Δp in K/day, with F_net = up − down and Δ taken upward across each layer."""
     net = (fluxes[f"{band}_flux_up{sky}"] - fluxes[f"{band}_flux_down{sky}"]).values
     dp = np.diff(columns["air_pressure_on_interface"].values, axis=1)
-    return GRAVITY_M_PER_S2 / CP_DRY_AIR_J_PER_KG_K * np.diff(net, axis=1) / dp * SECONDS_PER_DAY
+    g, cp = RRTMG_CONSTANTS.gravity_m_per_s2, RRTMG_CONSTANTS.cp_dry_air_J_per_kg_K
+    return g / cp * np.diff(net, axis=1) / dp * SECONDS_PER_DAY
 
 
 def test_constants_are_the_ones_rrtmg_uses():
-    assert GRAVITY_M_PER_S2 == sympl.get_constant("gravitational_acceleration", "m/s^2")
-    assert CP_DRY_AIR_J_PER_KG_K == sympl.get_constant("heat_capacity_of_dry_air_at_constant_pressure", "J/kg/K")
+    assert RRTMG_CONSTANTS.gravity_m_per_s2 == sympl.get_constant("gravitational_acceleration", "m/s^2")
+    assert RRTMG_CONSTANTS.cp_dry_air_J_per_kg_K == sympl.get_constant(
+        "heat_capacity_of_dry_air_at_constant_pressure", "J/kg/K"
+    )
 
 
 @pytest.mark.parametrize("band", ["lw", "sw"])
@@ -228,7 +230,7 @@ def test_config_rejects_unknown_options():
 
 
 def test_batched_array_call_equals_climt_sympl_call():
-    """DESIGN.md: array_call with our unit conversions equals climt's unit-checked __call__."""
+    """docs/REFERENCE.md: array_call with our unit conversions equals climt's unit-checked __call__."""
     columns = make_columns(n_columns=3, cloud_fraction=0.5, ice_water_path_g_m2=20.0, cos_zenith=np.array([0.2, 0.5, 0.9]))
     arrays = {name: columns[name].values for name in RADIATION_INPUTS}
     config = RRTMGConfig()

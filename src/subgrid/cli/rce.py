@@ -12,15 +12,11 @@ from pathlib import Path
 
 import typer
 
+from subgrid.cli.errors import fail
 from subgrid.core.errors import SubgridError
 
 #: Online the emulator sees a few columns a step: extra intra-op threads only add synchronisation.
 ONLINE_THREADS_HELP = "Emulator runtime threads (a few columns a step run fastest on one; TorchScript: process-wide)."
-
-
-def _fail(error: Exception) -> None:
-    typer.echo(f"error: {error}", err=True)
-    raise typer.Exit(code=2)
 
 
 def _cell(value: float | None, fmt: str, width: int) -> str:
@@ -49,7 +45,7 @@ def rounds_table(entries: list[dict]) -> str:
 
 
 def _rce_config(days: float, surface: str, radiation_every: int, relaxation_days: float):
-    from subgrid.hosts.rce.model import RCEConfig
+    from subgrid.hosts.rce.config import RCEConfig
 
     return RCEConfig(days=days, surface=surface, radiation_every_steps=radiation_every,
                      large_scale_relaxation_days=relaxation_days)  # fmt: skip
@@ -79,7 +75,8 @@ def online_radiation_command(
     radiation_every: int = RADIATION_EVERY,
     relaxation_days: float = RELAXATION_DAYS,
     ood_guard: bool = typer.Option(
-        True, "--ood-guard/--no-ood-guard", help="Compute columns outside the training range with RRTMG."),
+        True, "--ood-guard/--no-ood-guard",
+        help="Guard the emulator: columns outside the training range (or with non-finite output) go to RRTMG."),
     out: Path = typer.Option(..., "--out", help="Directory for online.json, metrics.zarr, drift.png and checkpoints."),
     threads: int = typer.Option(1, "--threads", min=1, help=ONLINE_THREADS_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON instead of a table."),
@@ -95,13 +92,13 @@ def online_radiation_command(
             ood_guard=ood_guard, threads=threads, progress=progress,
         )  # fmt: skip
     except (SubgridError, ValueError) as error:
-        _fail(error)
+        fail(error)
     if as_json:
         typer.echo(json.dumps(report, indent=2))
     else:
         typer.echo(rounds_table([report]))
         typer.echo(f"physics survived {report['physics_survived']}/{report['cases']}; "
-                   f"columns sent to RRTMG by the OOD guard: {report['emulator_fallback_columns']}")  # fmt: skip
+                   f"columns sent to RRTMG by the guard: {report['emulator_fallback_columns']}")  # fmt: skip
     typer.echo(f"wrote {out}/online.json, {out}/metrics.zarr and {out}/drift.png")
 
 
@@ -125,7 +122,8 @@ def replay_radiation_command(
         4, "--replay-repeats", min=1, help="Visits of each replayed column per fine-tuning epoch (oversampling)."),
     ood_guard: bool = typer.Option(
         True, "--ood-guard/--no-ood-guard",
-        help="Compute columns outside the training range with RRTMG, and replay them too."),
+        help="Guard the emulator: columns outside the training range (or with non-finite output) go to RRTMG; "
+        "the out-of-range ones are replayed too."),
     threads: int = typer.Option(1, "--threads", min=1, help=ONLINE_THREADS_HELP),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
 ) -> None:
@@ -145,7 +143,7 @@ def replay_radiation_command(
             ood_guard=ood_guard, threads=threads, progress=progress,
         )  # fmt: skip
     except (SubgridError, ValueError) as error:
-        _fail(error)
+        fail(error)
     typer.echo(rounds_table(report.rounds))
     outcome = "every case survived" if report.all_survived else "cases still crash at the round limit"
     typer.echo(f"{outcome}; final run {report.final_run}, artifact {report.final_artifact}; wrote {report.path}")

@@ -11,7 +11,8 @@ is one argument::
 
 What ``state`` is depends on the host's contract, stated by each parameterization's ``inputs``:
 the radiation schemes take a mapping of ``(column, level|interface)`` arrays (surface first) or an
-xarray Dataset; the QBO drag sources take the host's :class:`~subgrid.hosts.qbo.model.QBOState`.
+xarray Dataset; the QBO drag sources take a :class:`~subgrid.physics.qbo_waves.QBOState` (the wind and the column's
+background, built by the host each step).
 Optional: ``diagnostics(state) -> dict`` (extra outputs a host may record; :func:`diagnostics`
 returns ``{}`` for schemes without it).
 
@@ -171,8 +172,8 @@ class Guarded:
         away = flagged | non_finite
         if away.any():
             physics = self.fallback.tendencies(_rows(state, away))
-            if not outputs:
-                outputs = {name: np.empty((n_columns, *np.shape(value)[1:])) for name, value in physics.items()}
+            if not outputs:  # every column went away: the emulator's outputs, from the fallback
+                outputs = {name: np.empty((n_columns, *np.shape(physics[name])[1:])) for name in self.outputs}
             for name in outputs:
                 outputs[name][away] = physics[name]
         self.counts.out_of_distribution_columns += int(flagged.sum())

@@ -2,7 +2,7 @@
 
 Batched over columns: the climt components are built once per process and fed ``(level, column)``
 numpy arrays through ``array_call``, skipping sympl's per-call state building and unit parsing
-(results equal sympl's ``__call__``; see DESIGN.md section 3).
+(results equal sympl's ``__call__``; see docs/REFERENCE.md section 3).
 
 Pitfalls handled here (all seen on these machines):
 
@@ -25,8 +25,11 @@ Pitfalls handled here (all seen on these machines):
   incident flux (no thermal source in the SW), so fluxes are computed at factor 1 and scaled per
   column; ``tests/test_rrtmg.py`` checks this against the scalar path of the Fortran code.
 
-Heating rates come from RRTMG itself and equal (g/cp)·ΔF_net/Δp with g = 9.80665 m s⁻²,
-cp = 1004.64 J kg⁻¹ K⁻¹ (sympl's constants), in K/day.
+Heating rates come from RRTMG itself and equal (g/cp)·ΔF_net/Δp with sympl's ``g`` and ``c_p``
+(:data:`subgrid.physics.constants.RRTMG`), in K/day.
+
+:class:`RRTMG` is the scheme as a :class:`~subgrid.core.contract.Parameterization`: what hosts
+call (``RRTMG().tendencies(state)``), with McICA seeded per call from the state.
 """
 
 from __future__ import annotations
@@ -34,20 +37,20 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import json
+import zlib
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 import numpy as np
 import xarray as xr
 
-from subgrid.core.errors import InputError
 from subgrid.core import validation
+from subgrid.core.contract import Variable
+from subgrid.core.errors import InputError
+from subgrid.physics.constants import SECONDS_PER_DAY  # noqa: F401  (importable from here, as before)
+from subgrid.physics.constants import STANDARD_GRAVITY_M_PER_S2 as GRAVITY_M_PER_S2  # noqa: F401  (sympl's g)
 from subgrid.physics.schema import RADIATION_INPUTS, RADIATION_OUTPUTS, VERTICAL_ORDER
-
-GRAVITY_M_PER_S2 = 9.80665
-CP_DRY_AIR_J_PER_KG_K = 1004.64
-SECONDS_PER_DAY = 86400.0
 
 N_LW_BANDS = 16
 N_SW_BANDS = 14
@@ -428,3 +431,70 @@ def sympl_state(arrays: Mapping[str, np.ndarray], config: RRTMGConfig = RRTMGCon
             np.asarray(value, dtype=float).reshape(target.shape), dims=target.dims, attrs={"units": properties["units"]}
         )
     return state
+
+
+# --------------------------------------------------------------------------------------------
+# The scheme as a parameterization
+
+
+@dataclass(frozen=True)
+class RRTMG:
+    """RRTMG LW + SW as a :class:`~subgrid.core.contract.Parameterization`, McICA seeded per call from the state.
+
+    ``tendencies(state)`` takes a mapping of ``(column, level|interface)`` arrays, surface first
+    (:func:`radiative_transfer_arrays`), or an xarray Dataset of columns in either vertical order
+    (:func:`radiative_transfer`, which validates it), and returns all of
+    :data:`~subgrid.physics.schema.RADIATION_OUTPUTS` in the same form.
+
+    A fixed McICA seed would sample the same sub-grid clouds on every call, a bias frozen in
+    time; seeding from the bytes of the temperature field (``zlib.crc32``, started at ``seed``)
+    varies the draw from call to call yet keeps a run reproducible (and a resumed run identical
+    to an uninterrupted one). Equal temperatures give equal clouds.
+
+    Attributes:
+        config: the scheme's settings.
+        seed: start value of the per-call McICA seed, in [0, 2**32).
+        validate: check mappings of arrays as :func:`radiative_transfer` checks a Dataset (errors name
+            variable and column); off by default, as in a host's hot loop. Datasets are always checked.
+    """
+
+    config: RRTMGConfig = field(default_factory=RRTMGConfig)
+    seed: int = 0
+    validate: bool = False
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.seed < 2**32:
+            raise InputError(f"RRTMG.seed: must be in [0, 2**32), got {self.seed!r}")
+
+    @property
+    def inputs(self) -> Mapping[str, Variable]:
+        return RADIATION_INPUTS
+
+    @property
+    def outputs(self) -> Mapping[str, Variable]:
+        return RADIATION_OUTPUTS
+
+    def mcica_seed(self, air_temperature_K: np.ndarray) -> int:
+        """The McICA seed of a call on this temperature field (as float64, C order)."""
+        temperature = np.ascontiguousarray(air_temperature_K, dtype=np.float64)
+        return zlib.crc32(temperature.tobytes(), self.seed)
+
+    def tendencies(self, state: xr.Dataset | Mapping[str, np.ndarray]) -> xr.Dataset | dict[str, np.ndarray]:
+        """Fluxes (W m⁻², interfaces) and heating rates (K/day, levels) of ``state``; ``state`` is not changed."""
+        if isinstance(state, xr.Dataset):
+            ordered, _ = to_surface_first(state)
+            return radiative_transfer(state, self.config, seed=self.mcica_seed(ordered["air_temperature"].values))
+        if self.validate:
+            validate_radiation_inputs(inputs_as_dataset(state), self.config)
+        return radiative_transfer_arrays(state, self.config, seed=self.mcica_seed(state["air_temperature"]))
+
+
+def inputs_as_dataset(arrays: Mapping[str, np.ndarray]) -> xr.Dataset:
+    """Radiation inputs given as ``(column, level|interface)`` arrays, as a Dataset (to validate them)."""
+    unknown = set(arrays) - set(RADIATION_INPUTS)
+    if unknown:
+        raise InputError(f"radiation inputs: unknown variable(s) {', '.join(sorted(unknown))}")
+    try:
+        return xr.Dataset({name: (RADIATION_INPUTS[name].dims, np.asarray(v)) for name, v in arrays.items()})
+    except ValueError as error:  # xarray names the dimension whose sizes disagree
+        raise InputError(f"radiation inputs: inconsistent shapes ({error})") from error

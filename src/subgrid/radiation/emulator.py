@@ -1,21 +1,27 @@
 """Run an exported radiation emulator inside a Python host, with the same contract as the physics scheme.
 
-``Emulator.tendencies(state)`` takes what :func:`subgrid.physics.rrtmg.radiative_transfer`
-takes (an xarray Dataset of columns, surface or top first) or what
-:func:`~subgrid.physics.rrtmg.radiative_transfer_arrays` takes (a dict of ``(column, level)``
-arrays, surface first), and returns the same names, dims and units: all-sky fluxes
-``{lw,sw}_flux_{up,down}`` (W m⁻², interfaces) and heating rates ``{lw,sw}_heating_rate``
-(K/day, levels). The emulator predicts no clear-sky diagnostics. Swapping RRTMG for an emulator
-in a host is one argument::
+:class:`Emulator` is a :class:`~subgrid.core.contract.Parameterization`, as
+:class:`~subgrid.physics.rrtmg.RRTMG` is: ``tendencies(state)`` takes an xarray Dataset of columns
+(surface or top first) or a dict of ``(column, level|interface)`` arrays (surface first), and
+returns the same names, dims and units as RRTMG: all-sky fluxes ``{lw,sw}_flux_{up,down}``
+(W m⁻², interfaces) and heating rates ``{lw,sw}_heating_rate`` (K/day, levels). The emulator
+predicts no clear-sky diagnostics. Swapping RRTMG for an emulator in a host is one argument::
 
-    radiation = Emulator.load("artifacts/rescnn").tendencies   # or partial(radiative_transfer, config=...)
-    heating = radiation(columns)["lw_heating_rate"]
+    radiation = Emulator.load("artifacts/rescnn")               # or RRTMG(config)
+    heating = radiation.tendencies(columns)["lw_heating_rate"]
 
-Out-of-distribution guard (on by default): a column any of whose inputs lies outside the training
-range, widened by ``ood_tolerance`` times the range's width (per level, per feature; ranges from
-the artifact's sidecar), is computed by RRTMG with the training data's settings instead, and
-counted in :attr:`Emulator.fallback_count`. Inputs are validated first (the physics scheme's
-checks: missing variables, NaN/Inf, ranges, pressure order), with errors naming variable and column.
+``tendencies`` runs the emulator only. Inputs are validated first (the physics scheme's checks:
+missing variables, NaN/Inf, ranges, pressure order), with errors naming variable and column.
+
+Out-of-distribution guard: :meth:`Emulator.out_of_distribution` flags a column any of whose inputs
+lies outside the training range, widened by ``ood_tolerance`` times the range's width (per level,
+per feature; ranges from the artifact's sidecar). :meth:`Emulator.guarded` wraps the emulator in a
+:class:`~subgrid.core.contract.Guarded` that computes those columns (and any whose emulated output
+is not finite) with RRTMG at the training data's settings (the sidecar's ``fallback_scheme``) and
+counts them in ``Guarded.counts``::
+
+    radiation = Emulator.load("artifacts/rescnn").guarded()
+    radiation.tendencies(arrays); radiation.counts.out_of_distribution_columns
 
 Threads: ``threads`` sets LibTorch's intra-op pool (process-wide, as ``torch.set_num_threads``)
 or ONNX Runtime's session pool. ONNX Runtime's threads are told not to spin between calls: spinning
@@ -31,19 +37,25 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 import torch
 import xarray as xr
 
-from subgrid.radiation.export import ARTIFACTS, INPUT_NAMES, OUTPUT_NAMES, SIDECAR, without_torchscript_deprecation
+from subgrid.core.contract import Guarded, Parameterization, Variable
 from subgrid.core.errors import InputError
 from subgrid.models.radiation import COLUMN_FEATURES, FLUXES, HEATING_RATES, LEVEL_FEATURES
-from subgrid.physics.rrtmg import RRTMGConfig, to_surface_first, radiative_transfer_arrays, validate_radiation_inputs
+from subgrid.physics.rrtmg import RRTMG, RRTMGConfig, inputs_as_dataset, to_surface_first, validate_radiation_inputs
 from subgrid.physics.schema import RADIATION_INPUTS, RADIATION_OUTPUTS, VERTICAL_ORDER
+from subgrid.radiation.export import ARTIFACTS, INPUT_NAMES, OUTPUT_NAMES, SIDECAR, without_torchscript_deprecation
 
 LEVEL_NAMES = tuple(name for name, _ in LEVEL_FEATURES)
 COLUMN_NAMES = tuple(name for name, _ in COLUMN_FEATURES)
 OUTPUTS = FLUXES + HEATING_RATES
+#: What the emulator returns: RRTMG's all-sky outputs.
+EMULATED_OUTPUTS: dict[str, Variable] = {name: RADIATION_OUTPUTS[name] for name in OUTPUTS}
 #: Calls made at load time: TorchScript's profiling executor optimises the graph on the third call.
 WARMUP_CALLS = 3
 
@@ -84,7 +96,10 @@ BEST_BATCH = {"torchscript": 64, "onnx": 4096}
 
 
 class Emulator:
-    """An exported emulator loaded for inference; build it with :meth:`load`."""
+    """An exported emulator loaded for inference, a :class:`~subgrid.core.contract.Parameterization`.
+
+    Build it with :meth:`load`; :meth:`guarded` gives it an RRTMG fallback.
+    """
 
     def __init__(
         self,
@@ -107,9 +122,8 @@ class Emulator:
         self.ood_tolerance = ood_tolerance
         self.validate = validate
         self.fallback_seed = fallback_seed
+        #: The training data's RRTMG settings (the sidecar's ``fallback_scheme``).
         self.rrtmg_config = RRTMGConfig(**sidecar["fallback_scheme"]["settings"])
-        #: Columns computed by the physics scheme instead of the emulator, since load.
-        self.fallback_count = 0
         self._bounds = self._ood_bounds() if ood_guard else None
         self._run = RUNTIMES[self.format](directory / sidecar["artifact"], threads)
         self._warm_up()
@@ -133,10 +147,13 @@ class Emulator:
             max_batch_size: columns per call into the runtime; larger states are split. ``None``:
                 :data:`BEST_BATCH` of the runtime (LibTorch's small convolutions ran 2x faster per
                 column in calls of 64 columns than of 1 024: the activations stay in cache).
-            ood_guard: compute out-of-range columns with RRTMG (needs training min/max in the sidecar).
+            ood_guard: read the training ranges (min/max in the sidecar), so that
+                :meth:`out_of_distribution` works and :meth:`guarded` sends out-of-range columns to RRTMG.
             ood_tolerance: widening of each training range, as a fraction of its width.
-            validate: check inputs as the physics scheme does (off only for trusted, hot loops).
-            fallback_seed: McICA seed of the RRTMG fallback (reproducible cloud sampling).
+            validate: check inputs as the physics scheme does (off only for trusted, hot loops); the
+                RRTMG fallback of :meth:`guarded` checks the columns it gets likewise.
+            fallback_seed: McICA seed of the RRTMG fallback of :meth:`guarded`
+                (:attr:`RRTMG.seed <subgrid.physics.rrtmg.RRTMG.seed>`: reproducible cloud sampling).
         """
         directory = Path(directory)
         if not (directory / SIDECAR).exists():
@@ -189,10 +206,21 @@ class Emulator:
         for _ in range(WARMUP_CALLS):
             self._run(level, column, pressure)
 
+    def __repr__(self) -> str:
+        return f"Emulator({str(self.directory)!r}, format={self.format!r})"
+
     # -- the contract --------------------------------------------------------------------------
 
+    @property
+    def inputs(self) -> Mapping[str, Variable]:
+        return RADIATION_INPUTS
+
+    @property
+    def outputs(self) -> Mapping[str, Variable]:
+        return EMULATED_OUTPUTS
+
     def tendencies(self, state: xr.Dataset | Mapping[str, np.ndarray]) -> xr.Dataset | dict[str, np.ndarray]:
-        """Fluxes (W m⁻², interfaces) and heating rates (K/day, levels) for ``state``.
+        """Fluxes (W m⁻², interfaces) and heating rates (K/day, levels) for ``state``, all by the emulator.
 
         A Dataset comes back as a Dataset in its own vertical order, with the schema's attrs; a
         dict of ``(column, level|interface)`` arrays (surface first) as a dict of float64 arrays.
@@ -201,8 +229,22 @@ class Emulator:
             return self._dataset_tendencies(state)
         arrays = dict(state)
         if self.validate:
-            validate_radiation_inputs(self._as_dataset(arrays), self.rrtmg_config)
+            validate_radiation_inputs(inputs_as_dataset(arrays), self.rrtmg_config)
         return self._compute(arrays)
+
+    def guarded(
+        self, fallback: Parameterization | None = None, *, blow_up: Callable[[Any], bool] | None = None
+    ) -> Guarded:
+        """This emulator guarded by ``fallback`` (default: RRTMG at the training data's settings).
+
+        The default fallback is ``RRTMG(self.rrtmg_config, seed=fallback_seed, validate=validate)``.
+        Columns :meth:`out_of_distribution` flags (when loaded with ``ood_guard``) and columns whose
+        emulated output is not finite go to the fallback; ``blow_up`` as in
+        :class:`~subgrid.core.contract.Guarded`. The counts are the returned object's ``counts``.
+        """
+        if fallback is None:
+            fallback = RRTMG(self.rrtmg_config, seed=self.fallback_seed, validate=self.validate)
+        return Guarded(self, fallback, out_of_distribution=self._bounds is not None, blow_up=blow_up)
 
     def _dataset_tendencies(self, columns: xr.Dataset) -> xr.Dataset:
         ordered, flipped = to_surface_first(columns)
@@ -218,22 +260,16 @@ class Emulator:
             result.attrs["vertical_order"] = "top_first"
         return result
 
-    @staticmethod
-    def _as_dataset(arrays: Mapping[str, np.ndarray]) -> xr.Dataset:
-        unknown = set(arrays) - set(RADIATION_INPUTS)
-        if unknown:
-            raise InputError(f"radiation inputs: unknown variable(s) {', '.join(sorted(unknown))}")
-        try:
-            return xr.Dataset({name: (RADIATION_INPUTS[name].dims, np.asarray(v)) for name, v in arrays.items()})
-        except ValueError as error:  # xarray names the dimension whose sizes disagree
-            raise InputError(f"radiation inputs: inconsistent shapes ({error})") from error
-
     # -- computation -----------------------------------------------------------------------------
 
-    def _inputs(self, arrays: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _column_count(self, arrays: Mapping[str, np.ndarray]) -> int:
         n_columns, n_levels = np.shape(arrays["air_temperature"])
         if n_levels != self.n_levels:
             raise InputError(f"air_temperature: {n_levels} levels but the emulator was trained on {self.n_levels}")
+        return n_columns
+
+    def _inputs(self, arrays: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        n_columns = self._column_count(arrays)
         columns = {"earth_sun_distance_factor": np.ones(n_columns), **arrays}
         level = np.stack([np.asarray(columns[n], dtype=np.float32) for n in LEVEL_NAMES], axis=1)
         column = np.stack([np.asarray(columns[n], dtype=np.float32) for n in COLUMN_NAMES], axis=1)
@@ -241,10 +277,13 @@ class Emulator:
         return level, column, pressure
 
     def out_of_distribution(self, arrays: Mapping[str, np.ndarray]) -> np.ndarray:
-        """Boolean per column: some input lies outside its (widened) training range."""
+        """Boolean per column: some input lies outside its (widened) training range (NaN is not outside)."""
         if self._bounds is None:
             raise InputError("out_of_distribution: this emulator was loaded with ood_guard=False")
-        n_columns = np.shape(arrays["air_temperature"])[0]
+        missing = [name for name in self._bounds if name not in arrays and name != "earth_sun_distance_factor"]
+        if missing:
+            raise InputError(f"radiation inputs: missing variable(s) {', '.join(missing)}")
+        n_columns = self._column_count(arrays)
         columns = {"earth_sun_distance_factor": np.ones(n_columns), **arrays}
         outside = np.zeros(n_columns, dtype=bool)
         for name, (low, high) in self._bounds.items():
@@ -268,22 +307,7 @@ class Emulator:
 
     def _compute(self, arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         level, column, pressure = self._inputs(arrays)
-        n_columns = len(level)
-        fallback = self.out_of_distribution(arrays) if self.ood_guard else np.zeros(n_columns, dtype=bool)
-        outputs = {
-            name: np.zeros((n_columns, self.n_levels + (1 if name in FLUXES else 0))) for name in OUTPUTS
-        }
-        emulated = ~fallback
-        if emulated.any():
-            fluxes, heating = self.predict(level[emulated], column[emulated], pressure[emulated])
-            for i, name in enumerate(FLUXES):
-                outputs[name][emulated] = fluxes[:, i]
-            for i, name in enumerate(HEATING_RATES):
-                outputs[name][emulated] = heating[:, i]
-        if fallback.any():
-            outside = {name: np.asarray(value)[fallback] for name, value in arrays.items()}
-            physics = radiative_transfer_arrays(outside, self.rrtmg_config, self.fallback_seed)
-            for name in OUTPUTS:
-                outputs[name][fallback] = physics[name]
-            self.fallback_count += int(fallback.sum())
+        fluxes, heating = self.predict(level, column, pressure)
+        outputs = {name: np.asarray(fluxes[:, i], dtype=np.float64) for i, name in enumerate(FLUXES)}
+        outputs.update({name: np.asarray(heating[:, i], dtype=np.float64) for i, name in enumerate(HEATING_RATES)})
         return outputs

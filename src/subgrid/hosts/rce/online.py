@@ -2,10 +2,10 @@
 
 * :func:`online_cases` samples the initial states of the cases: columns from the training data's
   sampler, a fraction of them pushed to the edges of the training range
-  (:func:`~subgrid.hosts.rce.model.extreme_initial_states`).
+  (:func:`~subgrid.hosts.rce.initial_state.extreme_initial_states`).
 * :func:`online_radiation` runs an exported emulator (:class:`~subgrid.radiation.emulator.Emulator`)
   and RRTMG (the training data's settings) from the same states
-  (:func:`~subgrid.hosts.rce.model.compare_online`) and writes the comparison:
+  (:func:`~subgrid.hosts.rce.comparison.compare_online`) and writes the comparison:
   ``online.json`` (summary and per case), ``metrics.zarr`` (drift against time) and ``drift.png``.
 * :func:`replay_radiation` is experience replay (the seed study's remedy for an emulator that is
   accurate offline and crashes online): export the run, run the cases, harvest the states before
@@ -47,21 +47,11 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 import subgrid
-from subgrid.radiation.emulator import Emulator
-from subgrid.radiation.export import export_run
-from subgrid.radiation.columns import ColumnSamplerConfig, sample_columns
+from subgrid.core.contract import Parameterization
 from subgrid.core.errors import InputError
-from subgrid.hosts.rce.model import (
-    EXTREME_KINDS,
-    SOLAR_DESCRIPTORS,
-    OnlineComparison,
-    Radiation,
-    RCEConfig,
-    RRTMGRadiation,
-    compare_online,
-    extreme_initial_states,
-    plot_online_drift,
-)
+from subgrid.hosts.rce.comparison import OnlineComparison, compare_online, plot_online_drift
+from subgrid.hosts.rce.config import SOLAR_DESCRIPTORS, RCEConfig
+from subgrid.hosts.rce.initial_state import EXTREME_KINDS, extreme_initial_states
 from subgrid.hosts.rce.replay import (
     REPLAY_ORIGINS,
     OODRecorder,
@@ -70,8 +60,11 @@ from subgrid.hosts.rce.replay import (
     write_replay_dataset,
     write_zarr_atomic,
 )
-from subgrid.physics.rrtmg import to_surface_first
+from subgrid.physics.rrtmg import RRTMG, to_surface_first
 from subgrid.physics.schema import RADIATION_INPUTS
+from subgrid.radiation.columns import ColumnSamplerConfig, sample_columns
+from subgrid.radiation.emulator import Emulator
+from subgrid.radiation.export import export_run
 from subgrid.radiation.training import RadiationTrainingConfig, train_radiation
 from subgrid.training.runs import write_text_atomic
 
@@ -80,10 +73,11 @@ CASE_KINDS = ("sampled", *EXTREME_KINDS)
 #: Artifact formats the loop can export to (both run in :class:`~subgrid.radiation.emulator.Emulator`).
 FORMATS = ("torchscript", "onnx")
 
-#: How a loaded emulator enters the host: given it and its default radiation contract (its
-#: ``tendencies``, through an :class:`~subgrid.hosts.rce.replay.OODRecorder` when the OOD guard
-#: is on), the radiation callable the host calls (e.g. a limiter; a planted failure in tests).
-Couple = Callable[[Emulator, Radiation], Radiation]
+#: How a loaded emulator enters the host: given it and the scheme the host would run (the
+#: emulator itself, or with the OOD guard on its :meth:`~subgrid.radiation.emulator.Emulator.guarded`
+#: version inside an :class:`~subgrid.hosts.rce.replay.OODRecorder`), the scheme the host runs
+#: (e.g. a limiter; a planted failure in tests).
+Couple = Callable[[Emulator, Parameterization], Parameterization]
 
 
 # --------------------------------------------------------------------------------------------
@@ -110,7 +104,7 @@ def online_cases(
     Columns are drawn by :func:`~subgrid.radiation.columns.sample_columns` with ``sampler`` (use the
     training data's, :func:`sampler_settings`, and a ``seed`` other than the training data's);
     the last ``round(extreme_fraction * n_cases)`` are made extreme by
-    :func:`~subgrid.hosts.rce.model.extreme_initial_states`, kinds in turn. Adds ``case_kind``
+    :func:`~subgrid.hosts.rce.initial_state.extreme_initial_states`, kinds in turn. Adds ``case_kind``
     (:data:`CASE_KINDS` codes).
     """
     if not isinstance(n_cases, int) or n_cases < 1:
@@ -208,9 +202,11 @@ def write_online_results(
 # One online test
 
 
-def _host_radiation(emulator: Emulator, ood_guard: bool, couple: Couple | None) -> tuple[Radiation, OODRecorder | None]:
-    recorder = OODRecorder(emulator) if ood_guard else None
-    radiation = recorder if recorder is not None else emulator.tendencies
+def _host_radiation(
+    emulator: Emulator, ood_guard: bool, couple: Couple | None
+) -> tuple[Parameterization, OODRecorder | None]:
+    recorder = OODRecorder(emulator.guarded()) if ood_guard else None
+    radiation = recorder if recorder is not None else emulator
     return (couple(emulator, radiation) if couple is not None else radiation), recorder
 
 
@@ -230,8 +226,10 @@ def online_radiation(
     """Online test of an exported emulator: ``cases`` runs of ``days`` with it and with RRTMG, side by side.
 
     Cases come from :func:`online_cases` with the training data's sampler; RRTMG runs with the
-    training data's settings (the artifact's fallback scheme). With ``ood_guard``, columns outside
-    the training range are computed by RRTMG (counted in the report). ``config`` sets the host,
+    training data's settings (the artifact's fallback scheme). With ``ood_guard`` the emulator runs
+    guarded (:meth:`~subgrid.radiation.emulator.Emulator.guarded`): columns outside the training
+    range, and columns whose emulated output is not finite, are computed by RRTMG (counted in the
+    report). ``config`` sets the host,
     its ``days`` replaced by ``days``; ``threads``: the emulator runtime's (for TorchScript,
     process-wide). Writes :func:`write_online_results` to ``out`` and checkpoints to
     ``out/checkpoints`` (an interrupted test resumes from them); returns the report.
@@ -241,8 +239,8 @@ def online_radiation(
     config = replace(config, days=days)
     states = online_cases(cases, sampler_settings(loaded.sidecar["model"]), extreme_fraction=extreme_fraction,
                           seed=seed, config=config)  # fmt: skip
-    radiation = loaded.tendencies
-    comparison = compare_online(states, radiation, RRTMGRadiation(loaded.rrtmg_config), config,
+    radiation = loaded.guarded() if ood_guard else loaded
+    comparison = compare_online(states, radiation, RRTMG(loaded.rrtmg_config), config,
                                 checkpoint_dir=out / "checkpoints", progress=progress)  # fmt: skip
     info = {
         "emulator": str(Path(emulator).resolve()),
@@ -353,7 +351,7 @@ class _Replay:
         if physics_checkpoint is not None:
             _copy_atomic(physics_checkpoint, checkpoints / "physics.npz")
         # RRTMG with the training data's settings (the artifact's fallback scheme).
-        comparison = compare_online(self.initial_states, radiation, RRTMGRadiation(emulator.rrtmg_config), self.config,
+        comparison = compare_online(self.initial_states, radiation, RRTMG(emulator.rrtmg_config), self.config,
                                     checkpoint_dir=checkpoints, progress=self.progress)  # fmt: skip
         summary = comparison.summary
         title = f"round {index}: {summary['emulator_survived']}/{summary['cases']} emulator runs survived {summary['days']:g} days"
@@ -400,8 +398,8 @@ def replay_radiation(
     emulator and fewer than ``rounds`` fine-tuning rounds have run, the next round fine-tunes the
     last run (``fine_tune``, default :func:`fine_tuning_config` of ``run``) on ``data`` plus the
     replay sets of all rounds so far, and tests it again. Every column of ``initial_states`` is a
-    case, run for ``config.days``. With ``ood_guard`` the emulator sends columns outside its
-    training range to RRTMG, and those columns are replayed too. ``threads``: the emulator
+    case, run for ``config.days``. With ``ood_guard`` the emulator runs guarded and sends columns
+    outside its training range (and non-finite ones) to RRTMG; the out-of-range ones are replayed too. ``threads``: the emulator
     runtime's (for TorchScript, process-wide while the host runs; fine-tuning and the caller get
     the count back). ``couple`` changes how a loaded emulator enters the host (:data:`Couple`).
     Layout, resumption and atomic writes: module docstring.

@@ -4,10 +4,11 @@ An emulator can be accurate offline and still crash a coupled run (NaN/Inf or ru
 temperatures after days on extreme states). The remedy of the seed study is to retrain on the
 states the coupled runs visited just before they failed (DAgger-style experience replay):
 
-1. :func:`~subgrid.hosts.rce.model.compare_online` runs the cases; the emulator run keeps, for every
-   crashed column, the radiation inputs of its last radiation calls (``precrash_*``).
-   :class:`OODRecorder` wrapped around an :class:`~subgrid.radiation.emulator.Emulator` also keeps
-   the columns its out-of-distribution guard flagged (and sent to RRTMG).
+1. :func:`~subgrid.hosts.rce.comparison.compare_online` runs the cases; the emulator run keeps, for
+   every crashed column, the radiation inputs of its last radiation calls (``precrash_*``).
+   :class:`OODRecorder` wrapped around a guarded emulator (:class:`~subgrid.core.contract.Guarded`,
+   e.g. :meth:`Emulator.guarded() <subgrid.radiation.emulator.Emulator.guarded>`) also keeps the
+   columns its out-of-distribution test flagged (and sent to RRTMG).
 2. :func:`harvest_replay_states` gathers both kinds as one column dataset.
 3. :func:`label_with_rrtmg` runs RRTMG (the training data's settings) on them.
 4. :func:`write_replay_dataset` writes them as a radiation dataset (zarr, chunked along
@@ -24,20 +25,18 @@ import datetime as _dt
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import xarray as xr
 
 import subgrid
 from subgrid.core.chunked import write_zarr_atomic
+from subgrid.core.contract import GuardCounts, Guarded, Variable
 from subgrid.core.errors import InputError
-from subgrid.hosts.rce.model import OnlineComparison, precrash_states
+from subgrid.hosts.rce.comparison import OnlineComparison
+from subgrid.hosts.rce.model import precrash_states
 from subgrid.physics.rrtmg import RRTMGConfig, radiative_transfer_arrays, to_surface_first, validate_radiation_inputs
 from subgrid.physics.schema import RADIATION_INPUTS, RADIATION_OUTPUTS, VERTICAL_ORDER
-
-if TYPE_CHECKING:  # the recorder only calls an Emulator; importing it would pull in torch
-    from subgrid.radiation.emulator import Emulator
 
 GENERATOR = "subgrid.hosts.rce.replay"
 #: ``replay_origin`` codes (index = code).
@@ -45,42 +44,56 @@ REPLAY_ORIGINS = ("precrash", "out_of_distribution")
 
 
 class OODRecorder:
-    """An emulator's radiation contract that also keeps the input columns its OOD guard flags.
+    """A guarded emulator that also keeps the input columns its out-of-distribution test flags.
 
-    Call it like :meth:`Emulator.tendencies <subgrid.radiation.emulator.Emulator.tendencies>` (it
-    returns the same). Flagged columns are recorded on every ``every_calls``-th call only (a
-    column stays out of range for many calls in a row; one sample a day is plenty at hourly
-    radiation), up to ``max_states`` in all.
+    A :class:`~subgrid.core.contract.Parameterization`: ``tendencies`` returns what ``guarded``'s
+    does, and ``counts`` are its counts. Flagged columns are recorded on every ``every_calls``-th
+    call only (a column stays out of range for many calls in a row; one sample a day is plenty at
+    hourly radiation), up to ``max_states`` in all.
     """
 
-    def __init__(self, emulator: Emulator, *, every_calls: int = 24, max_states: int = 10000) -> None:
-        if not emulator.ood_guard:
-            raise InputError("emulator: loaded with ood_guard=False, so it flags no columns to record")
+    def __init__(self, guarded: Guarded, *, every_calls: int = 24, max_states: int = 10000) -> None:
+        if not isinstance(guarded, Guarded) or guarded.out_of_distribution is None:
+            raise InputError(
+                f"guarded: {guarded!r} has no out-of-distribution test, so it flags no columns to record "
+                "(load the emulator with ood_guard=True and pass emulator.guarded())"
+            )
         if every_calls < 1 or max_states < 1:
             raise InputError(f"every_calls, max_states: must be >= 1, got {every_calls}, {max_states}")
-        self.emulator = emulator
+        self.guarded = guarded
         self.every_calls = every_calls
         self.max_states = max_states
         self.calls = 0
         self._recorded: list[dict[str, np.ndarray]] = []
 
+    def __repr__(self) -> str:
+        return f"OODRecorder({self.guarded!r})"
+
     @property
-    def fallback_count(self) -> int:
-        """Columns the emulator sent to RRTMG so far (its own counter)."""
-        return self.emulator.fallback_count
+    def inputs(self) -> Mapping[str, Variable]:
+        return self.guarded.inputs
+
+    @property
+    def outputs(self) -> Mapping[str, Variable]:
+        return self.guarded.outputs
+
+    @property
+    def counts(self) -> GuardCounts:
+        """The guarded scheme's counts (columns it sent to the fallback, ...)."""
+        return self.guarded.counts
 
     @property
     def n_states(self) -> int:
         return sum(len(part["air_temperature"]) for part in self._recorded)
 
-    def __call__(self, arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def tendencies(self, state: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         if self.calls % self.every_calls == 0 and self.n_states < self.max_states:
-            flagged = self.emulator.out_of_distribution(arrays)
+            flagged = self.guarded.out_of_distribution(state)
             keep = np.flatnonzero(flagged)[: self.max_states - self.n_states]
             if keep.size:
-                self._recorded.append({name: np.array(np.asarray(value)[keep]) for name, value in arrays.items()})
+                self._recorded.append({name: np.array(np.asarray(value)[keep]) for name, value in state.items()})
         self.calls += 1
-        return self.emulator.tendencies(arrays)
+        return self.guarded.tendencies(state)
 
     def states(self) -> xr.Dataset:
         """The recorded columns as a radiation-input dataset (dim ``column``, surface first; empty if none)."""
