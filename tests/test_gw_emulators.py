@@ -7,6 +7,7 @@ in the online comparison; an unstable drag is caught as a blow-up.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -19,9 +20,20 @@ from typer.testing import CliRunner
 from subgrid.cli.main import app
 from subgrid.gravity_waves.column.dataset import GWDatasetConfig, load_gw_arrays, open_gw_dataset
 from subgrid.core.errors import InputError
+from subgrid.core.contract import Parameterization, Variable
+from subgrid.gravity_waves.column.emulator import EmulatedDrag
 from subgrid.hosts.qbo import online as qbo_online
-from subgrid.hosts.qbo.model import EQUATOR_LENGTH_M, PlumbTwoWave, QBOConfig, QBOState, StochasticWaves, plumb_wave_drag
-from subgrid.hosts.qbo.online import BlowUpGuard, EmulatedDrag, compare_online, generate_gw_dataset
+from subgrid.hosts.qbo.model import QBOConfig
+from subgrid.hosts.qbo.online import blow_up_guard, compare_online, generate_gw_dataset
+from subgrid.physics.qbo_waves import (
+    EQUATOR_LENGTH_M,
+    QBO_DRAG_OUTPUTS,
+    PlumbTwoWave,
+    QBOState,
+    StochasticWaves,
+    plumb_wave_drag,
+    source_parameters,
+)
 from subgrid.models import build_backbone
 from subgrid.models.wavenet import WaveNet
 from subgrid.gravity_waves.column.training import (
@@ -62,8 +74,8 @@ def trained(dataset, tmp_path_factory):
     return run, report
 
 
-def _state(config: QBOConfig, step: int, seed: int) -> QBOState:
-    return QBOState(step, float(step), seed, config, config.height_m, config.density_kg_per_m3)
+def _state(config: QBOConfig, step: int, seed: int, u: np.ndarray | None = None) -> QBOState:
+    return config.state(np.zeros(N_LEVELS) if u is None else u, step=step, seed=seed)
 
 
 # --------------------------------------------------------------------------------------------
@@ -90,10 +102,10 @@ def test_each_sample_is_the_physics_drag_of_its_wind_and_day(dataset):
     config = QBOConfig(**json.loads(ds.attrs["qbo_settings"]))
     source = qbo_online.scaled_source(StochasticWaves(), 1.2)
     for i in np.flatnonzero(ds["run"].values == 1)[[0, 100, 360]]:
-        state = _state(config, int(ds["time"].values[i]), int(ds["run_seed"].values[i]))
+        state = _state(config, int(ds["time"].values[i]), int(ds["run_seed"].values[i]), ds["u"].values[i])
         recorded = (ds["source_flux_Pa"].values[i], ds["spectral_width_m_per_s"].values[i])
-        assert qbo_online.source_parameters(source, state) == recorded
-        expected = source(ds["u"].values[i], state)
+        assert source_parameters(source, state) == recorded
+        expected = source.tendencies(state)["drag"]
         np.testing.assert_allclose(ds["gw_drag"].values[i, 1:-1], expected[1:-1], rtol=1e-12, atol=1e-15)
 
 
@@ -114,7 +126,7 @@ def test_generation_is_deterministic_per_seed(tmp_path, dataset):
 def test_deterministic_schemes_record_their_fixed_source(scheme, flux, width):
     source = qbo_online.scaled_source(qbo_online.reference_source(scheme), 1.5, 2.0)
     state = _state(QBOConfig(), 7, 0)
-    assert qbo_online.source_parameters(source, state) == pytest.approx((1.5 * flux, 2.0 * width))
+    assert source_parameters(source, state) == pytest.approx((1.5 * flux, 2.0 * width))
     rebuilt = qbo_online.source_from_settings(scheme, qbo_online.source_settings(source))
     assert rebuilt == source
 
@@ -190,8 +202,8 @@ def test_online_emulator_never_deposits_more_momentum_than_the_waves_launch():
     config = QBOConfig(upwelling_m_per_s=3e-4)
     source = StochasticWaves()
     for step in (0, 40, 300):  # the physics itself keeps well inside the bound
-        state = _state(config, step, 0)
-        drag = torch.as_tensor(source(20 * np.sin(np.linspace(0, 3 * np.pi, N_LEVELS)), state)[None])
+        state = _state(config, step, 0, 20 * np.sin(np.linspace(0, 3 * np.pi, N_LEVELS)))
+        drag = torch.as_tensor(source.tendencies(state)["drag"][None])
         east, west = emulator.column_deposits_Pa(drag)
         assert max(float(east), float(west)) < 0.5 * source.sample(0, step)[0]
 
@@ -230,12 +242,14 @@ def test_training_reduces_the_loss_and_writes_a_loadable_run(dataset, trained):
 def test_adapter_obeys_the_drag_contract(trained):
     emulator, _ = load_gw_emulator(trained[0])
     drag = EmulatedDrag(emulator, StochasticWaves())
+    assert isinstance(drag, Parameterization)
+    assert drag.outputs == QBO_DRAG_OUTPUTS and set(drag.inputs) == {"u_m_per_s", "step", "seed"}
     config = QBOConfig(upwelling_m_per_s=3e-4)
-    state = _state(config, 5, 0)
     profiles = 10.0 * np.sin(np.linspace(0, np.pi, N_LEVELS))[None, :] * np.array([[1.0], [-1.0], [0.5]])
-    together = drag(profiles, state)
+    together = drag.tendencies(_state(config, 5, 0, profiles))["drag"]
     assert together.shape == profiles.shape and together.dtype == np.float64
-    np.testing.assert_allclose(drag(profiles[1], state), together[1], rtol=1e-5, atol=1e-6)
+    alone = drag.tendencies(_state(config, 5, 0, profiles[1]))["drag"]
+    np.testing.assert_allclose(alone, together[1], rtol=1e-5, atol=1e-6)
     run = qbo_online.run_qbo(config, drag, years=10 / 360, seed=0)
     assert np.isfinite(run["u"].values).all() and "EmulatedDrag(MLP" in run.attrs["drag_source"]
 
@@ -246,7 +260,7 @@ class StochasticPhysicsAsEmulator(nn.Module):
     def __init__(self, config: QBOConfig) -> None:
         super().__init__()
         self.register_buffer("anchor", torch.zeros((), dtype=torch.float64))  # fixes the adapter's dtype
-        self.state = _state(config, 0, 0)
+        self.state = _state(config, 0, 0)  # the background; the wind comes from the adapter
         self.waves = StochasticWaves()
 
     def forward(self, u: torch.Tensor, flux: torch.Tensor, width: torch.Tensor) -> torch.Tensor:
@@ -255,7 +269,8 @@ class StochasticPhysicsAsEmulator(nn.Module):
         shape = np.sign(c) * np.exp(-np.log(2.0) * ratio * ratio)
         amplitudes = flux.item() * shape / np.abs(shape).sum()
         k = np.full(c.shape, 2.0 * np.pi * self.waves.zonal_wavenumber / EQUATOR_LENGTH_M)
-        return torch.from_numpy(plumb_wave_drag(u.numpy(), amplitudes, c, k, self.state))
+        state = dataclasses.replace(self.state, u_m_per_s=u.numpy())
+        return torch.from_numpy(plumb_wave_drag(amplitudes, c, k, state))
 
 
 def test_an_emulator_that_is_the_physics_reproduces_the_physics_run_exactly():
@@ -263,26 +278,42 @@ def test_an_emulator_that_is_the_physics_reproduces_the_physics_run_exactly():
     emulated = EmulatedDrag(StochasticPhysicsAsEmulator(config), StochasticWaves())
     comparison = compare_online(config, StochasticWaves(), emulated, years=6.0, seed=2, spinup_years=1.0)
     np.testing.assert_array_equal(comparison.emulator["u"].values, comparison.physics["u"].values)
+    np.testing.assert_array_equal(comparison.emulator["drag"].values, comparison.physics["drag"].values)
     m = comparison.metrics
     assert m["stable"] and m["meets_goal"] and m["physics"]["period_fourier_months"] > 20.0
     assert all(error == 0.0 for error in m["relative_errors"].values())
 
 
+class Unstable:
+    """+0.5 day⁻¹ feedback: the wind grows 1.5-fold a day. Records the steps it is called at."""
+
+    inputs = {"u_m_per_s": Variable(("level",), "m s-1", "zonal-mean zonal wind")}
+    outputs = QBO_DRAG_OUTPUTS
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+
+    def tendencies(self, state: QBOState) -> dict:
+        self.calls.append(state.step)
+        return {"drag": 0.5 * state.u_m_per_s}
+
+
 def test_blowup_is_detected_and_the_run_stops_calling_the_drag():
-    calls = []
-
-    def unstable(u, state):  # +0.5 day⁻¹ feedback: the wind grows 1.5-fold a day
-        calls.append(state.step)
-        return 0.5 * u
-
+    unstable = Unstable()
     config = QBOConfig(upwelling_m_per_s=1e-5)
     comparison = compare_online(config, PlumbTwoWave(), unstable, years=1.0, spinup_years=0.5)
     m = comparison.metrics
     assert m["physics"]["stable"] and not m["emulator"]["stable"] and not m["stable"]
+    calls = unstable.calls
     assert 5 <= m["emulator"]["blowup_day"] <= 30 and len(calls) == m["emulator"]["blowup_day"]
+    assert calls == list(range(len(calls)))  # one call a step from step 0: the guard's call index is the step
     assert m["emulator"]["sigma25_m_per_s"] is None and not m["meets_acceptance"]
-    guard = BlowUpGuard(PlumbTwoWave())
-    assert np.isnan(guard(np.full(N_LEVELS, np.nan), _state(config, 3, 0))).all() and guard.blowup_step == 3
+    assert np.isnan(comparison.emulator["u"].values[int(m["emulator"]["blowup_day"]) + 1 :]).all()
+    guard = blow_up_guard(PlumbTwoWave())
+    for step in range(3):
+        assert np.isfinite(guard.tendencies(_state(config, step, 0))["drag"]).all()
+    assert np.isnan(guard.tendencies(_state(config, 3, 0, np.full(N_LEVELS, np.nan)))["drag"]).all()
+    assert guard.counts.blow_up_call == 3
 
 
 def test_online_test_replay_and_fine_tuning(dataset, trained, tmp_path):

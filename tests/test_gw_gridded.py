@@ -338,3 +338,30 @@ def test_an_interrupted_run_resumes_from_its_last_checkpoint(tmp_path, small_fil
     (tmp_path / "run" / "model.safetensors").unlink()
     with pytest.raises(InputError, match="interrupted run with another config"):
         train_gw_gridded(small_file, tmp_path / "run", replace(config, learning_rate=1e-4), progress=False)
+
+
+def test_the_trained_emulator_online_is_a_parameterization_predicting_one_state(trained):
+    from subgrid.core.contract import Parameterization
+    from subgrid.gravity_waves.gridded.emulator import GriddedFluxEmulator
+    from subgrid.gravity_waves.gridded.training import predict_gw_gridded
+
+    data, run, _ = trained
+    fluxes = GriddedFluxEmulator.load(run)
+    assert isinstance(fluxes, Parameterization)
+    assert list(fluxes.inputs) == ["surface_height", "u", "v"] and list(fluxes.outputs) == ["uw_flux", "vw_flux"]
+    assert fluxes.inputs["u"].dims == ("level", "lat", "lon") and fluxes.inputs["surface_height"].dims == ("lat", "lon")
+    assert fluxes.outputs["uw_flux"].units == "1"  # the public layout is normalised by its producer
+    ds = open_gw_gridded(data)
+    state = ds.isel(time=7)[list(fluxes.inputs)].load()
+    predicted = fluxes.tendencies(state)
+    reference = predict_gw_gridded(fluxes.emulator, ds, GriddedSelection.for_dataset(ds, ["surface_height", "u", "v"],
+                                                                                       ["uw_flux", "vw_flux"], None), [7])  # fmt: skip
+    for name in ("uw_flux", "vw_flux"):
+        assert predicted[name].shape == (2, LAT, LON)
+        np.testing.assert_allclose(predicted[name], reference[name].values[0], rtol=1e-5, atol=1e-6)
+    as_arrays = fluxes.tendencies({name: state[name].values for name in fluxes.inputs})
+    np.testing.assert_array_equal(as_arrays["uw_flux"], predicted["uw_flux"])
+    with pytest.raises(InputError, match="no 'v'"):
+        fluxes.tendencies({"surface_height": state["surface_height"].values, "u": state["u"].values})
+    with pytest.raises(InputError, match="u: shape"):
+        fluxes.tendencies({**{n: state[n].values for n in fluxes.inputs}, "u": state["u"].values[:1]})

@@ -1,24 +1,65 @@
-"""1-D QBO host: numerics against closed forms, the drag contract, diagnostics, reference runs.
+"""1-D QBO host and its wave sources: numerics against closed forms, the drag contract, diagnostics, reference runs.
 
-Reference values are DESIGN.md section 4 (qbo1d): two-wave Plumb forcing, period 26-27 months
+Reference values are docs/REFERENCE.md section 4 (qbo1d): two-wave Plumb forcing, period 26-27 months
 and σ(u) at 25 km ≈ 23.5 m/s; stochastic forcing ≈ 26 months; AD99 column ≈ 27 months.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
 import pytest
 import xarray as xr
 
+from subgrid.core.contract import Guarded, Parameterization, Variable
 from subgrid.core.errors import InputError
 from subgrid.hosts.qbo import model as qbo
-from subgrid.hosts.qbo.model import AD99Column, PlumbTwoWave, QBOConfig, QBOState, StochasticWaves
+from subgrid.hosts.qbo.model import QBOConfig, blew_up
+from subgrid.physics.qbo_waves import (
+    QBO_DRAG_OUTPUTS,
+    AD99Column,
+    PlumbTwoWave,
+    QBOState,
+    StochasticWaves,
+    plumb_dissipation_rate_per_s,
+)
 
 
-def _state(config: QBOConfig = QBOConfig(), step: int = 0, seed: int = 0) -> QBOState:
-    return QBOState(step, float(step), seed, config, config.height_m, config.density_kg_per_m3)
+def _state(u: np.ndarray, config: QBOConfig = QBOConfig(), step: int = 0, seed: int = 0) -> QBOState:
+    return config.state(u, step=step, seed=seed)
+
+
+class WindDrag:
+    """A drag ``f(u)`` of the wind alone, for closed-form tests of the host."""
+
+    inputs = {"u_m_per_s": Variable(("level",), "m s-1", "zonal-mean zonal wind")}
+    outputs = QBO_DRAG_OUTPUTS
+
+    def __init__(self, of_wind) -> None:
+        self.of_wind = of_wind
+
+    def tendencies(self, state: QBOState) -> dict:
+        return {"drag": self.of_wind(state.u_m_per_s)}
+
+
+class PhysicsAsEmulator:
+    """An "emulator" that delegates to a physics source: the host cannot tell them apart."""
+
+    def __init__(self, physics) -> None:
+        self.physics = physics
+
+    @property
+    def inputs(self):
+        return self.physics.inputs
+
+    @property
+    def outputs(self):
+        return self.physics.outputs
+
+    def tendencies(self, state: QBOState) -> dict:
+        return self.physics.tendencies(state)
 
 
 def _synthetic_run(period_months: float, years: float = 40.0) -> xr.Dataset:
@@ -61,7 +102,7 @@ def test_diffusion_damps_the_gravest_mode_at_the_analytic_rate():
     depth = config.top_height_m - config.bottom_height_m
     u0 = 10.0 * np.sin(np.pi * (config.height_m - config.bottom_height_m) / depth)
     u0[[0, -1]] = 0.0
-    run = qbo.run_qbo(config, lambda u, state: np.zeros_like(u), years=1.0, u0=u0)
+    run = qbo.run_qbo(config, WindDrag(np.zeros_like), years=1.0, u0=u0)
     dz = config.level_spacing_m
     rate = config.diffusivity_m2_per_s * (2.0 - 2.0 * np.cos(np.pi * dz / depth)) / dz**2
     expected = u0 * np.exp(-rate * 360.0 * 86400.0)
@@ -70,7 +111,7 @@ def test_diffusion_damps_the_gravest_mode_at_the_analytic_rate():
 
 def test_boundaries_stay_at_zero_and_drag_accelerates_the_interior():
     config = QBOConfig()
-    run = qbo.run_qbo(config, lambda u, state: np.ones_like(u), years=10 / 360, u0=np.zeros(73))
+    run = qbo.run_qbo(config, WindDrag(np.ones_like), years=10 / 360, u0=np.zeros(73))
     u = run["u"].values
     assert (u[:, 0] == 0.0).all() and (u[:, -1] == 0.0).all()
     assert u[-1, 36] == pytest.approx(10.0, rel=1e-3)  # 1 m/s/day for 10 days, far from the walls
@@ -81,7 +122,9 @@ def test_boundaries_stay_at_zero_and_drag_accelerates_the_interior():
 def test_drag_contract_and_initial_state_are_checked():
     config = QBOConfig()
     with pytest.raises(InputError, match=r"drag: returned shape \(72,\)"):
-        qbo.run_qbo(config, lambda u, state: u[1:], years=1.0)
+        qbo.run_qbo(config, WindDrag(lambda u: u[1:]), years=1.0)
+    with pytest.raises(InputError, match="not a Parameterization"):
+        qbo.run_qbo(config, lambda u, state: u, years=1.0)
     with pytest.raises(InputError, match="u0: must be 0 at both boundaries"):
         qbo.run_qbo(config, PlumbTwoWave(), years=1.0, u0=np.ones(73))
     with pytest.raises(InputError, match="u0: shape"):
@@ -95,14 +138,13 @@ def test_drag_contract_and_initial_state_are_checked():
 def test_plumb_drag_deposits_the_absorbed_flux_eastward():
     """One eastward wave: drag >= 0 and Σ ρ·drag·Δz = A - F(top), F = A exp(-∫ α N/(k (c-u)²) dz)."""
     config = QBOConfig()
-    state = _state(config)
     z, rho = config.height_m, config.density_kg_per_m3
     u = 15.0 * np.sin(np.pi * (z - 17e3) / 18e3)
     amplitude, speed = 6e-4, 32.0
-    drag = PlumbTwoWave((amplitude,), (speed,), (1,))(u, state)
+    drag = PlumbTwoWave((amplitude,), (speed,), (1,)).tendencies(_state(u, config))["drag"]
     assert (drag >= 0.0).all()
     k = 2 * np.pi / 4e7
-    alpha = qbo.plumb_dissipation_rate_per_s(z)
+    alpha = plumb_dissipation_rate_per_s(z)
     depth = np.trapezoid(config.buoyancy_frequency_per_s * alpha / (k * (speed - u) ** 2), z)
     # Centred differences lose half of the first layer's absorption: ~1 % here.
     absorbed = amplitude * (1.0 - np.exp(-depth))
@@ -110,23 +152,34 @@ def test_plumb_drag_deposits_the_absorbed_flux_eastward():
     assert deposited == pytest.approx(absorbed, rel=0.02)
 
 
+@pytest.mark.parametrize("source", [PlumbTwoWave(), StochasticWaves(), AD99Column()], ids=type)
+def test_sources_are_parameterizations_reading_only_what_they_declare(source):
+    assert isinstance(source, Parameterization)
+    assert set(source.inputs) <= {f.name for f in dataclasses.fields(QBOState)}
+    assert set(source.outputs) == {"drag"} and source.outputs["drag"].units == "m s-1 day-1"
+    state = _state(np.linspace(-20.0, 20.0, 73), step=4, seed=1)
+    before = state.u_m_per_s.copy()
+    first = source.tendencies(state)["drag"]
+    np.testing.assert_array_equal(source.tendencies(state)["drag"], first)  # pure
+    np.testing.assert_array_equal(state.u_m_per_s, before)
+
+
 def test_symmetric_spectra_exert_no_drag_on_calm_air():
-    state = _state()
-    calm = np.zeros(73)
+    state = _state(np.zeros(73))
     for source in (PlumbTwoWave(), StochasticWaves(), AD99Column()):
-        np.testing.assert_allclose(source(calm, state), 0.0, atol=1e-12)
+        np.testing.assert_allclose(source.tendencies(state)["drag"], 0.0, atol=1e-12)
 
 
 def test_sources_accept_a_batch_of_profiles():
-    state = _state(step=3)
-    z = state.height_m
+    z = QBOConfig().height_m
     batch = np.stack([10.0 * np.sin(np.pi * (z - 17e3) / 18e3 * m) for m in (1, 2, 3)])
     batch[:, [0, -1]] = 0.0
     for source in (PlumbTwoWave(), StochasticWaves(), AD99Column()):
-        together = source(batch, state)
+        together = source.tendencies(_state(batch, step=3))["drag"]
         assert together.shape == batch.shape
         for member in range(3):
-            np.testing.assert_allclose(together[member], source(batch[member], state), rtol=1e-12, atol=1e-15)
+            alone = source.tendencies(_state(batch[member], step=3))["drag"]
+            np.testing.assert_allclose(together[member], alone, rtol=1e-12, atol=1e-15)
 
 
 def test_stochastic_draws_are_reproducible_with_the_stated_moments():
@@ -223,9 +276,22 @@ def test_stochastic_waves_give_a_26_month_qbo():
 @pytest.mark.slow
 def test_ad99_column_gives_a_27_month_qbo():
     """AD99 at 17 km, B_t = 3 mPa, c_w = 35 m/s, w = 4.5e-4 m/s: measured 29.0 months (27.1 with
-    B_t = 3.3 mPa, 26.7 with w = 4e-4), σ25 24.0 m/s; DESIGN.md quotes ≈ 27."""
+    B_t = 3.3 mPa, 26.7 with w = 4e-4), σ25 24.0 m/s; docs/REFERENCE.md quotes ≈ 27."""
     run = qbo.run_qbo(QBOConfig(upwelling_m_per_s=4.5e-4), AD99Column(), years=40.0)
     for method in ("fourier", "transitions"):
         period = qbo.qbo_period_months(run, spinup_years=6.0, method=method)
         assert period == pytest.approx(27.0, rel=0.10), (method, period)
     assert qbo.qbo_amplitude(run, spinup_years=6.0) > 15.0
+
+
+@pytest.mark.parametrize(("source", "upwelling"), [(StochasticWaves(), 3e-4), (AD99Column(), 4.5e-4)], ids=["stochastic", "ad99"])
+def test_physics_wrapped_as_a_guarded_emulator_reproduces_the_physics_run_bit_for_bit(source, upwelling):
+    """One contract: the host cannot tell a physics source from an "emulator" that is the physics,
+    even through the blow-up guard compare_online puts around emulators."""
+    config = QBOConfig(upwelling_m_per_s=upwelling)
+    physics = qbo.run_qbo(config, source, years=0.5, seed=2)
+    guarded = Guarded(PhysicsAsEmulator(source), fallback=None, out_of_distribution=None, blow_up=blew_up)
+    emulated = qbo.run_qbo(config, guarded, years=0.5, seed=2)
+    assert np.array_equal(emulated["u"].values, physics["u"].values)
+    assert np.array_equal(emulated["drag"].values, physics["drag"].values)
+    assert guarded.counts.calls == physics.sizes["time"] and guarded.counts.blow_up_call is None

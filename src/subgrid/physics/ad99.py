@@ -3,7 +3,7 @@
 Alexander, M. J. and T. J. Dunkerton (1999): A spectral parameterization of mean-flow forcing
 due to breaking gravity waves. *J. Atmos. Sci.* 56, 4167-4182. The discretisation follows the
 ``gwfc`` subroutine of MiMA (Jucker & Gerber 2017, *J. Climate* 30, 7339-7358; SKYHI lineage,
-Alexander & Bruhwiler 1998), with MiMA's namelist defaults (DESIGN.md section 4).
+Alexander & Bruhwiler 1998), with MiMA's namelist defaults (docs/REFERENCE.md section 4).
 
 Per column and per wind component ``u`` (MiMA calls the scheme once with the zonal and once with
 the meridional wind, each with the whole spectrum), with index ``s`` the source level:
@@ -50,14 +50,15 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import xarray as xr
 
-from subgrid.core.errors import InputError
 from subgrid.core import validation
+from subgrid.core.errors import InputError
+from subgrid.physics.constants import AD99 as CONSTANTS
+from subgrid.physics.constants import SECONDS_PER_DAY
 
-# FMS constants_mod, as MiMA uses them.
-GRAVITY_M_PER_S2 = 9.80
-DRY_AIR_GAS_CONSTANT_J_PER_KG_K = 287.04
-CP_DRY_AIR_J_PER_KG_K = DRY_AIR_GAS_CONSTANT_J_PER_KG_K / (2.0 / 7.0)
-SECONDS_PER_DAY = 86400.0
+# FMS constants_mod, as MiMA uses them (g = 9.80, c_p = R_d / (2/7)).
+_G = CONSTANTS.gravity_m_per_s2
+_R_D = CONSTANTS.dry_air_gas_constant_J_per_kg_K
+_C_P = CONSTANTS.cp_dry_air_J_per_kg_K
 
 #: Elements per (column × wave × level) block; bounds the temporary arrays to ~30 MB each.
 _BLOCK_ELEMENTS = 4_000_000
@@ -65,7 +66,7 @@ _BLOCK_ELEMENTS = 4_000_000
 
 @dataclass(frozen=True)
 class AD99Config:
-    """Settings of the AD99 scheme; defaults are MiMA's ``cg_drag_nml`` (DESIGN.md section 4)."""
+    """Settings of the AD99 scheme; defaults are MiMA's ``cg_drag_nml`` (docs/REFERENCE.md section 4)."""
 
     max_phase_speed_m_per_s: float = 99.6
     phase_speed_step_m_per_s: float = 1.2
@@ -152,13 +153,13 @@ def buoyancy_frequency(
     lapse[..., 1:-1] = (t[..., 2:] - t[..., :-2]) / (z[..., 2:] - z[..., :-2])
     lapse[..., :1] = (t[..., 1:2] - t[..., :1]) / (z[..., 1:2] - z[..., :1])
     lapse[..., -1:] = (t[..., -1:] - t[..., -2:-1]) / (z[..., -1:] - z[..., -2:-1])
-    n_squared = GRAVITY_M_PER_S2 / t * (lapse + GRAVITY_M_PER_S2 / CP_DRY_AIR_J_PER_KG_K)
+    n_squared = _G / t * (lapse + _G / _C_P)
     return np.sqrt(np.maximum(n_squared, config.min_buoyancy_frequency_squared_per_s2))
 
 
 def air_density(pressure_Pa: np.ndarray, temperature_K: np.ndarray) -> np.ndarray:
     """Ideal-gas density ``p / (R_d T)`` (kg m⁻³)."""
-    return np.asarray(pressure_Pa, dtype=float) / (DRY_AIR_GAS_CONSTANT_J_PER_KG_K * np.asarray(temperature_K))
+    return np.asarray(pressure_Pa, dtype=float) / (_R_D * np.asarray(temperature_K))
 
 
 def source_level_index(
@@ -511,7 +512,7 @@ def _hypsometric_height_m(temperature_K: np.ndarray, pressure_Pa: np.ndarray) ->
     """Heights above the lowest level, ``Δz = (R_d T̄ / g) ln(p_below / p_above)``; AD99 needs only Δz."""
     mean_t = 0.5 * (temperature_K[..., 1:] + temperature_K[..., :-1])
     log_ratio = np.log(pressure_Pa[..., :-1] / pressure_Pa[..., 1:])
-    dz = DRY_AIR_GAS_CONSTANT_J_PER_KG_K / GRAVITY_M_PER_S2 * mean_t * log_ratio
+    dz = _R_D / _G * mean_t * log_ratio
     return np.concatenate([np.zeros(dz.shape[:-1] + (1,)), np.cumsum(dz, axis=-1)], axis=-1)
 
 

@@ -9,7 +9,7 @@ fixed boundary levels). Levels run from the bottom (17 km) up (``vertical_order 
 Source parameters, per scheme (every scheme's drag is *linear* in the first one):
 
 * ``stochastic``: the day's lognormal draws ``F_S0`` (total source flux, Pa) and ``c_w``
-  (spectral width, m s⁻¹) of :class:`~subgrid.hosts.qbo.model.StochasticWaves`;
+  (spectral width, m s⁻¹) of :class:`~subgrid.physics.qbo_waves.StochasticWaves`;
 * ``ad99``: ``B_t`` (total source stress, Pa) and ``c_w`` (m s⁻¹) of the AD99 column, constant
   in a run;
 * ``plumb``: ``Σ|Aᵢ|`` (Pa) and the waves' largest ``|cᵢ|`` (m s⁻¹), constant in a run.
@@ -67,7 +67,7 @@ class GWDatasetConfig:
     Run ``i`` has its own seed derived from ``(seed, i)``. Each run lasts ``spinup_years +
     years`` (360-day years) from the host's default initial wind and is recorded after
     ``spinup_years`` every ``sample_every_days``. ``upwelling_m_per_s`` ``None`` takes the
-    scheme's reference value (DESIGN.md section 4).
+    scheme's reference value (docs/REFERENCE.md section 4).
     """
 
     scheme: Literal["stochastic", "ad99", "plumb"] = "stochastic"

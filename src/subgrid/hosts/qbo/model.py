@@ -6,7 +6,7 @@ The zonal-mean zonal wind ``u(z, t)`` over the equator obeys
 
 on 17-35 km with Δz = 250 m (73 levels), Δt = 1 day, κ = 0.3 m² s⁻¹, N = 0.0216 s⁻¹ and an
 isothermal density ``ρ = p_s/(R T) exp(-z/H)`` (T = 204 K, H = RT/g ≈ 5.97 km); ``u = 0`` at both
-boundaries (DESIGN.md section 4; O. Shamir's ``qbo1d``, github.com/ofershamir/qbo1d).
+boundaries (docs/REFERENCE.md section 4; O. Shamir's ``qbo1d``, github.com/ofershamir/qbo1d).
 
 Time stepping is ``qbo1d``'s: advection-diffusion centred in space and trapezoidal over two
 steps, drag by leapfrog,
@@ -18,9 +18,12 @@ all right-hand sides (the inverse is stored: one 73×73 product per step instead
 sweep of 72 interpreted steps). Boundary rows of ``L`` and of the drag are zero, which holds
 ``u`` at its (zero) boundary values.
 
-A drag source is any callable ``drag(u[..., nz], state) -> m s⁻¹ day⁻¹`` with
-:class:`QBOState` as ``state``; physics schemes and emulators plug in the same way. Provided:
-:class:`PlumbTwoWave`, :class:`StochasticWaves`, :class:`AD99Column`.
+The drag is a :class:`~subgrid.core.contract.Parameterization`: each step the host builds a
+:class:`~subgrid.physics.qbo_waves.QBOState` (the wind ``u_m_per_s`` with the step, seed and the
+column's background) and calls only ``drag.tendencies(state)["drag"]`` (m s⁻¹ day⁻¹ on the
+levels); physics schemes and emulators plug in the same way. The physics sources
+(:class:`~subgrid.physics.qbo_waves.PlumbTwoWave`, :class:`~subgrid.physics.qbo_waves.StochasticWaves`,
+:class:`~subgrid.physics.qbo_waves.AD99Column`) live in :mod:`subgrid.physics.qbo_waves`.
 
 Diagnostics use a 360-day year and 30-day months, as ``qbo1d`` does.
 """
@@ -29,23 +32,22 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Literal
 
 import numpy as np
 import xarray as xr
 
+from subgrid.core.contract import Parameterization
 from subgrid.core.errors import InputError
-from subgrid.physics.ad99 import AD99Config, gw_drag_component
+from subgrid.physics.constants import QBO1D, SECONDS_PER_DAY
+from subgrid.physics.qbo_waves import QBOState
 
-GRAVITY_M_PER_S2 = 9.8
-DRY_AIR_GAS_CONSTANT_J_PER_KG_K = 287.04
-SECONDS_PER_DAY = 86400.0
+#: The model's calendar (``qbo1d``'s), not physical constants.
 DAYS_PER_YEAR = 360.0
 DAYS_PER_MONTH = 30.0
-#: Equatorial circumference (m) that turns a zonal wavenumber into k (m⁻¹), as in ``qbo1d``.
-EQUATOR_LENGTH_M = 4.0e7
+#: |u| (m/s) beyond which a run has blown up: twice any wind the QBO host produces.
+BLOWUP_WIND_M_PER_S = 200.0
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,7 @@ class QBOConfig:
     """Grid, coefficients and background atmosphere of the 1-D QBO model (``qbo1d`` defaults).
 
     ``upwelling_m_per_s`` differs by forcing in the literature: 1e-5 for ``qbo1d``'s two-wave
-    example, 3e-4 for its stochastic control run, ≈4.5e-4 with an AD99 source (DESIGN.md).
+    example, 3e-4 for its stochastic control run, ≈4.5e-4 with an AD99 source (docs/REFERENCE.md section 4).
     """
 
     bottom_height_m: float = 17e3
@@ -90,177 +92,29 @@ class QBOConfig:
 
     @property
     def scale_height_m(self) -> float:
-        return DRY_AIR_GAS_CONSTANT_J_PER_KG_K * self.temperature_K / GRAVITY_M_PER_S2
+        return QBO1D.dry_air_gas_constant_J_per_kg_K * self.temperature_K / QBO1D.gravity_m_per_s2
 
     @property
     def density_kg_per_m3(self) -> np.ndarray:
         """Isothermal ``ρ(z) = p_s / (R T) exp(-z / H)``."""
-        surface = self.surface_pressure_Pa / (DRY_AIR_GAS_CONSTANT_J_PER_KG_K * self.temperature_K)
+        surface = self.surface_pressure_Pa / (QBO1D.dry_air_gas_constant_J_per_kg_K * self.temperature_K)
         return surface * np.exp(-self.height_m / self.scale_height_m)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
-
-@dataclass(frozen=True)
-class QBOState:
-    """What a drag source may read besides the wind: clock, seed and the model's background."""
-
-    step: int
-    time_days: float
-    seed: int
-    config: QBOConfig
-    height_m: np.ndarray
-    density_kg_per_m3: np.ndarray
-
-
-#: The one drag contract: ``(u[..., nz] in m/s, state) -> drag[..., nz] in m s⁻¹ day⁻¹``.
-DragSource = Callable[[np.ndarray, QBOState], np.ndarray]
-
-
-# --------------------------------------------------------------------------------------------
-# Drag sources
-
-
-def plumb_dissipation_rate_per_s(height_m: np.ndarray) -> np.ndarray:
-    """Holton & Lindzen (1972) wave damping α(z) (s⁻¹).
-
-    ``(1/21 + (2/21)(z - 17 km)/13 km) day⁻¹`` up to 30 km, ``1/7 day⁻¹`` above (continuous there).
-    """
-    height_m = np.asarray(height_m, dtype=float)
-    per_day = np.where(height_m <= 30e3, 1.0 / 21.0 + (2.0 / 21.0) * (height_m - 17e3) / 13e3, 1.0 / 7.0)
-    return per_day / SECONDS_PER_DAY
-
-
-def plumb_wave_drag(
-    u_m_per_s: np.ndarray,
-    flux_amplitudes_Pa: np.ndarray,
-    phase_speeds_m_per_s: np.ndarray,
-    wavenumbers_per_m: np.ndarray,
-    state: QBOState,
-) -> np.ndarray:
-    """Drag ``-(1/ρ) ∂F/∂z`` (m s⁻¹ day⁻¹) of damped waves, ``F = Σ Aᵢ exp(-∫ αN / (kᵢ (cᵢ-u)²) dz)``.
-
-    ``Aᵢ`` (Pa, sign = direction) is the flux at the bottom, so ``Aᵢ = ρ₀ Aᵢ'`` in Plumb's notation.
-    As in ``qbo1d``: the integral is a cumulative trapezoid from the bottom, ``∂F/∂z`` a centred
-    difference, zero at both boundaries. Amplitudes may carry leading axes ``(..., wave)``.
-    """
-    u = np.asarray(u_m_per_s, dtype=float)[..., None, :]
-    c = np.asarray(phase_speeds_m_per_s, dtype=float)[:, None]
-    k = np.asarray(wavenumbers_per_m, dtype=float)[:, None]
-    alpha = plumb_dissipation_rate_per_s(state.height_m)
-    relative = c - u
-    # A wave exactly at its critical level has infinite damping: exp(-inf) = 0 absorbs it.
-    with np.errstate(divide="ignore"):
-        damping = state.config.buoyancy_frequency_per_s * alpha / (k * relative * relative)
-    steps = 0.5 * (damping[..., 1:] + damping[..., :-1]) * state.config.level_spacing_m
-    optical_depth = np.concatenate([np.zeros(steps.shape[:-1] + (1,)), np.cumsum(steps, axis=-1)], axis=-1)
-    flux = np.einsum("...w,...wz->...z", np.asarray(flux_amplitudes_Pa, dtype=float), np.exp(-optical_depth))
-    drag = np.zeros(flux.shape)
-    divergence = (flux[..., 2:] - flux[..., :-2]) / (2.0 * state.config.level_spacing_m)
-    drag[..., 1:-1] = -divergence / state.density_kg_per_m3[1:-1]
-    return drag * SECONDS_PER_DAY
-
-
-@dataclass(frozen=True)
-class PlumbTwoWave:
-    """Plumb (1977) two-wave forcing: ±32 m/s, zonal wavenumber 1, ±0.6 mPa at 17 km (``qbo1d``)."""
-
-    flux_amplitudes_Pa: tuple[float, ...] = (6e-4, -6e-4)
-    phase_speeds_m_per_s: tuple[float, ...] = (32.0, -32.0)
-    zonal_wavenumbers: tuple[int, ...] = (1, 1)
-
-    def __post_init__(self) -> None:
-        sizes = {len(self.flux_amplitudes_Pa), len(self.phase_speeds_m_per_s), len(self.zonal_wavenumbers)}
-        if len(sizes) != 1:
-            raise InputError(
-                "PlumbTwoWave: flux_amplitudes_Pa, phase_speeds_m_per_s and zonal_wavenumbers differ in length"
-            )
-        if any(k <= 0 for k in self.zonal_wavenumbers):
-            raise InputError(f"PlumbTwoWave.zonal_wavenumbers: must be > 0, got {self.zonal_wavenumbers}")
-
-    def __call__(self, u_m_per_s: np.ndarray, state: QBOState) -> np.ndarray:
-        k = 2.0 * np.pi * np.asarray(self.zonal_wavenumbers, dtype=float) / EQUATOR_LENGTH_M
-        amplitudes = np.asarray(self.flux_amplitudes_Pa)
-        return plumb_wave_drag(u_m_per_s, amplitudes, np.asarray(self.phase_speeds_m_per_s), k, state)
-
-
-def _default_stochastic_speeds() -> tuple[float, ...]:
-    return tuple(float(c) for c in np.concatenate([np.arange(-100.0, 0.0, 10.0), np.arange(10.0, 110.0, 10.0)]))
-
-
-@dataclass(frozen=True)
-class StochasticWaves:
-    """``qbo1d``'s stochastic spectrum: 20 waves ±10...±100 m/s, zonal wavenumber 2.
-
-    Each day the total source flux ``F_S0`` (Pa) and spectral width ``c_w`` (m/s) are drawn from
-    a bivariate lognormal (given means and variances; the underlying normals have correlation
-    ``correlation``), and ``Aᵢ ∝ sgn(cᵢ) exp(-ln2 (cᵢ/c_w)²)`` with ``Σ|Aᵢ| = F_S0``; drag as
-    :func:`plumb_wave_drag`. Draws are a pure function of ``(state.seed, state.step)``, so a
-    run is reproducible and the source can be re-evaluated for any day.
-    """
-
-    phase_speeds_m_per_s: tuple[float, ...] = field(default_factory=_default_stochastic_speeds)
-    zonal_wavenumber: int = 2
-    mean_source_flux_Pa: float = 3.7e-3
-    source_flux_variance_Pa2: float = 1e-8
-    mean_spectral_width_m_per_s: float = 32.0
-    spectral_width_variance_m2_per_s2: float = 225.0
-    correlation: float = 0.75
-
-    def __post_init__(self) -> None:
-        for name in ("mean_source_flux_Pa", "source_flux_variance_Pa2", "mean_spectral_width_m_per_s",
-                     "spectral_width_variance_m2_per_s2"):
-            if not getattr(self, name) > 0.0:
-                raise InputError(f"StochasticWaves.{name}: must be > 0, got {getattr(self, name)!r}")
-        if not -1.0 <= self.correlation <= 1.0:
-            raise InputError(f"StochasticWaves.correlation: must lie in [-1, 1], got {self.correlation!r}")
-        if self.zonal_wavenumber <= 0:
-            raise InputError(f"StochasticWaves.zonal_wavenumber: must be > 0, got {self.zonal_wavenumber!r}")
-
-    def sample(self, seed: int, step: int) -> tuple[float, float]:
-        """``(F_S0 in Pa, c_w in m/s)`` for one day."""
-        means = np.array([self.mean_source_flux_Pa, self.mean_spectral_width_m_per_s])
-        variances = np.array([self.source_flux_variance_Pa2, self.spectral_width_variance_m2_per_s2])
-        # Lognormal with mean m and variance v: log-variance s² = ln(1 + v/m²), log-mean ln m - s²/2.
-        log_variance = np.log1p(variances / (means * means))
-        log_mean = np.log(means) - 0.5 * log_variance
-        z1, z2 = np.random.default_rng([seed, step]).standard_normal(2)
-        correlated = np.array([z1, self.correlation * z1 + np.sqrt(1.0 - self.correlation**2) * z2])
-        flux, width = np.exp(log_mean + np.sqrt(log_variance) * correlated)
-        return float(flux), float(width)
-
-    def __call__(self, u_m_per_s: np.ndarray, state: QBOState) -> np.ndarray:
-        flux, width = self.sample(state.seed, state.step)
-        c = np.asarray(self.phase_speeds_m_per_s)
-        ratio = c / width
-        shape = np.sign(c) * np.exp(-np.log(2.0) * ratio * ratio)
-        amplitudes = flux * shape / np.abs(shape).sum()
-        k = np.full(c.shape, 2.0 * np.pi * self.zonal_wavenumber / EQUATOR_LENGTH_M)
-        return plumb_wave_drag(u_m_per_s, amplitudes, c, k, state)
-
-
-@dataclass(frozen=True)
-class AD99Column:
-    """AD99 (MiMA settings) launched at the bottom (17 km) with ``B_t`` = 3 mPa, ``c_w`` = 35 m/s.
-
-    ``N`` and ``ρ`` are the model's; the damping level is the top, so flux reaching 35 km lands
-    on the (fixed) boundary level and leaves the model, as in ``qbo1d``'s top boundary.
-    """
-
-    config: AD99Config = AD99Config(source_stress_Pa=3e-3, spectral_half_width_m_per_s=35.0)
-
-    def __call__(self, u_m_per_s: np.ndarray, state: QBOState) -> np.ndarray:
-        drag = gw_drag_component(
-            u_m_per_s,
-            state.config.buoyancy_frequency_per_s,
-            state.density_kg_per_m3,
-            state.height_m,
-            source_index=0,
-            config=self.config,
-            check_inputs=False,
+    def state(self, u_m_per_s: np.ndarray, step: int = 0, seed: int = 0) -> QBOState:
+        """The state a drag source sees at ``step`` of a run seeded ``seed`` with wind ``u_m_per_s``."""
+        return QBOState(
+            u_m_per_s=np.asarray(u_m_per_s, dtype=float),
+            step=step,
+            time_days=step * self.time_step_days,
+            seed=seed,
+            height_m=self.height_m,
+            density_kg_per_m3=self.density_kg_per_m3,
+            buoyancy_frequency_per_s=self.buoyancy_frequency_per_s,
+            level_spacing_m=self.level_spacing_m,
         )
-        return drag.drag_m_per_s_per_day
 
 
 # --------------------------------------------------------------------------------------------
@@ -286,20 +140,36 @@ def default_initial_wind(config: QBOConfig) -> np.ndarray:
     return -14.0 / half_depth**2 * (z - config.bottom_height_m) * (z - config.top_height_m)
 
 
+def blew_up(state: QBOState) -> bool:
+    """A run has blown up once its wind is non-finite or beyond :data:`BLOWUP_WIND_M_PER_S` anywhere.
+
+    The ``blow_up`` test of a :class:`~subgrid.core.contract.Guarded` drag in this host."""
+    u = state.u_m_per_s
+    return not (np.isfinite(u).all() and np.abs(u).max() <= BLOWUP_WIND_M_PER_S)
+
+
 def run_qbo(
     config: QBOConfig,
-    drag: DragSource,
+    drag: Parameterization,
     years: float,
     u0: np.ndarray | None = None,
     seed: int = 0,
 ) -> xr.Dataset:
     """Integrate the 1-D QBO model for ``years`` (360-day years), saving every step.
 
+    ``drag`` is called once a step, from step 0 on, as ``drag.tendencies(state)["drag"]`` with a
+    :class:`~subgrid.physics.qbo_waves.QBOState` holding ``u`` of that step (so a wrapper counting
+    its calls, e.g. :class:`~subgrid.core.contract.Guarded`, counts steps).
+
     Returns a Dataset with ``u`` (m s⁻¹) and ``drag`` (m s⁻¹ day⁻¹, as applied: zero at the
     boundaries) on ``(time, height)``, time in days; settings in attrs. ``u0`` (m/s, ``nz``
     values, zero at both ends) defaults to :func:`default_initial_wind`; ``seed`` reaches
-    stochastic sources through :class:`QBOState`.
+    stochastic sources through the state.
     """
+    if not isinstance(drag, Parameterization):
+        raise InputError(f"drag: {drag!r} is not a Parameterization (inputs, outputs, tendencies(state))")
+    if "drag" not in drag.outputs:
+        raise InputError(f"drag: {drag!r} has outputs {list(drag.outputs)}, not 'drag'")
     height = config.height_m
     n_levels = height.size
     u_start = default_initial_wind(config) if u0 is None else np.asarray(u0, dtype=float)
@@ -321,13 +191,14 @@ def run_qbo(
     recycle = implicit_inverse @ (identity - dt_s * op)
     forcing = 2.0 * config.time_step_days * implicit_inverse
     density = config.density_kg_per_m3
+    buoyancy_frequency, spacing = config.buoyancy_frequency_per_s, config.level_spacing_m
 
     u = np.empty((n_steps + 1, n_levels))
     applied = np.empty((n_steps + 1, n_levels))
 
     def tendency(step: int) -> np.ndarray:
-        state = QBOState(step, step * config.time_step_days, seed, config, height, density)
-        value = np.asarray(drag(u[step], state), dtype=float)
+        state = QBOState(u[step], step, step * config.time_step_days, seed, height, density, buoyancy_frequency, spacing)
+        value = np.asarray(drag.tendencies(state)["drag"], dtype=float)
         if value.shape != (n_levels,):
             raise InputError(f"drag: returned shape {value.shape} for a ({n_levels},) wind profile")
         value = value.copy()

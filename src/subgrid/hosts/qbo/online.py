@@ -3,13 +3,14 @@
 * :func:`generate_gw_dataset` runs the host with a physics drag scheme (``stochastic``,
   ``ad99`` or ``plumb``; several runs with perturbed source parameters) and writes the
   (u profile, source parameters) -> drag dataset of :mod:`subgrid.gravity_waves.column.dataset`.
-* :class:`EmulatedDrag` plugs a trained :class:`~subgrid.gravity_waves.column.training.GWEmulator` into
-  :func:`~subgrid.hosts.qbo.model.run_qbo` through the host's one drag contract
-  ``(u[..., nz] m/s, state) -> drag m s⁻¹ day⁻¹``; it reads the day's source parameters from the
-  physics source it replaces (the stochastic draws are a pure function of seed and day, so
-  emulator and physics see the same waves).
+* :class:`~subgrid.gravity_waves.column.emulator.EmulatedDrag` plugs a trained
+  :class:`~subgrid.gravity_waves.column.training.GWEmulator` into
+  :func:`~subgrid.hosts.qbo.model.run_qbo` through the one parameterization contract
+  (``tendencies(state) -> {"drag": m s⁻¹ day⁻¹}``), like the physics sources of
+  :mod:`subgrid.physics.qbo_waves`.
 * :func:`compare_online` runs physics and emulator from the same initial state and seed, guards
-  both against blow-up (:class:`BlowUpGuard`: non-finite wind or ``|u|`` > 200 m/s), and reports
+  both against blow-up (:func:`blow_up_guard`: a :class:`~subgrid.core.contract.Guarded` that
+  stops the run at a non-finite wind or ``|u|`` > 200 m/s), and reports
   the QBO period (Fourier and transitions), σ(u) at 25 and 20 km and their errors relative to the
   physics run; :func:`plot_online_comparison` draws the Hovmöllers.
 * :func:`replay_dataset` records the states an emulator visits online, labelled with the physics
@@ -27,47 +28,49 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
-import torch
 import xarray as xr
 from tqdm.auto import tqdm
 
 import subgrid
-from subgrid.gravity_waves.column.dataset import GWDatasetConfig, GWRun, gw_dataset, provenance, write_gw_dataset
+from subgrid.core.contract import Guarded, Parameterization
 from subgrid.core.errors import InputError
+from subgrid.gravity_waves.column.dataset import GWDatasetConfig, GWRun, gw_dataset, provenance, write_gw_dataset
+from subgrid.gravity_waves.column.emulator import EmulatedDrag
+from subgrid.gravity_waves.column.training import GWEmulator, load_gw_emulator, pooled_r2, predict_gw
 from subgrid.hosts.qbo.model import (
+    BLOWUP_WIND_M_PER_S,
     DAYS_PER_YEAR,
-    AD99Column,
-    DragSource,
-    PlumbTwoWave,
     QBOConfig,
-    QBOState,
-    StochasticWaves,
+    blew_up,
     plot_hovmoller,
     qbo_amplitude,
     qbo_period_months,
     run_qbo,
 )
 from subgrid.physics.ad99 import AD99Config
-from subgrid.gravity_waves.column.training import GWEmulator, load_gw_emulator, pooled_r2, predict_gw
+from subgrid.physics.qbo_waves import (
+    AD99Column,
+    PlumbTwoWave,
+    QBOState,
+    QBOWaveSource,
+    StochasticWaves,
+    source_parameters,
+)
 
-#: Upwelling (m/s) each scheme's reference QBO needs (DESIGN.md section 4).
+#: Upwelling (m/s) each scheme's reference QBO needs (docs/REFERENCE.md section 4).
 REFERENCE_UPWELLING_M_PER_S = {"stochastic": 3e-4, "ad99": 4.5e-4, "plumb": 1e-5}
-#: |u| (m/s) beyond which a run has blown up: twice any wind the QBO host produces.
-BLOWUP_WIND_M_PER_S = 200.0
 #: (period, σ25) relative-error bounds of the issue's acceptance and of its goal.
 ACCEPTANCE = {"period": 0.10, "sigma25": 0.15}
 GOAL = {"period": 0.05, "sigma25": 0.10}
 #: The QBO statistics of a run (:func:`qbo_statistics`).
 STATISTICS = ("period_fourier_months", "period_transitions_months", "sigma25_m_per_s", "sigma20_m_per_s")
 
-GWSource = StochasticWaves | AD99Column | PlumbTwoWave
-
 
 # --------------------------------------------------------------------------------------------
 # Physics sources and their parameters
 
 
-def reference_source(scheme: str) -> GWSource:
+def reference_source(scheme: str) -> QBOWaveSource:
     """The scheme's reference settings (``qbo1d``'s stochastic spectrum, MiMA-like AD99, Plumb's two waves)."""
     sources = {"stochastic": StochasticWaves, "ad99": AD99Column, "plumb": PlumbTwoWave}
     if scheme not in sources:
@@ -75,12 +78,12 @@ def reference_source(scheme: str) -> GWSource:
     return sources[scheme]()
 
 
-def source_settings(source: GWSource) -> dict:
+def source_settings(source: QBOWaveSource) -> dict:
     """JSON-ready settings of ``source``; :func:`source_from_settings` rebuilds it."""
     return json.loads(json.dumps(asdict(source)))
 
 
-def source_from_settings(scheme: str, settings: dict) -> GWSource:
+def source_from_settings(scheme: str, settings: dict) -> QBOWaveSource:
     """The source a dataset or model records (``scheme`` and :func:`source_settings`)."""
     if scheme == "stochastic":
         return StochasticWaves(**{k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()})
@@ -91,7 +94,7 @@ def source_from_settings(scheme: str, settings: dict) -> GWSource:
     raise InputError(f"scheme: {scheme!r} is none of stochastic, ad99, plumb")
 
 
-def scaled_source(source: GWSource, source_flux_scale: float = 1.0, spectral_width_scale: float = 1.0) -> GWSource:
+def scaled_source(source: QBOWaveSource, source_flux_scale: float = 1.0, spectral_width_scale: float = 1.0) -> QBOWaveSource:
     """``source`` with its (mean) source flux and spectral width multiplied; stochastic spreads scale alike."""
     f, w = source_flux_scale, spectral_width_scale
     if isinstance(source, StochasticWaves):
@@ -115,21 +118,12 @@ def scaled_source(source: GWSource, source_flux_scale: float = 1.0, spectral_wid
     )
 
 
-def source_parameters(source: GWSource, state: QBOState) -> tuple[float, float]:
-    """The day's ``(source flux in Pa, spectral width in m/s)``: the emulator's inputs besides ``u``."""
-    if isinstance(source, StochasticWaves):
-        return source.sample(state.seed, state.step)
-    if isinstance(source, AD99Column):
-        return source.config.source_stress_Pa, source.config.spectral_half_width_m_per_s
-    return float(np.abs(source.flux_amplitudes_Pa).sum()), float(np.abs(source.phase_speeds_m_per_s).max())
+def _states(config: QBOConfig, seed: int, steps: np.ndarray, u_m_per_s: np.ndarray) -> list[QBOState]:
+    """The states of a run seeded ``seed`` at ``steps``, with the wind ``u_m_per_s[step]``."""
+    return [config.state(u_m_per_s[s], step=int(s), seed=seed) for s in steps]
 
 
-def _states(config: QBOConfig, seed: int, steps: np.ndarray) -> list[QBOState]:
-    height, density = config.height_m, config.density_kg_per_m3
-    return [QBOState(int(s), float(s) * config.time_step_days, seed, config, height, density) for s in steps]
-
-
-def _parameters(source: GWSource, states: list[QBOState]) -> tuple[np.ndarray, np.ndarray]:
+def _parameters(source: QBOWaveSource, states: list[QBOState]) -> tuple[np.ndarray, np.ndarray]:
     flux, width = np.array([source_parameters(source, state) for state in states]).T
     return flux, width
 
@@ -156,7 +150,7 @@ def simulate_gw_runs(config: GWDatasetConfig, *, progress: bool = False) -> list
         source = scaled_source(base, flux_scale, width_scale)
         run = run_qbo(qbo_config, source, years=config.spinup_years + config.years, seed=seed)
         steps = np.arange(start, run.sizes["time"], config.sample_every_days)
-        flux, width = _parameters(source, _states(qbo_config, seed, steps))
+        flux, width = _parameters(source, _states(qbo_config, seed, steps, run["u"].values))
         runs.append(GWRun(
             index=index, seed=seed, time_days=run["time"].values[steps],
             u_m_per_s=run["u"].values[steps], drag_m_per_s_per_day=run["drag"].values[steps],
@@ -180,60 +174,17 @@ def generate_gw_dataset(
 
 
 # --------------------------------------------------------------------------------------------
-# The emulator as a drag source
+# The blow-up guard
 
 
-class EmulatedDrag:
-    """The host's drag contract backed by an emulator ``(u[B, L], flux[B], width[B]) -> drag[B, L]``.
+def blow_up_guard(drag: Parameterization) -> Guarded:
+    """``drag`` stopped for good at the first blown-up step (:func:`blew_up`).
 
-    ``source`` is the physics source the emulator replaces: only its day's parameters are read.
-    Computes in the emulator's own dtype (float32 for a trained one) and returns float64.
+    From then on the drag is NaN, so the rest of the run is NaN at almost no cost instead of
+    calling ``drag`` on nonsense. :func:`~subgrid.hosts.qbo.model.run_qbo` calls the drag once a
+    step from step 0, so ``guard.counts.blow_up_call`` is the step it blew up at.
     """
-
-    def __init__(self, emulator: torch.nn.Module, source: GWSource) -> None:
-        self.emulator = emulator.eval()
-        self.source = source
-        tensors = [*emulator.parameters(), *emulator.buffers()]
-        self.dtype = tensors[0].dtype if tensors else torch.get_default_dtype()
-
-    def __call__(self, u_m_per_s: np.ndarray, state: QBOState) -> np.ndarray:
-        u = np.asarray(u_m_per_s, dtype=float)
-        columns = torch.as_tensor(u.reshape(-1, u.shape[-1]), dtype=self.dtype)
-        flux, width = source_parameters(self.source, state)
-        n = columns.shape[0]
-        with torch.inference_mode():
-            flux_Pa, width_m_per_s = (torch.full((n,), value, dtype=self.dtype) for value in (flux, width))
-            drag = self.emulator(columns, flux_Pa, width_m_per_s)
-        return drag.double().numpy().reshape(u.shape)
-
-    def __repr__(self) -> str:
-        backbone = getattr(self.emulator, "backbone", self.emulator)
-        return f"EmulatedDrag({type(backbone).__name__}, parameters of {self.source!r})"
-
-
-class BlowUpGuard:
-    """Wraps a drag source and stops a run that has blown up.
-
-    From the first day the wind is non-finite or exceeds ``limit_m_per_s`` in magnitude
-    (:attr:`blowup_step`), the drag is NaN, so the rest of the run is NaN at almost no cost
-    instead of calling the wrapped source on nonsense.
-    """
-
-    def __init__(self, drag: DragSource, limit_m_per_s: float = BLOWUP_WIND_M_PER_S) -> None:
-        self.drag = drag
-        self.limit_m_per_s = limit_m_per_s
-        self.blowup_step: int | None = None
-
-    def __call__(self, u_m_per_s: np.ndarray, state: QBOState) -> np.ndarray:
-        if self.blowup_step is None:
-            bounded = np.isfinite(u_m_per_s).all() and np.abs(u_m_per_s).max() <= self.limit_m_per_s
-            self.blowup_step = None if bounded else state.step
-        if self.blowup_step is not None:
-            return np.full(np.shape(u_m_per_s), np.nan)
-        return self.drag(u_m_per_s, state)
-
-    def __repr__(self) -> str:
-        return repr(self.drag)
+    return Guarded(drag, fallback=None, out_of_distribution=None, blow_up=blew_up)
 
 
 # --------------------------------------------------------------------------------------------
@@ -279,26 +230,28 @@ class OnlineComparison:
 
 
 def _guarded_run(
-    config: QBOConfig, drag: DragSource, years: float, seed: int, u0: np.ndarray | None
+    config: QBOConfig, drag: Parameterization, years: float, seed: int, u0: np.ndarray | None
 ) -> tuple[xr.Dataset, dict]:
-    guard = BlowUpGuard(drag)
+    guard = blow_up_guard(drag)
     started = time.perf_counter()
     run = run_qbo(config, guard, years, u0=u0, seed=seed)
-    blowup_day = None if guard.blowup_step is None else guard.blowup_step * config.time_step_days
-    return run, {"stable": guard.blowup_step is None, "blowup_day": blowup_day, "wall_s": time.perf_counter() - started}
+    blowup_step = guard.counts.blow_up_call
+    blowup_day = None if blowup_step is None else blowup_step * config.time_step_days
+    return run, {"stable": blowup_step is None, "blowup_day": blowup_day, "wall_s": time.perf_counter() - started}
 
 
 def compare_online(
     config: QBOConfig,
-    physics: DragSource,
-    emulated: DragSource,
+    physics: Parameterization,
+    emulated: Parameterization,
     *,
     years: float,
     seed: int = 0,
     spinup_years: float = 12.0,
     u0: np.ndarray | None = None,
 ) -> OnlineComparison:
-    """Run ``physics`` and ``emulated`` drag from the same initial state and seed for ``years``.
+    """Run ``physics`` and ``emulated`` drag from the same initial state and seed for ``years``, each
+    through :func:`blow_up_guard`.
 
     Metrics: per run, stability (blow-up day), period (Fourier and transitions), σ25 and σ20
     after ``spinup_years``; the emulator's relative errors ``emulator/physics − 1``; whether the
@@ -321,14 +274,14 @@ def compare_online(
     return OnlineComparison(runs["physics"], runs["emulator"], metrics)
 
 
-def offline_r2(emulator: GWEmulator, source: GWSource, run: xr.Dataset) -> float:
+def offline_r2(emulator: GWEmulator, source: QBOWaveSource, run: xr.Dataset) -> float:
     """Pooled R² of the emulator's drag on every day of a (physics) run, interior levels.
 
     The offline score on the online test's own states (for a generalisation test, on a source the
     emulator never saw)."""
     config = QBOConfig(**json.loads(run.attrs["qbo_settings"]))
     steps = np.arange(run.sizes["time"])
-    flux, width = _parameters(source, _states(config, int(run.attrs["seed"]), steps))
+    flux, width = _parameters(source, _states(config, int(run.attrs["seed"]), steps, run["u"].values))
     predicted = predict_gw(emulator, run["u"].values, flux, width)
     return pooled_r2(run["drag"].values[:, 1:-1], predicted[:, 1:-1])  # the host zeroes the boundary levels
 
@@ -427,14 +380,14 @@ def replay_dataset(
     emulator, description = load_gw_emulator(emulator_run)
     config = QBOConfig(**description["qbo_settings"])
     source = source_from_settings(description["scheme"], description["source_settings"])
-    guard = BlowUpGuard(EmulatedDrag(emulator, source))
+    guard = blow_up_guard(EmulatedDrag(emulator, source))
     run = run_qbo(config, guard, years, seed=seed)
     u = run["u"].values
     visited = np.flatnonzero(np.isfinite(u).all(axis=1) & (np.abs(u).max(axis=1, initial=0.0) <= BLOWUP_WIND_M_PER_S))
     if visited.size < 2:
         raise InputError(f"{emulator_run}: the emulator blew up on its first day; nothing to replay")
-    states = _states(config, seed, visited)
-    drag = np.stack([source(u[i], state) for i, state in zip(visited, states, strict=True)])
+    states = _states(config, seed, visited, u)
+    drag = np.stack([source.tendencies(state)["drag"] for state in states])
     drag[:, [0, -1]] = 0.0  # as the host applies it
     flux, width = _parameters(source, states)
     record = GWRun(0, seed, run["time"].values[visited], u[visited], drag, flux, width)
@@ -444,7 +397,7 @@ def replay_dataset(
         title=f"States visited online by the emulator {Path(emulator_run).resolve()}, labelled by the physics",
         origin="online_replay",
         emulator_run=str(Path(emulator_run).resolve()),
-        emulator_blowup_day=-1 if guard.blowup_step is None else guard.blowup_step,
+        emulator_blowup_day=-1 if guard.counts.blow_up_call is None else guard.counts.blow_up_call,
     )
     ds = gw_dataset([record], config.height_m, config.density_kg_per_m3, attrs)
     return write_gw_dataset(ds, path, overwrite=overwrite)
