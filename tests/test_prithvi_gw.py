@@ -74,7 +74,7 @@ def test_shapes_parameters_and_deterministic_inference():
     backbone = sum(p.numel() for part in (model.encoder, model.decoder) for p in part.parameters())
     print(f"PrithviGW tiny: {parameters:,} parameters, backbone {backbone / parameters:.1%}")
     assert len(model.backbone_blocks()) == N_BLOCKS and backbone / parameters > 0.95  # as in the 2.3B model (~98 %)
-    assert GRIDDED_BACKBONES["prithvi"] is PrithviGW
+    assert GRIDDED_BACKBONES["prithvi"].network is PrithviGW
     assert isinstance(build_gridded_backbone("prithvi", 7, 4, TINY), PrithviGW)
 
 

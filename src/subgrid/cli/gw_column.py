@@ -12,6 +12,9 @@ from pathlib import Path
 
 import typer
 
+from subgrid.cli.configs import config_option, configured, model_help
+from subgrid.cli.errors import fail
+from subgrid.gravity_waves.column.training import GWTrainingConfig
 from subgrid.core.errors import SubgridError
 
 def _set_threads(threads: int | None) -> None:
@@ -24,11 +27,6 @@ def _set_threads(threads: int | None) -> None:
 #: Online the emulator sees one column a step: extra intra-op threads only add synchronisation
 #: (on a busy 2-core machine two threads ran small networks 50x slower than one).
 ONLINE_THREADS_HELP = "Torch intra-op threads (one column a step runs fastest on one)."
-
-
-def _fail(error: Exception) -> None:
-    typer.echo(f"error: {error}", err=True)
-    raise typer.Exit(code=2)
 
 
 def generate_gw_command(
@@ -61,35 +59,32 @@ def generate_gw_command(
         )  # fmt: skip
         generate_gw_dataset(out, config, overwrite=overwrite, progress=progress)
     except (SubgridError, ValueError) as error:
-        _fail(error)
+        fail(error)
     typer.echo(f"wrote {out}: {len(config.runs)} {scheme} runs x {years:g} years, every {every_days} day(s)")
 
 
 def train_gw_command(
     data: list[Path] = typer.Option(..., "--data", help="Dataset(s) from generate-gw or replay-gw (repeatable)."),
     out: Path = typer.Option(..., "--out", help="Run directory (model, config, metrics.csv, checkpoints)."),
-    model: str = typer.Option(None, "--model", help="Backbone: rescnn | mlp | wavenet (default: the config's)."),
+    model: str = typer.Option(None, "--model", help=model_help(GWTrainingConfig)),
     config_file: Path = typer.Option(None, "--config", help="YAML training config (keys of GWTrainingConfig)."),
     model_option: list[str] = typer.Option([], "--model-option", help="Backbone option KEY=VALUE (repeatable)."),
-    epochs: int = typer.Option(None, "--epochs", min=1, help="Maximum epochs (cosine schedule length)."),
-    learning_rate: float = typer.Option(None, "--lr", help="Peak learning rate."),
-    batch_size: int = typer.Option(None, "--batch-size", min=1, help="Samples per batch."),
+    epochs: int = config_option(GWTrainingConfig, "epochs", "--epochs", "Maximum epochs (cosine schedule length)", min=1),
+    learning_rate: float = config_option(GWTrainingConfig, "learning_rate", "--lr", "Peak learning rate"),
+    batch_size: int = config_option(GWTrainingConfig, "batch_size", "--batch-size", "Samples per batch", min=1),
     noise: float = typer.Option(None, "--noise", min=0.0, help="Std (m/s) of input-wind noise during training."),
     flux_scaling: bool = typer.Option(
         None, "--flux-scaling/--no-flux-scaling", help="Drag proportional to the source flux by construction."),
     budget: bool = typer.Option(
         None, "--budget/--no-budget", help="Online, cap each direction's column deposit at the flux it launches."),
     init_from: Path = typer.Option(None, "--init-from", help="Fine-tune this finished run (e.g. on replayed states)."),
-    max_minutes: float = typer.Option(None, "--max-minutes", help="Stop after this much training time."),
-    seed: int = typer.Option(None, "--seed", help="Seed of initialisation and shuffling."),
+    max_minutes: float = config_option(GWTrainingConfig, "max_minutes", "--max-minutes", "Stop after this much training time"),
+    seed: int = config_option(GWTrainingConfig, "seed", "--seed", "Seed of initialisation and shuffling"),
     threads: int = typer.Option(None, "--threads", min=1, help="Torch intra-op threads (default: torch's)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
     """Train a gravity-wave drag emulator (u profile + source parameters -> drag) on QBO data."""
-    from dataclasses import replace
-
-    from subgrid.models import parse_model_options
-    from subgrid.gravity_waves.column.training import GWTrainingConfig, train_gw
+    from subgrid.gravity_waves.column.training import train_gw
 
     try:
         config = GWTrainingConfig.from_yaml(config_file) if config_file else GWTrainingConfig()
@@ -98,13 +93,11 @@ def train_gw_command(
             "input_noise_m_per_s": noise, "scale_drag_by_source_flux": flux_scaling, "momentum_budget": budget,
             "max_minutes": max_minutes, "seed": seed,
         }  # fmt: skip
-        config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
-        if model_option:
-            config = replace(config, model_options={**config.model_options, **parse_model_options(model_option)})
+        config = configured(config, overrides, model_option)
         _set_threads(threads)
         report = train_gw(data, out, config, init_from=init_from, progress=progress)
     except (SubgridError, ValueError) as error:
-        _fail(error)
+        fail(error)
     typer.echo(
         f"trained {config.model} for {report.epochs} epochs in {report.seconds:.0f} s; "
         f"validation R² {report.val_r2:.4f}; run in {out}"
@@ -159,7 +152,7 @@ def online_gw_command(
             emulator, years=years, seed=seed, spinup_years=spinup_years, source_flux_scale=source_flux_scale, out=out
         )
     except (SubgridError, ValueError) as error:
-        _fail(error)
+        fail(error)
     typer.echo(json.dumps(comparison.metrics, indent=2) if as_json else online_table(comparison.metrics))
     typer.echo(f"wrote {out}/metrics.json and {out}/hovmoller.png")
 
@@ -179,5 +172,5 @@ def replay_gw_command(
         _set_threads(threads)
         replay_dataset(emulator, out, years=years, seed=seed, overwrite=overwrite)
     except (SubgridError, ValueError) as error:
-        _fail(error)
+        fail(error)
     typer.echo(f"wrote {out}")

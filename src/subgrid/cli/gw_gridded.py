@@ -5,44 +5,43 @@
 :func:`train_gw_gridded_command` as ``subgrid train gw-gridded``, :func:`pretrain_command` as
 ``subgrid pretrain`` (:mod:`subgrid.gravity_waves.gridded.pretrain`) and hands
 ``subgrid evaluate`` to :func:`evaluate_gw_gridded_run` when the run holds a gridded emulator.
-Errors the package raises on purpose print as one line with exit status 2, as in ``subgrid.cli.main``.
+Errors the package raises on purpose print as one line with exit status 2 (:mod:`subgrid.cli.errors`).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import typer
 
-from subgrid.core.errors import InputError, SubgridError
+from subgrid.cli.configs import config_option, configured, model_help
+from subgrid.cli.errors import fail
+from subgrid.gravity_waves.gridded.pretrain import PretrainConfig, pretrain
+from subgrid.gravity_waves.gridded.training import GriddedGWTrainingConfig, train_gw_gridded
+from subgrid.core.errors import InputError
 
 
-#: Options of both gridded trainers (`train gw-gridded`, `pretrain`): one typer default each, shared.
-_EPOCHS = typer.Option(None, "--epochs", min=1, help="Maximum epochs (cosine schedule length).")
-_LEARNING_RATE = typer.Option(None, "--lr", help="Peak learning rate (AdamW).")
-_BATCH_SIZE = typer.Option(None, "--batch-size", min=1, help="Time steps per batch.")
-_VALIDATION_FRACTION = typer.Option(None, "--validation-fraction", help="Last part of the record held out for validation.")
-_MAX_MINUTES = typer.Option(None, "--max-minutes", help="Stop after this much training time.")
-_ACCELERATOR = typer.Option(None, "--accelerator", help="cpu | gpu | auto (default: the config's, else cpu).")
-_DEVICES = typer.Option(None, "--devices", min=1, help="Processes (GPUs) per node; more than 1 trains with DDP.")
-_PRECISION = typer.Option(None, "--precision", help="32-true | bf16-mixed (GPU only).")
+#: Options of both gridded trainers (`train gw-gridded`, `pretrain`), whose configs share these fields
+#: (:class:`~subgrid.gravity_waves.gridded.training.GriddedTrainingSettings`): one typer default each, shared.
+_EPOCHS = config_option(GriddedGWTrainingConfig, "epochs", "--epochs", "Maximum epochs (cosine schedule length)", min=1)
+_LEARNING_RATE = config_option(GriddedGWTrainingConfig, "learning_rate", "--lr", "Peak learning rate (AdamW)")
+_BATCH_SIZE = config_option(GriddedGWTrainingConfig, "batch_size", "--batch-size", "Time steps per batch", min=1)
+_VALIDATION_FRACTION = config_option(GriddedGWTrainingConfig, "validation_fraction", "--validation-fraction",
+                                     "Last part of the record held out for validation")  # fmt: skip
+_MAX_MINUTES = config_option(GriddedGWTrainingConfig, "max_minutes", "--max-minutes", "Stop after this much training time")
+_ACCELERATOR = config_option(GriddedGWTrainingConfig, "accelerator", "--accelerator", "cpu | gpu | auto")
+_DEVICES = config_option(GriddedGWTrainingConfig, "devices", "--devices",
+                         "Processes (GPUs) per node; more than 1 trains with DDP", min=1)  # fmt: skip
+_PRECISION = config_option(GriddedGWTrainingConfig, "precision", "--precision", "32-true | bf16-mixed (GPU only)")
 _THREADS = typer.Option(None, "--threads", min=1, help="Torch intra-op threads (default: torch's).")
 _RESUME = typer.Option(True, "--resume/--no-resume", help="Continue an interrupted run in OUT.")
 _PROGRESS = typer.Option(True, "--progress/--no-progress", help="Show a progress bar.")
 
 
-def _fail(error: Exception) -> None:
-    typer.echo(f"error: {error}", err=True)
-    raise typer.Exit(code=2)
-
-
-def _configured(config, overrides: dict, model_options: dict, threads: int | None):
-    """``config`` with the command line's settings (those not None) and model options; torch's thread count set."""
-    config = replace(config, **{key: value for key, value in overrides.items() if value is not None})
-    if model_options:
-        config = replace(config, model_options={**config.model_options, **model_options})
+def _configured(config, overrides: dict, model_option: list[str], threads: int | None, extra_options: dict | None = None):
+    """``config`` with the command line's settings (:func:`~subgrid.cli.configs.configured`); torch's thread count set."""
+    config = configured(config, overrides, model_option, extra_options)
     if threads is not None:
         import torch
 
@@ -64,7 +63,8 @@ def train_gw_gridded_command(
     data: list[Path] = typer.Option(
         ..., "--data", help="Fine-tuning file(s), netCDF or zarr, joined in time in the order given (repeatable)."),
     out: Path = typer.Option(..., "--out", help="Run directory (model, config, metrics.csv, checkpoints)."),
-    model: str = typer.Option(None, "--model", help="Backbone: unet (Attention U-Net) | prithvi (fine-tuned Prithvi WxC)."),
+    model: str = typer.Option(None, "--model", help=model_help(GriddedGWTrainingConfig, "Backbone (unet: Attention U-Net, "
+                              "prithvi: fine-tuned Prithvi WxC)")),
     config_file: Path = typer.Option(None, "--config", help="YAML training config (keys of GriddedGWTrainingConfig)."),
     model_option: list[str] = typer.Option(
         [], "--model-option", help="Backbone option KEY=VALUE, e.g. base_width=16 or fine_tune=lora (repeatable)."),
@@ -79,7 +79,7 @@ def train_gw_gridded_command(
     batch_size: int = _BATCH_SIZE,
     validation_fraction: float = _VALIDATION_FRACTION,
     max_minutes: float = _MAX_MINUTES,
-    seed: int = typer.Option(None, "--seed", help="Seed of initialisation and shuffling."),
+    seed: int = config_option(GriddedGWTrainingConfig, "seed", "--seed", "Seed of initialisation and shuffling"),
     accelerator: str = _ACCELERATOR,
     devices: int = _DEVICES,
     precision: str = _PRECISION,
@@ -91,22 +91,16 @@ def train_gw_gridded_command(
 
     The files are checked completely (layout, 64 x 128 grid, NaN/Inf) before anything is written.
     """
-    from subgrid.models import parse_model_options
-    from subgrid.gravity_waves.gridded.training import GriddedGWTrainingConfig, train_gw_gridded
-
-    try:
-        config = GriddedGWTrainingConfig.from_yaml(config_file) if config_file else GriddedGWTrainingConfig()
-        overrides = {
-            "model": model, "epochs": epochs, "learning_rate": learning_rate, "batch_size": batch_size,
-            "validation_fraction": validation_fraction, "max_minutes": max_minutes, "seed": seed,
-            "accelerator": accelerator, "devices": devices, "precision": precision,
-            "inputs": inputs or None, "targets": targets or None, "target_levels": target_levels or None,
-        }  # fmt: skip
-        options = {**parse_model_options(model_option), **({"pretrained": str(pretrained.resolve())} if pretrained else {})}
-        config = _configured(config, overrides, options, threads)
-        report = train_gw_gridded(data, out, config, resume=resume, progress=progress)
-    except (SubgridError, ValueError) as error:
-        _fail(error)
+    config = GriddedGWTrainingConfig.from_yaml(config_file) if config_file else GriddedGWTrainingConfig()
+    overrides = {
+        "model": model, "epochs": epochs, "learning_rate": learning_rate, "batch_size": batch_size,
+        "validation_fraction": validation_fraction, "max_minutes": max_minutes, "seed": seed,
+        "accelerator": accelerator, "devices": devices, "precision": precision,
+        "inputs": inputs or None, "targets": targets or None, "target_levels": target_levels or None,
+    }  # fmt: skip
+    pretraining = {"pretrained": str(pretrained.resolve())} if pretrained else None
+    config = _configured(config, overrides, model_option, threads, pretraining)
+    report = train_gw_gridded(data, out, config, resume=resume, progress=progress)
     if report.rank != 0:
         return
     typer.echo(
@@ -121,11 +115,13 @@ def pretrain_command(
         "`train gw-gridded` reads; fluxes are not used), joined in time in the order given (repeatable)."),
     out: Path = typer.Option(..., "--out", help="Run directory (backbone.pt, model.json, config, metrics.csv, checkpoints)."),
     config_file: Path = typer.Option(None, "--config", help="YAML pre-training config (keys of PretrainConfig)."),
-    task: str = typer.Option(None, "--task", help="masked (reconstruct hidden patches) | forecast (the state --lead-steps later)."),
-    mask_ratio: float = typer.Option(None, "--mask-ratio", help="Fraction of patches (or windows) hidden: in (0, 1) "
-                                     "for masked, [0, 1) for forecast (default 0.5)."),
-    mask_unit: str = typer.Option(None, "--mask-unit", help="patch | window: what one masked unit is (default patch)."),
-    lead_steps: int = typer.Option(None, "--lead-steps", help="Forecast task: records between input and target (default 1)."),
+    task: str = config_option(PretrainConfig, "task", "--task",
+                              "masked (reconstruct hidden patches) | forecast (the state --lead-steps later)"),
+    mask_ratio: float = config_option(PretrainConfig, "mask_ratio", "--mask-ratio", "Fraction of patches (or windows) "
+                                      "hidden: in (0, 1) for masked, [0, 1) for forecast"),
+    mask_unit: str = config_option(PretrainConfig, "mask_unit", "--mask-unit", "patch | window: what one masked unit is"),
+    lead_steps: int = config_option(PretrainConfig, "lead_steps", "--lead-steps",
+                                    "Forecast task: records between input and target"),
     exclude_region: str = typer.Option(
         None, "--exclude-region", help="LAT0,LAT1,LON0,LON1 (degrees): a box hidden from pre-training (zero inputs, "
         "no loss), to be scored later with `subgrid evaluate --region`."),
@@ -138,7 +134,7 @@ def pretrain_command(
     batch_size: int = _BATCH_SIZE,
     validation_fraction: float = _VALIDATION_FRACTION,
     max_minutes: float = _MAX_MINUTES,
-    seed: int = typer.Option(None, "--seed", help="Seed of initialisation, shuffling and masks."),
+    seed: int = config_option(PretrainConfig, "seed", "--seed", "Seed of initialisation, shuffling and masks"),
     accelerator: str = _ACCELERATOR,
     devices: int = _DEVICES,
     precision: str = _PRECISION,
@@ -152,22 +148,17 @@ def pretrain_command(
     (same embed_dim, n_blocks_encoder, n_blocks_decoder, mlp_multiplier).
     """
     from subgrid.gravity_waves.gridded.dataset import LatLonBox
-    from subgrid.models import parse_model_options
-    from subgrid.gravity_waves.gridded.pretrain import PretrainConfig, pretrain
 
-    try:
-        config = PretrainConfig.from_yaml(config_file) if config_file else PretrainConfig()
-        overrides = {
-            "task": task, "mask_ratio": mask_ratio, "mask_unit": mask_unit, "lead_steps": lead_steps,
-            "exclude_region": LatLonBox.parse(exclude_region).as_list() if exclude_region is not None else None,
-            "epochs": epochs, "learning_rate": learning_rate, "batch_size": batch_size,
-            "validation_fraction": validation_fraction, "max_minutes": max_minutes, "seed": seed,
-            "accelerator": accelerator, "devices": devices, "precision": precision, "inputs": inputs or None,
-        }  # fmt: skip
-        config = _configured(config, overrides, parse_model_options(model_option), threads)
-        report = pretrain(data, out, config, resume=resume, progress=progress)
-    except (SubgridError, ValueError) as error:
-        _fail(error)
+    config = PretrainConfig.from_yaml(config_file) if config_file else PretrainConfig()
+    overrides = {
+        "task": task, "mask_ratio": mask_ratio, "mask_unit": mask_unit, "lead_steps": lead_steps,
+        "exclude_region": LatLonBox.parse(exclude_region).as_list() if exclude_region is not None else None,
+        "epochs": epochs, "learning_rate": learning_rate, "batch_size": batch_size,
+        "validation_fraction": validation_fraction, "max_minutes": max_minutes, "seed": seed,
+        "accelerator": accelerator, "devices": devices, "precision": precision, "inputs": inputs or None,
+    }  # fmt: skip
+    config = _configured(config, overrides, model_option, threads)
+    report = pretrain(data, out, config, resume=resume, progress=progress)
     if report.rank != 0:
         return
     typer.echo(
@@ -182,10 +173,7 @@ def evaluate_gw_gridded_run(run: Path, data: Path, out: Path | None, period: str
     """``subgrid evaluate`` for a gridded gravity-wave run: metrics table, metrics.json and maps."""
     from subgrid.gravity_waves.gridded.evaluation import evaluate_gw_gridded, metrics_table
 
-    try:
-        metrics = evaluate_gw_gridded(run, data, out, period=period, plot_level=plot_level, region=region)
-    except (SubgridError, ValueError) as error:
-        _fail(error)
+    metrics = evaluate_gw_gridded(run, data, out, period=period, plot_level=plot_level, region=region)
     if "region" in metrics:
         typer.echo(f"region {metrics['region']['box']} (lat, lon degrees): {metrics['region']['points']} grid points")
     typer.echo(f"{metrics['period']['kind']} period: {metrics['period']['time_steps']} time steps")
@@ -200,14 +188,11 @@ def compare_gw_gridded_runs(runs: list[Path], labels: list[str], data: Path, out
 
     not_gridded = [str(r) for r in runs if not is_gridded_run(r)]
     if not_gridded:
-        _fail(ValueError(f"--run: only gridded gravity-wave runs can be compared; not one: {', '.join(not_gridded)}"))
+        fail(ValueError(f"--run: only gridded gravity-wave runs can be compared; not one: {', '.join(not_gridded)}"))
     if out is None:
-        _fail(ValueError("--out: required when comparing runs (the directory for comparison.md and the figures)"))
-    try:
-        summary = compare_gw_gridded(runs, data, out, labels=labels or None, period=period, plot_level=plot_level,
-                                     region=region)  # fmt: skip
-    except (SubgridError, ValueError) as error:
-        _fail(error)
+        fail(ValueError("--out: required when comparing runs (the directory for comparison.md and the figures)"))
+    summary = compare_gw_gridded(runs, data, out, labels=labels or None, period=period, plot_level=plot_level,
+                                 region=region)  # fmt: skip
     scope = f" in {summary['region']['box']} ({summary['region']['points']} grid points)" if summary["region"] else ""
     typer.echo(f"{summary['period']['kind']} period{scope}: {summary['period']['time_steps']} time steps; "
                f"H = Hellinger distance, {summary['hellinger_binning']}")
@@ -248,8 +233,6 @@ def generate_gw_fluxes_command(
         if len(variables) != len(variable):
             raise InputError(f"--variable {variable}: expected OURS=FILE, e.g. omega=wap")
         path = generate_gw_fluxes(fields, out, target_grid, truncation, variables, overwrite, advance)
-    except (SubgridError, ValueError) as error:
-        _fail(error)
     finally:
         bar.close()
     typer.echo(f"wrote {path} ({target_grid}, truncation T{truncation})")
@@ -300,8 +283,6 @@ def generate_gw_simulation_command(
 
             torch.set_num_threads(threads)
         path = generate_gw_simulation_dataset(config, out, overwrite, fields_out, advance)
-    except SubgridError as error:
-        _fail(error)
     finally:
         for bar in bars.values():
             bar.close()

@@ -1,7 +1,8 @@
 """The ``subgrid`` command line: a thin layer over the Python API (a notebook calls the same functions).
 
 Errors the package raises on purpose (:class:`~subgrid.core.errors.SubgridError`) print as one line
-and exit with status 2; anything else is a bug and keeps its traceback.
+and exit with status 2; anything else is a bug and keeps its traceback. One handler
+(:mod:`subgrid.cli.errors`) wraps every command of the app, wherever the command is defined.
 """
 
 from __future__ import annotations
@@ -13,8 +14,11 @@ import typer
 
 from subgrid import __version__
 from subgrid.cli import gw_column, gw_gridded, rce
+from subgrid.cli.configs import config_option, configured, model_help
+from subgrid.cli.errors import fail, one_line_errors
 from subgrid.demo.run import DemoConfig, run_demo
 from subgrid.core.errors import SubgridError
+from subgrid.radiation.training import RadiationTrainingConfig, train_radiation
 
 app = typer.Typer(
     help="Machine-learned subgrid-scale parameterizations: reference physics, datasets, emulators, coupling.",
@@ -43,11 +47,6 @@ app.command("pretrain")(gw_gridded.pretrain_command)
 # The radiation emulator's online commands live in rce.
 online_app.command("radiation")(rce.online_radiation_command)
 replay_app.command("radiation")(rce.replay_radiation_command)
-
-
-def _fail(error: Exception) -> None:
-    typer.echo(f"error: {error}", err=True)
-    raise typer.Exit(code=2)
 
 
 def _version(value: bool) -> None:
@@ -93,20 +92,17 @@ def generate_radiation(
     )
     from subgrid.physics.rrtmg import RRTMGConfig
 
-    try:
-        settings = {"seed": seed, "chunk_size": chunk_size, "rrtmg": RRTMGConfig(mcica=mcica),
-                    "mcica_samples": mcica_samples}  # fmt: skip
-        if source is not None:
-            config = ColumnsLabellingConfig.for_file(source, **settings)
-            report = label_columns(out, config, workers=workers, scheduler=scheduler, overwrite=overwrite,
-                                   progress=progress)  # fmt: skip
-        else:
-            config = RadiationDatasetConfig(n_columns=columns, sampler=ColumnSamplerConfig(n_levels=levels), **settings)
-            report = generate_radiation_dataset(
-                out, config, workers=workers, scheduler=scheduler, overwrite=overwrite, progress=progress
-            )
-    except (SubgridError, ValueError) as error:
-        _fail(error)
+    settings = {"seed": seed, "chunk_size": chunk_size, "rrtmg": RRTMGConfig(mcica=mcica),
+                "mcica_samples": mcica_samples}  # fmt: skip
+    if source is not None:
+        config = ColumnsLabellingConfig.for_file(source, **settings)
+        report = label_columns(out, config, workers=workers, scheduler=scheduler, overwrite=overwrite,
+                               progress=progress)  # fmt: skip
+    else:
+        config = RadiationDatasetConfig(n_columns=columns, sampler=ColumnSamplerConfig(n_levels=levels), **settings)
+        report = generate_radiation_dataset(
+            out, config, workers=workers, scheduler=scheduler, overwrite=overwrite, progress=progress
+        )
     typer.echo(
         f"wrote {out}: {config.n_columns} columns{f' of {source}' if source else f' x {levels} levels'} in "
         f"{report.n_chunks} chunks "
@@ -122,7 +118,7 @@ def _print_summary(path: Path, as_json: bool) -> None:
     from subgrid.radiation.dataset import radiation_summary, summary_table
 
     if not path.exists():
-        _fail(SubgridError(f"{path}: no such dataset"))
+        fail(SubgridError(f"{path}: no such dataset"))
     stats = radiation_summary(xr.open_zarr(path))
     typer.echo(json.dumps(stats, indent=2) if as_json else summary_table(stats))
 
@@ -140,26 +136,28 @@ def summary(
 def train_radiation_command(
     data: Path = typer.Option(..., "--data", help="Training dataset (zarr) from `subgrid generate radiation`."),
     out: Path = typer.Option(..., "--out", help="Run directory (model, config, metrics.csv, checkpoints)."),
-    model: str = typer.Option(None, "--model", help="Backbone: rescnn | mlp (default: the config's, else rescnn)."),
+    model: str = typer.Option(None, "--model", help=model_help(RadiationTrainingConfig)),
     config_file: Path = typer.Option(None, "--config", help="YAML training config (keys of RadiationTrainingConfig)."),
     model_option: list[str] = typer.Option([], "--model-option", help="Backbone option KEY=VALUE, e.g. width=32 (repeatable)."),
-    epochs: int = typer.Option(None, "--epochs", min=1, help="Maximum epochs (cosine schedule length)."),
-    optimizer: str = typer.Option(None, "--optimizer", help="sgd (momentum, the seed study's) | adamw."),
-    learning_rate: float = typer.Option(None, "--lr", help="Peak learning rate."),
-    batch_size: int = typer.Option(None, "--batch-size", min=1, help="Columns per batch."),
-    max_minutes: float = typer.Option(None, "--max-minutes", help="Stop after this much training time."),
-    seed: int = typer.Option(None, "--seed", help="Seed of initialisation, split and shuffling."),
+    epochs: int = config_option(RadiationTrainingConfig, "epochs", "--epochs", "Maximum epochs (cosine schedule length)", min=1),
+    optimizer: str = config_option(RadiationTrainingConfig, "optimizer", "--optimizer", "sgd (momentum, the seed study's) | adamw"),
+    learning_rate: float = config_option(RadiationTrainingConfig, "learning_rate", "--lr", "Peak learning rate"),
+    batch_size: int = config_option(RadiationTrainingConfig, "batch_size", "--batch-size", "Columns per batch", min=1),
+    max_minutes: float = config_option(RadiationTrainingConfig, "max_minutes", "--max-minutes", "Stop after this much training time"),
+    seed: int = config_option(RadiationTrainingConfig, "seed", "--seed", "Seed of initialisation, split and shuffling"),
     init_from: Path = typer.Option(
         None, "--init-from", help="Fine-tune this finished run (its weights and normalisation statistics)."),
     extra_data: list[Path] = typer.Option(
         [], "--extra-data", help="Further dataset for the training split only, e.g. replayed states (repeatable)."),
-    extra_data_repeats: int = typer.Option(
-        None, "--extra-data-repeats", min=1, help="Visits of each extra column per epoch (oversampling)."),
-    accelerator: str = typer.Option(None, "--accelerator", help="cpu | gpu | auto (default: the config's, else cpu)."),
-    devices: int = typer.Option(None, "--devices", min=1, help="Processes (GPUs) per node; more than 1 trains with DDP."),
-    num_nodes: int = typer.Option(None, "--num-nodes", min=1, help="Nodes (under SLURM srun or torchrun)."),
-    strategy: str = typer.Option(None, "--strategy", help="auto | ddp (several devices always use DDP)."),
-    precision: str = typer.Option(None, "--precision", help="32-true | bf16-mixed (GPU only)."),
+    extra_data_repeats: int = config_option(
+        RadiationTrainingConfig, "extra_data_repeats", "--extra-data-repeats", "Visits of each extra column per epoch (oversampling)",
+        min=1),
+    accelerator: str = config_option(RadiationTrainingConfig, "accelerator", "--accelerator", "cpu | gpu | auto"),
+    devices: int = config_option(
+        RadiationTrainingConfig, "devices", "--devices", "Processes (GPUs) per node; more than 1 trains with DDP", min=1),
+    num_nodes: int = config_option(RadiationTrainingConfig, "num_nodes", "--num-nodes", "Nodes (under SLURM srun or torchrun)", min=1),
+    strategy: str = config_option(RadiationTrainingConfig, "strategy", "--strategy", "auto | ddp (several devices always use DDP)"),
+    precision: str = config_option(RadiationTrainingConfig, "precision", "--precision", "32-true | bf16-mixed (GPU only)"),
     resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue an interrupted run in OUT."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
@@ -169,27 +167,17 @@ def train_radiation_command(
     (--batch-size is per process). Lightning starts them, or run the command under `torchrun
     --nproc_per_node N` or SLURM's `srun` (one task per device) with the same --devices N.
     """
-    from dataclasses import replace
-
-    from subgrid.models import parse_model_options
-    from subgrid.radiation.training import RadiationTrainingConfig, train_radiation
-
-    try:
-        config = RadiationTrainingConfig.from_yaml(config_file) if config_file else RadiationTrainingConfig()
-        overrides = {
-            "model": model, "epochs": epochs, "optimizer": optimizer, "learning_rate": learning_rate,
-            "batch_size": batch_size, "max_minutes": max_minutes, "seed": seed, "extra_data_repeats": extra_data_repeats,
-            "accelerator": accelerator, "devices": devices, "num_nodes": num_nodes, "strategy": strategy,
-            "precision": precision,
-        }  # fmt: skip
-        config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
-        if model_option:
-            config = replace(config, model_options={**config.model_options, **parse_model_options(model_option)})
-        report = train_radiation(
-            data, out, config, init_from=init_from, extra_data=extra_data, resume=resume, progress=progress
-        )
-    except (SubgridError, ValueError) as error:
-        _fail(error)
+    config = RadiationTrainingConfig.from_yaml(config_file) if config_file else RadiationTrainingConfig()
+    overrides = {
+        "model": model, "epochs": epochs, "optimizer": optimizer, "learning_rate": learning_rate,
+        "batch_size": batch_size, "max_minutes": max_minutes, "seed": seed, "extra_data_repeats": extra_data_repeats,
+        "accelerator": accelerator, "devices": devices, "num_nodes": num_nodes, "strategy": strategy,
+        "precision": precision,
+    }  # fmt: skip
+    config = configured(config, overrides, model_option)
+    report = train_radiation(
+        data, out, config, init_from=init_from, extra_data=extra_data, resume=resume, progress=progress
+    )
     if report.rank != 0:
         return
     typer.echo(
@@ -235,13 +223,10 @@ def evaluate_command(
         gw_gridded.evaluate_gw_gridded_run(run, data, out, period, plot_level, region)
         return
     if region is not None:
-        _fail(ValueError(f"--region: for gridded gravity-wave runs only; {run} is not one"))
+        fail(ValueError(f"--region: for gridded gravity-wave runs only; {run} is not one"))
     from subgrid.radiation.evaluation import evaluate_radiation_run
 
-    try:
-        metrics = evaluate_radiation_run(run, data, out)
-    except (SubgridError, ValueError) as error:
-        _fail(error)
+    metrics = evaluate_radiation_run(run, data, out)
     typer.echo(metrics_table(metrics))
     floor = metrics["reference_noise_floor"]
     if floor:
@@ -273,10 +258,7 @@ def export_command(
     """Export a trained emulator as a self-contained artifact: physical inputs in, physical outputs out."""
     from subgrid.radiation.export import export_run
 
-    try:
-        path = export_run(run, out, fmt, overwrite=overwrite)
-    except (SubgridError, ValueError) as error:
-        _fail(error)
+    path = export_run(run, out, fmt, overwrite=overwrite)
     typer.echo(f"wrote {path} (inputs, outputs, units and training ranges in {out / 'emulator.json'})")
 
 
@@ -298,12 +280,19 @@ def demo(
 
     Gravity waves: Alexander-Dunkerton QBO data, a drag emulator, the QBO online beside the physics.
     """
-    try:
-        run_demo(out, columns=columns, workers=workers, epochs=epochs, quick=quick, echo=typer.echo,
-                 cli=lambda arguments: app(arguments, standalone_mode=False, prog_name="subgrid"))
-    except (SubgridError, ValueError) as error:
-        _fail(error)
+    run_demo(out, columns=columns, workers=workers, epochs=epochs, quick=quick, echo=typer.echo,
+             cli=lambda arguments: app(arguments, standalone_mode=False, prog_name="subgrid"))
 
+
+def _report_errors_in_one_line(group: typer.Typer) -> None:
+    """Wrap every command of ``group`` and its subgroups in :func:`~subgrid.cli.errors.one_line_errors`."""
+    for command in group.registered_commands:
+        command.callback = one_line_errors(command.callback)
+    for subgroup in group.registered_groups:
+        _report_errors_in_one_line(subgroup.typer_instance)
+
+
+_report_errors_in_one_line(app)
 
 if __name__ == "__main__":
     app()

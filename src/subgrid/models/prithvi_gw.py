@@ -17,7 +17,7 @@ task layers around it as granite-wxc's fine-tunes do:
 4. *head*: a linear ``unembed`` of each token to ``C_out x p x p`` values, pixel-shuffled back to
    ``[B, C_out, H, W]`` (as ``PrithviWxC`` does for its own channels).
 
-Pitfalls of the package handled here (see DESIGN.md §5):
+Pitfalls of the package handled here (see docs/REFERENCE.md §5):
 
 - ``PrithviWxC.forward`` draws random masks even in eval mode; this model never masks (all
   windows go to the encoder) and uses no SWIN shift, so inference is deterministic.

@@ -34,7 +34,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, get_args
 
 import lightning as L
 import numpy as np
@@ -43,7 +43,7 @@ import yaml
 from torch.utils.data import DataLoader
 
 from subgrid.core.errors import InputError
-from subgrid.models import build_backbone
+from subgrid.models import COLUMN_BACKBONES, BackboneRegistry
 from subgrid.models.radiation import (
     COLUMN_FEATURES,
     DERIVED_LEVEL_FEATURES,
@@ -54,7 +54,7 @@ from subgrid.models.radiation import (
 )
 from subgrid.radiation.training_data import ColumnStream, chunk_slices, open_radiation_dataset, split_chunks
 from subgrid.training.runs import (
-    StrictConfig,
+    TrainingConfig,
     TrainingHardware,
     best_validation_score,
     build_trainer,
@@ -72,17 +72,23 @@ from subgrid.training.runs import (
 IN_MEMORY_LIMIT_BYTES = 4 * 2**30
 #: Per-level input σ is floored at this fraction of the feature's σ over all levels.
 LEVEL_STD_FLOOR = 0.1
+#: The column backbones the radiation emulator has been trained and tested with.
+RADIATION_BACKBONES = COLUMN_BACKBONES.only("rescnn", "mlp")
+Optimizer = Literal["sgd", "adamw"]
 
 
 @dataclass(frozen=True)
-class RadiationTrainingConfig(StrictConfig, TrainingHardware):
+class RadiationTrainingConfig(TrainingConfig, TrainingHardware):
     """Training settings; YAML files are parsed strictly (an unknown key is an error)."""
 
     config_name: ClassVar[str] = "training config"
+    backbones: ClassVar[BackboneRegistry] = RADIATION_BACKBONES
 
-    model: Literal["rescnn", "mlp"] = "rescnn"
+    #: A name of :data:`RADIATION_BACKBONES`.
+    model: str = "rescnn"
+    #: Options of the model (its option dataclass in :mod:`subgrid.models.options`), as given.
     model_options: dict = field(default_factory=dict)
-    optimizer: Literal["sgd", "adamw"] = "adamw"
+    optimizer: Optimizer = "adamw"
     learning_rate: float = 2e-3
     momentum: float = 0.9
     weight_decay: float = 1e-5
@@ -106,8 +112,7 @@ class RadiationTrainingConfig(StrictConfig, TrainingHardware):
         checks = {
             **self._optimisation_checks(),
             **self._hardware_checks(),
-            "model": self.model in ("rescnn", "mlp"),
-            "optimizer": self.optimizer in ("sgd", "adamw"),
+            "optimizer": self.optimizer in get_args(Optimizer),
             "momentum": 0 <= self.momentum < 1,
             "flux_loss_weight": self.flux_loss_weight >= 0,
             "heating_loss_weight": self.heating_loss_weight >= 0,
@@ -116,11 +121,13 @@ class RadiationTrainingConfig(StrictConfig, TrainingHardware):
             "extra_data_repeats": isinstance(self.extra_data_repeats, int) and self.extra_data_repeats >= 1,
         }
         self._require(checks)
+        self._check_backbone()
 
 
 def build_emulator(model: str, model_options: dict, n_levels: int) -> RadiationEmulator:
     in_channels = len(LEVEL_FEATURES) + len(DERIVED_LEVEL_FEATURES) + len(COLUMN_FEATURES)
-    return RadiationEmulator(build_backbone(model, in_channels, N_OUTPUT_CHANNELS, n_levels, model_options), n_levels)
+    backbone = RADIATION_BACKBONES.build(model, in_channels, N_OUTPUT_CHANNELS, model_options, n_levels)
+    return RadiationEmulator(backbone, n_levels)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -9,23 +9,25 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal, get_args
 
 import lightning as L
 import torch
-import yaml
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from subgrid.core.config import StrictConfig
 from subgrid.core.errors import InputError
+from subgrid.models import BackboneRegistry
 
-ACCELERATORS = ("cpu", "gpu", "auto")
-STRATEGIES = ("auto", "ddp")
-PRECISIONS = ("32-true", "bf16-mixed")
+Accelerator = Literal["cpu", "gpu", "auto"]
+Strategy = Literal["auto", "ddp"]
+Precision = Literal["32-true", "bf16-mixed"]
+ACCELERATORS, STRATEGIES, PRECISIONS = get_args(Accelerator), get_args(Strategy), get_args(Precision)
 #: ``model.json`` kind of a pre-training run (:mod:`subgrid.gravity_waves.gridded.pretrain`), whose backbone.pt fine-tunes start from.
 PRETRAIN_KIND = "prithvi_pretrain"
 #: The fields of a training config that say where it trains (passed to :func:`build_trainer`).
@@ -60,26 +62,23 @@ class TrainingHardware:
     ``devices x num_nodes`` batches.
     """
 
-    accelerator: str = "cpu"
+    accelerator: Accelerator = "cpu"
     devices: int = 1
     num_nodes: int = 1
-    strategy: str = "auto"
-    precision: str = "32-true"
+    strategy: Strategy = "auto"
+    precision: Precision = "32-true"
 
 
-class StrictConfig:
-    """Mixin of the frozen training-config dataclasses: validation messages and strict parsing.
+class TrainingConfig(StrictConfig):
+    """Mixin of the frozen training-config dataclasses: strict typed parsing (:class:`StrictConfig`), the
+    checks every trainer's optimisation and hardware settings share, and the backbone they train.
 
-    An unknown key (a typo) is an error, never silently ignored.
+    A config with a ``model`` and ``model_options`` names its :class:`~subgrid.models.BackboneRegistry`
+    in ``backbones``: the model must be one of its names and the options those of the model's
+    option dataclass (``model_options.width: expected int, got str 'wide'``).
     """
 
-    config_name: ClassVar[str] = "config"
-
-    def _require(self, checks: dict[str, bool]) -> None:
-        """Raise naming every field whose check is False, with its value."""
-        bad = [name for name, ok in checks.items() if not ok]
-        if bad:
-            raise InputError(f"{self.config_name}: invalid {', '.join(f'{n}={getattr(self, n)!r}' for n in bad)}")
+    backbones: ClassVar[BackboneRegistry | None] = None
 
     def _optimisation_checks(self) -> dict[str, bool]:
         """Checks of the optimisation settings every training config has (see ``_OPTIMISATION_CHECKS``)."""
@@ -94,29 +93,17 @@ class StrictConfig:
             )
         return {name: check(getattr(self, name)) for name, check in _HARDWARE_CHECKS.items()}
 
+    def _check_backbone(self) -> None:
+        """Refuse a model not in :attr:`backbones` or options its option dataclass does not have (or types)."""
+        self.backbone_options()
+
+    def backbone_options(self):
+        """``model_options`` as the model's option dataclass (every option, defaults filled in)."""
+        return self.backbones.options(self.model, self.model_options, where=self.config_name)
+
     def hardware(self) -> dict:
         """The :data:`HARDWARE_FIELDS` of this config, as :func:`build_trainer` takes them."""
         return {name: getattr(self, name) for name in HARDWARE_FIELDS}
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict):
-        unknown = set(values) - {f.name for f in fields(cls)}
-        if unknown:
-            raise InputError(f"{cls.config_name}: unknown key(s) {', '.join(sorted(unknown))}")
-        return cls(**values)
-
-    @classmethod
-    def from_yaml(cls, path: str | Path):
-        path = Path(path)
-        if not path.exists():
-            raise InputError(f"{path}: no such config file")
-        values = yaml.safe_load(path.read_text()) or {}
-        if not isinstance(values, dict):
-            raise InputError(f"{path}: expected a mapping of settings")
-        return cls.from_dict(values)
 
 
 #: What a run directory (or one whose start was interrupted) holds; --out with none of them is not one.
@@ -158,7 +145,7 @@ def read_run_description(run: Path, *, kind: str | None, what: str) -> dict:
     return description
 
 
-def check_resumable(run: Path, config: StrictConfig, data_description: dict) -> None:
+def check_resumable(run: Path, config: TrainingConfig, data_description: dict) -> None:
     """Refuse to resume the interrupted run in ``run`` unless it had ``config`` (hardware settings aside) and the same data."""
     saved = type(config).from_yaml(run / "config.yaml")
     if replace(saved, **config.hardware()) != config:

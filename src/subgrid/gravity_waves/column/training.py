@@ -3,9 +3,9 @@
 :class:`GWEmulator` takes physical inputs, the wind profile ``u[B, L]`` (m s⁻¹, bottom first)
 and the day's source parameters ``source_flux_Pa[B]`` and ``spectral_width_m_per_s[B]``, and
 returns the drag ``[B, L]`` in m s⁻¹ day⁻¹; normalisation statistics live inside it as buffers.
-Any column backbone (``rescnn | mlp | wavenet``, :data:`subgrid.models.BACKBONES`) does the work.
+Any column backbone (``rescnn | mlp | wavenet``, :data:`subgrid.models.COLUMN_BACKBONES`) does the work.
 
-Designed for online stability (DESIGN.md section 4: an MLP with offline R² 0.99 blew up online):
+Designed for online stability (docs/REFERENCE.md section 4: an MLP with offline R² 0.99 blew up online):
 
 * whole-column input: every backbone sees the whole profile (the MLP and WaveNet flatten it; the
   ResCNN adds a column-mean context to its dilated convolutions), since the drag at a level
@@ -53,7 +53,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import ClassVar
 
 import lightning as L
 import numpy as np
@@ -64,9 +64,10 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from subgrid.gravity_waves.column.dataset import load_gw_arrays, open_gw_dataset
 from subgrid.core.errors import InputError
-from subgrid.models import BACKBONES, build_backbone
+from subgrid.models import COLUMN_BACKBONES, BackboneRegistry, build_backbone
+from subgrid.physics.constants import SECONDS_PER_DAY
 from subgrid.training.runs import (
-    StrictConfig,
+    TrainingConfig,
     build_trainer,
     load_run_weights,
     merge_metric_logs,
@@ -76,19 +77,20 @@ from subgrid.training.runs import (
     write_text_atomic,
 )
 
-MODELS = ("rescnn", "mlp", "wavenet")
-SECONDS_PER_DAY = 86400.0
 #: Share of the source flux each direction launches: the spectra are symmetric about u = 0 at the source.
 DIRECTIONAL_FLUX_FRACTION = 0.5
 
 
 @dataclass(frozen=True)
-class GWTrainingConfig(StrictConfig):
+class GWTrainingConfig(TrainingConfig):
     """Training settings; YAML files are parsed strictly (an unknown key is an error)."""
 
     config_name: ClassVar[str] = "gw training config"
+    backbones: ClassVar[BackboneRegistry] = COLUMN_BACKBONES
 
-    model: Literal["rescnn", "mlp", "wavenet"] = "wavenet"
+    #: A name of :data:`~subgrid.models.COLUMN_BACKBONES`.
+    model: str = "wavenet"
+    #: Options of the model (its option dataclass in :mod:`subgrid.models.options`), as given.
     model_options: dict = field(default_factory=dict)
     learning_rate: float = 1e-3
     weight_decay: float = 0.0
@@ -108,11 +110,10 @@ class GWTrainingConfig(StrictConfig):
     def __post_init__(self) -> None:
         checks = {
             **self._optimisation_checks(),
-            "model": self.model in MODELS and self.model in BACKBONES,
-            "model_options": isinstance(self.model_options, dict),
             "input_noise_m_per_s": self.input_noise_m_per_s >= 0,
         }
         self._require(checks)
+        self._check_backbone()
 
 
 # ----------------------------------------------------------------------------------------------

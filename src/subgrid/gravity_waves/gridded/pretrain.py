@@ -49,7 +49,7 @@ import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, get_args
 
 import lightning as L
 import numpy as np
@@ -61,6 +61,7 @@ from torch.utils.data import Dataset
 
 from subgrid.gravity_waves.gridded.dataset import FLUX_TARGETS, GriddedSelection, LatLonBox, open_gw_gridded
 from subgrid.core.errors import InputError
+from subgrid.models import GRIDDED_BACKBONES, BackboneRegistry
 from subgrid.models.prithvi_gw import BACKBONE_PARTS
 from subgrid.gravity_waves.gridded.training import (
     GriddedGWTrainingReport,
@@ -76,22 +77,23 @@ from subgrid.gravity_waves.gridded.training import (
 )
 from subgrid.training.runs import (
     PRETRAIN_KIND,
-    StrictConfig,
+    TrainingConfig,
     adamw_cosine,
     best_validation_score,
     refuse_foreign_directory,
     write_text_atomic,
 )
 
-TASKS = ("masked", "forecast")
-MASK_UNITS = ("patch", "window")
+Task = Literal["masked", "forecast"]
+MaskUnit = Literal["patch", "window"]
+TASKS, MASK_UNITS = get_args(Task), get_args(MaskUnit)
 #: The atmospheric state; latitude/longitude features are left out: the position encoding carries them.
 STATE_INPUTS = ("surface_height", "u", "v", "temperature", "pressure")
 BACKBONE_FILE = "backbone.pt"
 
 
 @dataclass(frozen=True)
-class PretrainConfig(StrictConfig, GriddedTrainingSettings):
+class PretrainConfig(TrainingConfig, GriddedTrainingSettings):
     """Pre-training settings; YAML files are parsed strictly (an unknown key is an error).
 
     ``model_options``: :class:`~subgrid.models.prithvi_gw.PrithviGW` options (``embed_dim``,
@@ -101,12 +103,15 @@ class PretrainConfig(StrictConfig, GriddedTrainingSettings):
     """
 
     config_name: ClassVar[str] = "pretrain config"
+    backbones: ClassVar[BackboneRegistry] = GRIDDED_BACKBONES.only("prithvi")
+    #: Pre-training trains the Prithvi backbone only.
+    model: ClassVar[str] = "prithvi"
 
     model_options: dict = field(default_factory=dict)
-    task: Literal["masked", "forecast"] = "masked"
+    task: Task = "masked"
     #: Fraction of the mask units hidden from the encoder (masked: in (0, 1); forecast: in [0, 1)).
     mask_ratio: float = 0.5
-    mask_unit: Literal["patch", "window"] = "patch"
+    mask_unit: MaskUnit = "patch"
     #: Forecast task: records between input and predicted state.
     lead_steps: int = 1
     #: Input variables (names of :data:`subgrid.gravity_waves.gridded.dataset.INPUTS`).
@@ -119,8 +124,7 @@ class PretrainConfig(StrictConfig, GriddedTrainingSettings):
         checks = {
             **self._optimisation_checks(),
             **self._hardware_checks(),
-            "model_options": isinstance(self.model_options, dict)
-            and self.model_options.get("fine_tune", "full") == "full",
+            "model_options": self.backbone_options().fine_tune == "full",
             "task": self.task in TASKS,
             "mask_ratio": isinstance(self.mask_ratio, int | float)
             and (0 < self.mask_ratio < 1 if masked else 0 <= self.mask_ratio < 1),
@@ -198,7 +202,7 @@ class PretrainLightningModule(L.LightningModule):
         super().__init__()
         self.save_hyperparameters()
         self.config = PretrainConfig.from_dict(config)
-        self.emulator = build_gw_gridded_emulator("prithvi", self.config.model_options, channels, channels)
+        self.emulator = build_gw_gridded_emulator(self.config.model, self.config.model_options, channels, channels)
         backbone = self.emulator.backbone
         backbone.check_grid(*grid)
         self.mask_token = nn.Parameter(torch.zeros(backbone.embed_dim))
@@ -335,7 +339,7 @@ def pretrain(
         module.visible.copy_(torch.from_numpy(visible))
         description = {
             "kind": PRETRAIN_KIND,
-            "model": "prithvi",
+            "model": config.model,
             "model_options": config.model_options,
             "parameters": sum(p.numel() for p in module.parameters()),
             "task": config.task,

@@ -33,7 +33,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import ClassVar
 
 import lightning as L
 import numpy as np
@@ -46,9 +46,9 @@ from torch.utils.data import DataLoader, Dataset
 
 from subgrid.gravity_waves.gridded.dataset import FLUX_TARGETS, INPUTS, GriddedSelection, open_gw_gridded
 from subgrid.core.errors import InputError
-from subgrid.models import GRIDDED_BACKBONES, build_gridded_backbone
+from subgrid.models import GRIDDED_BACKBONES, BackboneRegistry, build_gridded_backbone
 from subgrid.training.runs import (
-    StrictConfig,
+    TrainingConfig,
     TrainingHardware,
     adamw_cosine,
     best_validation_score,
@@ -63,7 +63,6 @@ from subgrid.training.runs import (
     write_text_atomic,
 )
 
-MODELS = ("unet", "prithvi")
 KIND = "gw_gridded_emulator"
 
 
@@ -85,12 +84,15 @@ class GriddedTrainingSettings(TrainingHardware):
 
 
 @dataclass(frozen=True)
-class GriddedGWTrainingConfig(StrictConfig, GriddedTrainingSettings):
+class GriddedGWTrainingConfig(TrainingConfig, GriddedTrainingSettings):
     """Training settings; YAML files are parsed strictly (an unknown key is an error)."""
 
     config_name: ClassVar[str] = "gridded gw training config"
+    backbones: ClassVar[BackboneRegistry] = GRIDDED_BACKBONES
 
-    model: Literal["unet", "prithvi"] = "unet"
+    #: A name of :data:`~subgrid.models.GRIDDED_BACKBONES`.
+    model: str = "unet"
+    #: Options of the model (its option dataclass in :mod:`subgrid.models.options`), as given.
     model_options: dict = field(default_factory=dict)
     #: Input variables (names of :data:`subgrid.gravity_waves.gridded.dataset.INPUTS`).
     inputs: list[str] = field(default_factory=lambda: list(INPUTS))
@@ -103,14 +105,13 @@ class GriddedGWTrainingConfig(StrictConfig, GriddedTrainingSettings):
         checks = {
             **self._optimisation_checks(),
             **self._hardware_checks(),
-            "model": self.model in MODELS and self.model in GRIDDED_BACKBONES,
-            "model_options": isinstance(self.model_options, dict),
             "inputs": isinstance(self.inputs, list),
             "targets": isinstance(self.targets, list),
             "target_levels": self.target_levels is None or isinstance(self.target_levels, list),
             "statistics_samples": self.statistics_samples >= 1,
         }
         self._require(checks)
+        self._check_backbone()
         # Names and levels are checked against the data by GriddedSelection; unknown names fail early here.
         GriddedSelection(tuple(self.inputs), tuple(self.targets), None)
 

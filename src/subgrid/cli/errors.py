@@ -1,0 +1,41 @@
+"""The command line's one error handler: errors the package raises on purpose print as one line, exit status 2.
+
+:class:`~subgrid.core.errors.SubgridError` (bad input, a failed scheme) and ``ValueError`` (a
+bad argument) become ``error: <message>`` on stderr and exit status 2; anything else is a bug
+and keeps its traceback. Every command is wrapped in :func:`one_line_errors` where it is mounted
+(:mod:`subgrid.cli.main`); :func:`fail` stops a command with such an error itself.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import NoReturn, TypeVar
+
+import typer
+
+from subgrid.core.errors import SubgridError
+
+#: What a command reports as one line instead of a traceback.
+REPORTED = (SubgridError, ValueError)
+Command = TypeVar("Command", bound=Callable)
+
+
+def fail(error: Exception) -> NoReturn:
+    """Print ``error`` as one line on stderr and exit with status 2."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    typer.echo(f"error: {' '.join(lines) or type(error).__name__}", err=True)
+    raise typer.Exit(code=2)
+
+
+def one_line_errors(command: Command) -> Command:
+    """``command`` with the errors of :data:`REPORTED` printed by :func:`fail` (typer reads the wrapped signature)."""
+
+    @functools.wraps(command)
+    def reporting(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except REPORTED as error:
+            fail(error)
+
+    return reporting
