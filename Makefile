@@ -1,6 +1,7 @@
 # Two entry points, each doing all set-up on a fresh machine:
 #   make demo   runs the end-to-end job at small size
-#   make test   runs the test suite
+#   make test   runs the whole test suite (tiers slow, compiled and gpu included; gpu tests skip without CUDA)
+#   make test-fast  skips the slow and compiled tiers, for day-to-day work
 # Both create/refresh a local venv (.venv) and install everything through constraints.txt,
 # which pins the CPU build of torch present on these machines.
 
@@ -11,7 +12,7 @@ STAMP  := $(VENV)/.installed
 DEMO_DIR ?= demo
 PYTEST_ARGS ?=
 
-.PHONY: demo test venv clean bench system-deps
+.PHONY: demo test test-fast venv clean bench system-deps
 
 venv: $(STAMP)
 
@@ -40,6 +41,9 @@ demo: $(STAMP) system-deps
 
 test: $(STAMP) system-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: $(STAMP) system-deps
+	$(BIN)/python -m pytest -m "not slow and not compiled" $(PYTEST_ARGS)
 
 bench: $(STAMP) system-deps
 	$(BIN)/python benchmarks/bench_rrtmg.py

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -95,3 +97,30 @@ def merra2_fields(times=("2020-03-20T12:00", "2020-06-21T00:00"), lats=(-60.0, 0
          "PS": (dims3, ps, {"units": "Pa"}), "TS": (dims3, t[:, -1] + 1.0, {"units": "K"})},
         coords={"time": pd.to_datetime(list(times)), "lev": np.arange(1, MERRA2_LEVELS + 1), "lat": list(lats), "lon": list(lons)},
     )  # fmt: skip
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip ``gpu`` tests where torch sees no CUDA device, visibly (``-ra`` lists them with the reason).
+
+    With ``SUBGRID_REQUIRE_GPU=1`` a missing GPU fails them instead, so a run meant to exercise the
+    GPU cannot pass by skipping.
+    """
+    gpu_items = [item for item in items if item.get_closest_marker("gpu")]
+    if not gpu_items:
+        return
+    import torch  # only when gpu tests were collected: torch is slow to import
+
+    if torch.cuda.is_available():
+        return
+    if os.environ.get("SUBGRID_REQUIRE_GPU") == "1":
+        for item in gpu_items:
+            item.add_marker(pytest.mark.usefixtures("_require_cuda"))
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU (torch.cuda.is_available() is False)")
+    for item in gpu_items:
+        item.add_marker(skip)
+
+
+@pytest.fixture
+def _require_cuda() -> None:
+    pytest.fail("SUBGRID_REQUIRE_GPU=1 but torch sees no CUDA device")

@@ -9,14 +9,10 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from subgrid.radiation.columns import (
-    EPSILON,
-    ColumnSamplerConfig,
-    sample_columns,
-    saturation_vapor_pressure_Pa,
-    standard_column,
-)
 from subgrid.core import validation
+from subgrid.physics.constants import EPSILON
+from subgrid.physics.thermodynamics import saturation_vapor_pressure_Pa
+from subgrid.radiation.columns import ColumnSamplerConfig, sample_columns, standard_column
 from subgrid.physics.rrtmg import validate_radiation_inputs
 from subgrid.physics.schema import (
     CLOUD_REGIMES,

@@ -1,4 +1,4 @@
-"""The Fortran coupling layer, built from fortran/ against the torch wheel's LibTorch and run as a host would.
+"""The Fortran coupling layer, built from its package-data sources against the torch wheel's LibTorch and run as a host would.
 
 Example 01 (examples/01_radiation_columns) reads columns written here, calls the emulator through
 the Fortran module and the C++ adapter, and writes the results, which must equal Python's. The
@@ -23,7 +23,7 @@ from subgrid.physics.schema import RADIATION_INPUTS, RADIATION_OUTPUTS
 from subgrid.radiation.training import build_emulator, fit_statistics
 from subgrid.radiation.training_data import to_tensors
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.compiled]
 
 N_LEVELS = 12
 DESCRIPTION = {"model": "rescnn", "model_options": {"width": 8, "depth": 2}, "n_levels": N_LEVELS}

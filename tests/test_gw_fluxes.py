@@ -1,4 +1,4 @@
-"""The gridded GW flux recipe (DESIGN.md section 4) against closed forms, conservation and bad input."""
+"""The gridded GW flux recipe (docs/REFERENCE.md section 4) against closed forms, conservation and bad input."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 from subgrid.cli.main import app
 from subgrid.gravity_waves.gridded.fluxes import gw_fluxes_from_fields
 from subgrid.core.errors import InputError
+from subgrid.physics.constants import STANDARD_GRAVITY_M_PER_S2 as GRAVITY_M_PER_S2
 from subgrid.physics.gw_fluxes import (
-    GRAVITY_M_PER_S2,
     LatLonGrid,
     conservative_regrid,
     divergent_wind,

@@ -10,7 +10,8 @@ from typer.testing import CliRunner
 from conftest import MERRA2_LEVELS as N_LEV
 from conftest import merra2_fields
 from subgrid.cli.main import app
-from subgrid.radiation.merra2 import GRAVITY_M_PER_S2, OZONE_MASS_TO_MOLE, TOP_PRESSURE_PA, columns_from_merra2
+from subgrid.physics.constants import STANDARD_GRAVITY_M_PER_S2 as GRAVITY_M_PER_S2
+from subgrid.radiation.merra2 import OZONE_MASS_TO_MOLE, TOP_PRESSURE_PA, columns_from_merra2
 from subgrid.radiation.dataset import ColumnsLabellingConfig, label_columns, open_columns_file
 from subgrid.core.errors import InputError
 from subgrid.physics.rrtmg import radiative_transfer

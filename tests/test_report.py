@@ -18,8 +18,8 @@ import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure as MplFigure
 
+from subgrid.demo.report import MANIFEST, demo_report, write_demo_report
 from subgrid.evaluation.report import (
-    MANIFEST,
     NOT_RUN,
     UNDEFINED,
     Figure,
@@ -30,10 +30,8 @@ from subgrid.evaluation.report import (
     Section,
     Step,
     Table,
-    demo_report,
     lookup,
     screenshot,
-    write_demo_report,
     write_report,
 )
 
@@ -218,7 +216,7 @@ def test_the_demo_report_shows_what_ran_and_marks_the_rest_not_run(run_directory
         "status": "failed", "wall_s": 181.5, "cpu_count": 2,
         "steps": [{"name": s.name, "title": s.title, "command": s.command, "wall_s": 60.5, "status": "complete"}
                   for s in STEPS],
-        "report_command": "python -c 'from subgrid.evaluation.report import write_demo_report; write_demo_report(\"demo\")'",
+        "report_command": "python -c 'from subgrid.demo.report import write_demo_report; write_demo_report(\"demo\")'",
     }  # fmt: skip
     (run_directory / MANIFEST).write_text(json.dumps(manifest))
     assert [step.name for step in demo_report(run_directory).steps] == ["train", "evaluate", "online", "report"]

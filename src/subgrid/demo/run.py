@@ -1,7 +1,7 @@
 """The end-to-end demo at small size, as a Python API (``subgrid demo`` and ``make demo`` are thin over it).
 
 :func:`run_demo` runs the whole pipeline and writes ``OUT/report.html``
-(:func:`subgrid.evaluation.report.write_demo_report`):
+(:func:`subgrid.demo.report.write_demo_report`):
 
 radiation
     RRTMG training and held-out datasets -> train a small ResCNN -> evaluate it -> export it as
@@ -52,7 +52,7 @@ import numpy as np
 
 import subgrid
 from subgrid.core.errors import InputError, SubgridError
-from subgrid.evaluation.report import MANIFEST, REPORT
+from subgrid.demo.report import MANIFEST, REPORT
 from subgrid.evaluation.timing import seconds_per_call
 from subgrid.training.runs import write_text_atomic
 
@@ -178,7 +178,7 @@ class DemoResult:
 def fortran_host_check(artifact: str | Path, data: str | Path, out: str | Path, *, columns: int = 256) -> dict:
     """Run the Fortran example host on ``columns`` columns of ``data`` with the TorchScript ``artifact``.
 
-    Builds ``fortran/`` into ``OUT/build`` (:func:`subgrid.radiation.fortran.build_fortran`;
+    Builds the Fortran sources (package data) into ``OUT/build`` (:func:`subgrid.radiation.fortran.build_fortran`;
     incremental when it exists), writes the columns for ``radiation_columns``, runs it on one
     thread, and runs the same artifact from Python (:class:`~subgrid.radiation.emulator.Emulator`)
     on the same float32 inputs. Writes and returns ``OUT/fortran.json``: the largest absolute
@@ -400,7 +400,7 @@ def demo_steps(out: Path, config: DemoConfig) -> list[DemoStep]:
 
 def report_step(out: Path) -> DemoStep:
     """The last step, writing ``out/report.html`` from what the others wrote (not timed in the manifest)."""
-    code = f"from subgrid.evaluation.report import write_demo_report; write_demo_report({_quoted(out)})"
+    code = f"from subgrid.demo.report import write_demo_report; write_demo_report({_quoted(out)})"
     return DemoStep("report", "Write the report", python=code)
 
 

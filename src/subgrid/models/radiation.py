@@ -30,10 +30,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-GRAVITY_M_PER_S2 = 9.80665  # RRTMG's (sympl) constants: the reference heating rates use them
-CP_DRY_AIR_J_PER_KG_K = 1004.64
-#: (g/cp) · seconds per day: K/day of heating per (W m⁻² of net flux divergence per Pa).
-HEATING_FACTOR = GRAVITY_M_PER_S2 / CP_DRY_AIR_J_PER_KG_K * 86400.0
+from subgrid.physics.constants import RRTMG, STEFAN_BOLTZMANN_W_PER_M2_K4
+
+#: (g/cp) · seconds per day with RRTMG's (sympl's) g and c_p, which the reference heating rates use:
+#: K/day of heating per (W m⁻² of net flux divergence per Pa).
+HEATING_FACTOR = RRTMG.heating_K_per_day_per_W_per_kg
 
 #: (name, transform) of the per-level inputs, in channel order. ``log`` for quantities spanning
 #: decades, ``log1p`` for water paths in g m⁻² that are mostly 0.
@@ -89,7 +90,6 @@ _COS_ZENITH = _COLUMN_NAMES.index("cos_solar_zenith_angle")
 _DISTANCE = _COLUMN_NAMES.index("earth_sun_distance_factor")
 _SURFACE_TEMPERATURE = _COLUMN_NAMES.index("surface_temperature")
 _EMISSIVITY = _COLUMN_NAMES.index("surface_emissivity")
-STEFAN_BOLTZMANN_W_PER_M2_K4 = 5.670374419e-8
 
 
 def _masks(features: tuple[tuple[str, str], ...], kind: str) -> torch.Tensor:
@@ -106,7 +106,7 @@ def _paths_above_below(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 def derived_level_features(level_inputs: torch.Tensor, pressure_interface_Pa: torch.Tensor) -> torch.Tensor:
     """The :data:`DERIVED_LEVEL_FEATURES` ``[B, 8, L]`` from physical inputs (surface first)."""
     dp = pressure_interface_Pa[:, :-1] - pressure_interface_Pa[:, 1:]
-    air_mass = dp / GRAVITY_M_PER_S2  # kg m-2 per layer
+    air_mass = dp / RRTMG.gravity_m_per_s2  # kg m-2 per layer
     tau = 1.5 * torch.clamp(level_inputs[:, _LWP], min=0.0) / torch.clamp(level_inputs[:, _R_LIQ], min=1.0) + 1.5 * torch.clamp(
         level_inputs[:, _IWP], min=0.0
     ) / (0.917 * torch.clamp(level_inputs[:, _R_ICE], min=1.0))

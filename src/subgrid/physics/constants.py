@@ -17,6 +17,8 @@ SECONDS_PER_HOUR = 3600.0
 #: Stefan-Boltzmann constant (CODATA 2018).
 STEFAN_BOLTZMANN_W_PER_M2_K4 = 5.670374419e-8
 MELTING_POINT_K = 273.15
+#: Reference pressure p₀ of potential temperature and of the dycore's sigma coordinates (1000 hPa).
+REFERENCE_PRESSURE_PA = 1.0e5
 #: Standard gravity (CGPM 1901), as ERA5, MERRA-2 and sympl/RRTMG take it.
 STANDARD_GRAVITY_M_PER_S2 = 9.80665
 DRY_AIR_GAS_CONSTANT_J_PER_KG_K = 287.04
@@ -27,6 +29,8 @@ MOLAR_MASS_DRY_AIR_G_PER_MOL = 28.9644
 MOLAR_MASS_OZONE_G_PER_MOL = 47.9982
 SEAWATER_DENSITY_KG_PER_M3 = 1025.0
 SEAWATER_HEAT_CAPACITY_J_PER_KG_K = 3985.0
+#: Freezing point of seawater of salinity 35 g/kg at the surface (-1.8 °C).
+SEAWATER_FREEZING_POINT_K = 271.35
 #: R_d / c_p of dry air as potential temperature is usually written (2/7 rounded), ERA5's convention.
 KAPPA_DRY_AIR = 0.2857
 

@@ -43,12 +43,11 @@ from dinosaur_torch import coordinate_systems, primitive_equations, scales, sigm
 from dinosaur_torch import time_integration, units
 
 from subgrid.core.errors import InputError
+from subgrid.physics.constants import REFERENCE_PRESSURE_PA, SECONDS_PER_DAY
 
 #: Triangular truncations dinosaur-torch provides (Gaussian grids, nlat x nlon = (3T+1)/2 rounded up to even x 2 nlat).
 RESOLUTIONS = ("T21", "T31", "T42", "T85", "T106", "T119", "T170", "T213")
 REFERENCE_TEMPERATURE_K = 288.0
-REFERENCE_PRESSURE_PA = 1.0e5
-SECONDS_PER_DAY = 86400.0
 _U = scales.units
 
 

@@ -1,6 +1,6 @@
 """Gravity-wave momentum fluxes from high-resolution gridded winds: the ERA5 recipe of the seed study.
 
-Per time and level (DESIGN.md section 4):
+Per time and level (docs/REFERENCE.md section 4):
 
 1. Helmholtz-decompose the horizontal wind (u, v) and keep its divergent part (gravity waves are
    divergent; the balanced, rotational flow is not);
@@ -38,9 +38,8 @@ import numpy as np
 
 from subgrid.core.errors import InputError
 from subgrid.physics import spectral
+from subgrid.physics.constants import STANDARD_GRAVITY_M_PER_S2
 
-#: Standard gravity (m s-2), the g of u'omega'/(-g); CODATA / WMO value.
-GRAVITY_M_PER_S2 = 9.80665
 #: Truncation of the study's high-pass: degrees l <= 21 (T21) are removed.
 DEFAULT_TRUNCATION = 21
 GRID_KINDS = ("regular", "equiangular", "gaussian")
@@ -196,7 +195,7 @@ def momentum_flux_Pa(wind_prime_m_per_s: np.ndarray, omega_Pa_per_s: np.ndarray)
     gives a positive flux.
     """
     omega_prime = omega_Pa_per_s - np.mean(omega_Pa_per_s, axis=-1, keepdims=True)
-    return wind_prime_m_per_s * omega_prime / -GRAVITY_M_PER_S2
+    return wind_prime_m_per_s * omega_prime / -STANDARD_GRAVITY_M_PER_S2
 
 
 def gravity_wave_fluxes_Pa(

@@ -1,4 +1,4 @@
-"""Build the Fortran coupling layer (``fortran/`` in the repository) and exchange columns with its programs.
+"""Build the Fortran coupling layer (package data ``fortran_sources/``) and exchange columns with its programs.
 
 ``build_fortran`` configures and builds, with CMake, the C++ adapter over the torch wheel's own
 LibTorch (``torch.utils.cmake_prefix_path``, so the C++ ABI always matches), the Fortran module
@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +21,10 @@ import torch
 
 from subgrid.core.errors import InputError, SubgridError
 
-#: The repository's fortran/ directory (src layout: src/subgrid/coupling/fortran.py -> ../../../fortran).
-FORTRAN_SOURCE = Path(__file__).resolve().parents[3] / "fortran"
+#: The C++ adapter, Fortran module, example host, tests and benchmarks with their CMakeLists.txt: package
+#: data of ``subgrid.radiation`` (``src/subgrid/radiation/fortran_sources`` in the repository), installed
+#: with the package as plain files, so CMake can read them where they are.
+FORTRAN_SOURCE = Path(str(resources.files("subgrid.radiation") / "fortran_sources"))
 
 
 class BuildError(SubgridError, RuntimeError):
@@ -66,7 +69,7 @@ def build_fortran(
     """Configure and build ``source_dir`` into ``build_dir`` (incremental when it exists); return the built paths."""
     source_dir, build_dir = Path(source_dir), Path(build_dir)
     if not (source_dir / "CMakeLists.txt").exists():
-        raise BuildError(f"{source_dir}: no CMakeLists.txt (the fortran/ directory ships with the source repository)")
+        raise BuildError(f"{source_dir}: no CMakeLists.txt (the Fortran sources are package data of subgrid.radiation)")
     _require_tools()
     _run(
         [

@@ -34,16 +34,22 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from subgrid.radiation.columns import solar_geometry
-from subgrid.core.errors import InputError
 from subgrid.core import validation
+from subgrid.core.errors import InputError
+from subgrid.physics.constants import (
+    MELTING_POINT_K,
+    MOLAR_MASS_DRY_AIR_G_PER_MOL,
+    MOLAR_MASS_OZONE_G_PER_MOL,
+    SECONDS_PER_HOUR,
+    STANDARD_GRAVITY_M_PER_S2,
+)
+from subgrid.physics.insolation import solar_geometry
 from subgrid.physics.schema import COLUMN_DESCRIPTORS, RADIATION_INPUTS, VERTICAL_ORDER
 
 #: MERRA-2's model top.
 TOP_PRESSURE_PA = 1.0
-GRAVITY_M_PER_S2 = 9.80665
 #: M_air / M_O3: ozone mass mixing ratio -> mole fraction.
-OZONE_MASS_TO_MOLE = 28.9644 / 47.9982
+OZONE_MASS_TO_MOLE = MOLAR_MASS_DRY_AIR_G_PER_MOL / MOLAR_MASS_OZONE_G_PER_MOL
 #: Cloud fraction below which a layer counts as clear (its condensate is dropped).
 MIN_CLOUD_FRACTION = 1e-3
 REQUIRED = ("DELP", "T", "QV", "O3", "QL", "QI", "CLOUD", "PS", "TS")
@@ -52,7 +58,7 @@ _MAX_VALID_FRACTION = 1.0
 
 
 def _ice_radius_um(temperature_K: np.ndarray) -> np.ndarray:
-    warmth = np.clip((temperature_K - 200.0) / (273.15 - 200.0), 0.0, 1.0)
+    warmth = np.clip((temperature_K - 200.0) / (MELTING_POINT_K - 200.0), 0.0, 1.0)
     return 15.0 + 60.0 * warmth
 
 
@@ -120,7 +126,7 @@ def columns_from_merra2(
 
     cloud = np.clip(arrays["CLOUD"], 0.0, 1.0)
     cloudy = cloud > MIN_CLOUD_FRACTION
-    mass_g_per_m2 = 1000.0 * delp / GRAVITY_M_PER_S2
+    mass_g_per_m2 = 1000.0 * delp / STANDARD_GRAVITY_M_PER_S2  # MERRA-2's g
     in_cloud = {name: np.where(cloudy, np.maximum(arrays[name], 0.0) * mass_g_per_m2 / np.where(cloudy, cloud, 1.0), 0.0)
                 for name in ("QL", "QI")}  # fmt: skip
     total = (np.maximum(arrays["QL"], 0.0) + np.maximum(arrays["QI"], 0.0)) * mass_g_per_m2
@@ -132,7 +138,7 @@ def columns_from_merra2(
     longitude = np.asarray(stacked["lon"].values, dtype=float)
     stamps = np.asarray(time, dtype="datetime64[s]")
     day_of_year = (stamps.astype("datetime64[D]") - stamps.astype("datetime64[Y]")).astype(int) + 1.0
-    utc_hour = (stamps - stamps.astype("datetime64[D]")).astype(float) / 3600.0
+    utc_hour = (stamps - stamps.astype("datetime64[D]")).astype(float) / SECONDS_PER_HOUR
     local_solar_time = np.mod(utc_hour + longitude / 15.0, 24.0)
     cos_zenith, distance = solar_geometry(latitude, day_of_year, local_solar_time)
 

@@ -43,6 +43,8 @@ import numpy as np
 import xarray as xr
 
 from subgrid.core.errors import InputError
+from subgrid.physics.constants import REFERENCE_PRESSURE_PA
+from subgrid.physics.thermodynamics import potential_temperature_K
 
 #: (lat, lon) of the public dataset: the T42 Gaussian grid of the study.
 PUBLIC_GRID = (64, 128)
@@ -75,9 +77,6 @@ NORMALISATION = "pre-normalised by the dataset producer (constant mu/sigma scali
 OWN_NORMALISATION = "physical units (own dataset; the trainer standardises per channel)"
 #: Named variables an own dataset must hold (``surface_height`` only when the fields had ``z``).
 OWN_REQUIRED = ("u", "v", "temperature", "pressure", "uw_flux", "vw_flux")
-#: Reference pressure (Pa) and R/cp of the potential temperature of own datasets.
-THETA_REFERENCE_PA = 1.0e5
-KAPPA = 0.2857
 VERTICAL_ORDER = "file channel order (ERA5 model levels; the producer does not document which end is first)"
 #: Values checked for NaN/Inf per read when scanning files (about 256 MB of float32).
 _SCAN_VALUES = 2**26
@@ -142,7 +141,7 @@ def _from_named(raw: xr.Dataset, path: Path, check_finite: bool) -> xr.Dataset:
         "latitude_feature": (lat + xr.zeros_like(template)).transpose("time", "lat", "lon"),
         "longitude_feature": (lon + xr.zeros_like(template)).transpose("time", "lat", "lon"),
         "surface_height": (surface + xr.zeros_like(template)).transpose("time", "lat", "lon"),
-        "potential_temperature": raw["temperature"] * (THETA_REFERENCE_PA / raw["pressure"]) ** KAPPA,
+        "potential_temperature": potential_temperature_K(raw["temperature"], raw["pressure"], REFERENCE_PRESSURE_PA),
     }
     variables |= {name: raw[name] for name in LEVEL_INPUTS + FLUX_TARGETS}
     ds = xr.Dataset(variables).drop_vars("level").assign_coords(level=np.arange(raw.sizes["level"]))

@@ -31,9 +31,9 @@ import xarray as xr
 import subgrid
 from subgrid.core.chunked import write_zarr_atomic
 from subgrid.core.errors import InputError
+from subgrid.physics.constants import STANDARD_GRAVITY_M_PER_S2
 from subgrid.physics.gw_fluxes import (
     DEFAULT_TRUNCATION,
-    GRAVITY_M_PER_S2,
     LatLonGrid,
     conservative_regrid,
     gravity_wave_fluxes_Pa,
@@ -201,7 +201,7 @@ def gw_fluxes_from_fields(
         for ours, values in step.items():
             if ours == "omega":
                 continue
-            scale = 1.0 / GRAVITY_M_PER_S2 if names[ours] == "surface_height" else 1.0
+            scale = 1.0 / STANDARD_GRAVITY_M_PER_S2 if names[ours] == "surface_height" else 1.0
             coarse[names[ours]] = conservative_regrid(values * scale, source, target)
         for name, values in coarse.items():
             out.setdefault(name, []).append(values)
@@ -235,7 +235,7 @@ def gw_fluxes_from_fields(
         "truncation": int(truncation),
         "source_grid": source.describe(),
         "target_grid": target.describe(),
-        "gravity_m_per_s2": GRAVITY_M_PER_S2,
+        "gravity_m_per_s2": STANDARD_GRAVITY_M_PER_S2,
     }
     return xr.Dataset(data_vars, coords=coords, attrs=attrs)
 

@@ -29,7 +29,8 @@ from subgrid.core.chunked import write_zarr_atomic
 from subgrid.gravity_waves.gridded.fluxes import gw_fluxes_from_fields
 from subgrid.core.errors import InputError
 from subgrid.physics.dycore import DEFAULT_MOUNTAINS, RESOLUTIONS, GravityWaveAtmosphere, Heating, Mountain, nodal_grid_shape
-from subgrid.physics.gw_fluxes import DEFAULT_TRUNCATION, GRAVITY_M_PER_S2, LatLonGrid
+from subgrid.physics.constants import STANDARD_GRAVITY_M_PER_S2
+from subgrid.physics.gw_fluxes import DEFAULT_TRUNCATION, LatLonGrid
 
 GENERATOR = "subgrid.gravity_waves.gridded.simulation"
 #: Nominal start of the model calendar (the simulation has no seasons; time is model time).
@@ -144,7 +145,7 @@ def simulate_fields(config: GWSimulationConfig, progress: Callable[[int, int], N
         "w": (dims, stack("omega"), {"units": "Pa s-1", "long_name": "vertical velocity (omega)"}),
         "t": (dims, stack("temperature"), {"units": "K", "long_name": "temperature"}),
         "p": (dims, stack("pressure"), {"units": "Pa", "long_name": "pressure"}),
-        "z": (("latitude", "longitude"), (atmosphere.surface_height_m * GRAVITY_M_PER_S2).astype(np.float32),
+        "z": (("latitude", "longitude"), (atmosphere.surface_height_m * STANDARD_GRAVITY_M_PER_S2).astype(np.float32),
               {"units": "m2 s-2", "long_name": "surface geopotential"}),
     }
     coords = {
