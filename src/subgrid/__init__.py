@@ -1,8 +1,9 @@
 """subgrid: machine-learned subgrid-scale parameterizations for weather and climate models.
 
-The package is layered one way: ``physics -> data -> training -> evaluation -> coupling -> hosts``
-(``models`` is used by training and coupling; physics never imports torch). See the README for the
-tour and ``../shared/DESIGN.md`` for the reference facts.
+Layers, bottom up: ``core`` (the parameterization contract, configs, errors) -> ``physics`` (pure
+numpy, no torch) -> ``models`` (nn.Modules) -> ``training`` / ``evaluation`` -> the products
+``radiation`` and ``gravity_waves`` -> ``hosts`` -> ``demo`` -> ``cli``. See docs/ARCHITECTURE.md for
+the layout, the README for the tour and docs/REFERENCE.md for the reference facts.
 """
 
 from importlib.metadata import PackageNotFoundError, version

@@ -12,7 +12,7 @@ Conventions:
 * Shortwave quantities are evaluated over daytime columns (cos zenith > 0) only: night columns are
   exactly 0 by construction and would flatter every SW score.
 * Heating rates are reported above the lowest layer and for the lowest layer separately: thin
-  bottom layers reach -300 K/day (DESIGN.md section 3) and would dominate any pooled number.
+  bottom layers reach -300 K/day (docs/REFERENCE.md section 3) and would dominate any pooled number.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Names, dims and units of the radiation column data: the contract between sampler, scheme and emulators.
 
-Conventions (DESIGN.md section 2): dims ``column``, ``level`` (layer centres) and ``interface``
+Conventions (docs/REFERENCE.md section 2): dims ``column``, ``level`` (layer centres) and ``interface``
 (= level + 1); vertical order ``surface_first`` (index 0 is the lowest layer / the surface
 interface, as climt stores it); SI units except where the field's custom differs (water paths in
 g m-2, particle sizes in micrometres, heating rates in K/day).
