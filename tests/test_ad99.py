@@ -7,7 +7,7 @@ import pytest
 import xarray as xr
 
 from subgrid.core.errors import InputError
-from subgrid.physics import ad99
+from subgrid.physics import ad99, ad99_scheme
 from subgrid.physics.ad99 import AD99Config
 
 SCALE_HEIGHT_M = 7000.0
@@ -300,7 +300,7 @@ def _dataset(state: dict[str, np.ndarray]) -> xr.Dataset:
 def test_dataset_wrapper_matches_array_api_and_converts_units():
     state = _gcm_state()
     ds = _dataset(state).assign(height=(("level",), state["height_m"][0] / 1e3, {"units": "km"}))
-    out = ad99.gw_drag_dataset(ds)
+    out = ad99_scheme.gw_drag_dataset(ds)
     arrays = ad99.gw_drag_from_state(**state)
     np.testing.assert_allclose(
         out["eastward_gravity_wave_drag"].values, arrays.eastward.drag_m_per_s_per_day, rtol=1e-12
@@ -316,8 +316,8 @@ def test_dataset_wrapper_matches_array_api_and_converts_units():
 def test_dataset_wrapper_integrates_height_hydrostatically():
     state = _gcm_state()
     height = (("level",), state["height_m"][0], {"units": "m"})
-    with_height = ad99.gw_drag_dataset(_dataset(state).assign(height=height))
-    without = ad99.gw_drag_dataset(_dataset(state))
+    with_height = ad99_scheme.gw_drag_dataset(_dataset(state).assign(height=height))
+    without = ad99_scheme.gw_drag_dataset(_dataset(state))
     # The fixture's heights come from the same hypsometric equation (different temperature averaging).
     np.testing.assert_allclose(
         without["eastward_gravity_wave_drag"].values, with_height["eastward_gravity_wave_drag"].values, atol=0.05
@@ -328,8 +328,8 @@ def test_dataset_wrapper_keeps_top_first_order():
     state = _gcm_state()
     ds = _dataset(state)
     flipped = ds.isel(level=slice(None, None, -1)).assign_attrs(vertical_order="top_first")
-    out = ad99.gw_drag_dataset(ds)
-    out_flipped = ad99.gw_drag_dataset(flipped)
+    out = ad99_scheme.gw_drag_dataset(ds)
+    out_flipped = ad99_scheme.gw_drag_dataset(flipped)
     assert out_flipped.attrs["vertical_order"] == "top_first"
     np.testing.assert_array_equal(
         out_flipped["eastward_gravity_wave_drag"].values[:, ::-1], out["eastward_gravity_wave_drag"].values
@@ -344,14 +344,43 @@ def test_dataset_wrapper_rejects_bad_input_by_name():
     state = _gcm_state()
     ds = _dataset(state)
     with pytest.raises(InputError, match="northward_wind: no 'units'"):
-        ad99.gw_drag_dataset(ds.assign(northward_wind=(("column", "level"), state["v_m_per_s"])))
+        ad99_scheme.gw_drag_dataset(ds.assign(northward_wind=(("column", "level"), state["v_m_per_s"])))
     with pytest.raises(InputError, match="air_temperature: units 'degF'"):
-        ad99.gw_drag_dataset(ds.assign(air_temperature=ds["air_temperature"].assign_attrs(units="degF")))
+        ad99_scheme.gw_drag_dataset(ds.assign(air_temperature=ds["air_temperature"].assign_attrs(units="degF")))
     with pytest.raises(InputError, match="missing variable.*latitude"):
-        ad99.gw_drag_dataset(ds.drop_vars("latitude"))
+        ad99_scheme.gw_drag_dataset(ds.drop_vars("latitude"))
     bad = ds.copy(deep=True)
     bad["air_temperature"][3, 5] = np.nan
     with pytest.raises(InputError, match=r"air_temperature: .*NaN.*column 3, level 5"):
-        ad99.gw_drag_dataset(bad)
+        ad99_scheme.gw_drag_dataset(bad)
     with pytest.raises(InputError, match="vertical_order attribute"):
-        ad99.gw_drag_dataset(ds.assign_attrs(vertical_order="top_first"))
+        ad99_scheme.gw_drag_dataset(ds.assign_attrs(vertical_order="top_first"))
+
+
+def test_ad99_parameterization_equals_the_dataset_and_array_paths():
+    from subgrid.core.contract import Parameterization
+
+    state = _gcm_state()
+    scheme = ad99_scheme.AD99()
+    assert isinstance(scheme, Parameterization)
+    ds = _dataset(state).assign(height=(("level",), state["height_m"][0], {"units": "m"}))
+    from_dataset = scheme.tendencies(ds)
+    xr.testing.assert_identical(from_dataset, ad99_scheme.gw_drag_dataset(ds))
+    arrays = {
+        "eastward_wind": state["u_m_per_s"], "northward_wind": state["v_m_per_s"],
+        "air_temperature": state["temperature_K"], "air_pressure": state["pressure_Pa"],
+        "latitude": state["latitude_deg"], "height": state["height_m"],
+    }  # fmt: skip
+    before = {name: np.array(value) for name, value in arrays.items()}
+    out = scheme.tendencies(arrays)
+    assert set(out) == set(scheme.outputs)
+    # The dataset's pressures are in hPa: converted back to Pa they differ from the arrays' by an ulp.
+    np.testing.assert_allclose(
+        out["eastward_gravity_wave_drag"], from_dataset["eastward_gravity_wave_drag"].values, rtol=1e-12, atol=1e-15
+    )
+    np.testing.assert_array_equal(out["eastward_gravity_wave_drag"], ad99.gw_drag_from_state(
+        **state).eastward.drag_m_per_s_per_day)  # fmt: skip
+    for name, value in before.items():  # pure: the state is not changed
+        np.testing.assert_array_equal(arrays[name], value)
+    with pytest.raises(InputError, match="missing latitude"):
+        scheme.tendencies({k: v for k, v in arrays.items() if k != "latitude"})
