@@ -5,9 +5,9 @@ and units) and computes ``tendencies(state) -> dict`` without changing ``state``
 (counters of calls aside). Hosts call nothing else, so swapping a physics scheme for an emulator
 is one argument::
 
-    run_rce(cases, config, radiation=RRTMG())                                  # physics
-    run_rce(cases, config, radiation=Emulator.load("artifacts/rescnn"))        # emulator
-    run_rce(cases, config, radiation=Guarded(Emulator.load(...), RRTMG()))     # with a guard
+    run_rce(cases, RRTMG(), config)                                   # physics
+    run_rce(cases, Emulator.load("artifacts/rescnn"), config)         # emulator
+    run_rce(cases, Guarded(Emulator.load(...), RRTMG()), config)      # with a guard
 
 What ``state`` is depends on the host's contract, stated by each parameterization's ``inputs``:
 the radiation schemes take a mapping of ``(column, level|interface)`` arrays (surface first) or an
@@ -159,13 +159,13 @@ class Guarded:
                    else np.asarray(self.out_of_distribution(state), dtype=bool))  # fmt: skip
         kept = ~flagged
         outputs: dict[str, np.ndarray] = {}
-        if kept.any():
+        if kept.any() or n_columns == 0:  # no columns: the emulator's empty outputs, not none
             emulated = self.emulator.tendencies(state if kept.all() else _rows(state, kept))
             outputs = {name: np.empty((n_columns, *np.shape(value)[1:])) for name, value in emulated.items()}
             for name, value in emulated.items():
                 outputs[name][kept] = value
         non_finite = np.zeros(n_columns, dtype=bool)
-        if self.fallback is not None and outputs:
+        if self.fallback is not None and outputs and n_columns:
             for value in outputs.values():
                 with np.errstate(invalid="ignore"):
                     non_finite |= kept & ~np.isfinite(value.reshape(n_columns, -1)).all(axis=1)
