@@ -150,7 +150,7 @@ def test_existing_artifacts_are_kept_unless_overwritten(run, artifacts, tmp_path
     out = export_run(run, tmp_path / "ts", "torchscript")
     export_run(run, out, "torchscript", overwrite=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ts"]
-    assert sorted(p.name for p in out.iterdir()) == ["emulator.json", "emulator.pt"]
+    assert sorted(p.name for p in out.iterdir()) == [".subgrid.json", "emulator.json", "emulator.pt"]
 
 
 def test_torchscript_runs_with_plain_torch_and_positional_tensors(artifacts, columns, tmp_path):
@@ -254,8 +254,9 @@ def test_emulator_rejects_bad_inputs_clearly(artifacts, columns, tmp_path):
     sidecar = json.loads((artifacts["torchscript"] / export.SIDECAR).read_text())
     for stats in sidecar["training_range"]["features"].values():
         stats["min"] = stats["max"] = None
-    (tmp_path / export.SIDECAR).write_text(json.dumps(sidecar))
     (tmp_path / "emulator.pt").write_bytes((artifacts["torchscript"] / "emulator.pt").read_bytes())
+    # As an export without the dataset writes it (sealed: an edited sidecar is refused, tests/test_hostile_inputs.py).
+    (tmp_path / export.SIDECAR).write_text(json.dumps(export.seal_sidecar(sidecar, tmp_path / "emulator.pt")))
     with pytest.raises(InputError, match="no training min/max.*ood_guard=False"):
         Emulator.load(tmp_path)
     assert Emulator.load(tmp_path, ood_guard=False).tendencies(columns)["lw_flux_up"].shape == (96, N_LEVELS + 1)

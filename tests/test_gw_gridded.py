@@ -323,7 +323,7 @@ def test_training_refuses_an_out_that_is_not_a_run_and_deletes_nothing(tmp_path,
     foreign = tmp_path / "data"
     foreign.mkdir()
     (foreign / "precious.nc").write_text("keep me")
-    with pytest.raises(InputError, match="holds no training run"):
+    with pytest.raises(InputError, match="not written by subgrid"):
         train_gw_gridded(small_file, foreign, GriddedGWTrainingConfig(epochs=1))
     assert (foreign / "precious.nc").read_text() == "keep me"
 

@@ -81,10 +81,11 @@ def test_the_cli_labels_a_columns_file_with_rrtmg_and_refuses_wrong_units(tmp_pa
     np.testing.assert_allclose(labelled["latitude"].values, columns["latitude"].values)
 
     wrong = tmp_path / "hpa.nc"
-    columns.assign(air_pressure=(columns["air_pressure"] / 100.0).assign_attrs(units="hPa")).to_netcdf(wrong)
+    # hPa would be converted (subgrid.core.units); a unit of another quantity is refused.
+    columns.assign(air_pressure=columns["air_pressure"].assign_attrs(units="K")).to_netcdf(wrong)
     result = CliRunner().invoke(app, ["generate", "radiation", "--from", str(wrong), "--out", str(tmp_path / "x.zarr"),
                                       "--workers", "1", "--no-progress"])  # fmt: skip
-    assert result.exit_code == 2 and "air_pressure: units 'hPa'" in result.output
+    assert result.exit_code == 2 and "air_pressure: units 'K'" in result.output
     assert not (tmp_path / "x.zarr").exists()
     with pytest.raises(InputError, match="no such columns file"):
         open_columns_file(tmp_path / "missing.nc")

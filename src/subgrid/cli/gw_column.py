@@ -13,6 +13,7 @@ from pathlib import Path
 import typer
 
 from subgrid.cli.configs import config_option, configured, model_help
+from subgrid.cli.checks import positive
 from subgrid.cli.errors import fail
 from subgrid.gravity_waves.column.training import GWTrainingConfig
 from subgrid.core.errors import SubgridError
@@ -136,7 +137,7 @@ def online_gw_command(
     years: float = typer.Option(100.0, "--years", min=0.1, help="Model years of both runs."),
     spinup_years: float = typer.Option(12.0, "--spinup-years", min=0.0, help="Years left out of the QBO statistics."),
     source_flux_scale: float = typer.Option(
-        1.0, "--source-flux-scale", min=0.0, help="Scale the physics' source flux (generalisation test)."),
+        1.0, "--source-flux-scale", callback=positive, help="Scale the physics' source flux, > 0 (generalisation test)."),
     seed: int = typer.Option(0, "--seed", min=0, help="Seed of the stochastic source (the same for both runs)."),
     out: Path = typer.Option(None, "--out", help="Directory for metrics.json and hovmoller.png (default EMULATOR/online)."),
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON instead of a table."),

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import typer
 
+from subgrid.cli.checks import positive
 from subgrid.cli.configs import config_option, configured, model_help
 from subgrid.cli.errors import fail
 from subgrid.gravity_waves.gridded.pretrain import PretrainConfig, pretrain
@@ -243,8 +244,9 @@ def generate_gw_simulation_command(
     resolution: str = typer.Option("T85", "--resolution", help="Simulation truncation: T21 | T31 | T42 | T85 | T106 | T119 | T170 | T213."),
     levels: int = typer.Option(20, "--levels", help="Equidistant sigma levels."),
     time_step_minutes: float = typer.Option(5.0, "--time-step-minutes", help="Model time step (5 is stable at T85, 10 at T42)."),
-    spinup_days: float = typer.Option(2.0, "--spinup-days", help="Model days run before recording."),
-    days: float = typer.Option(3.0, "--days", help="Model days recorded."),
+    spinup_days: float = typer.Option(2.0, "--spinup-days", min=0.0, help="Model days run before recording."),
+    days: float = typer.Option(
+        3.0, "--days", callback=positive, help="Model days recorded, > 0: at least one --output-interval-hours."),
     output_interval_hours: float = typer.Option(6.0, "--output-interval-hours", help="Recording interval."),
     mountain_scale: float = typer.Option(1.0, "--mountain-scale", help="Multiplies the mountain heights (0: flat planet)."),
     heating: float = typer.Option(10.0, "--heating", help="Peak of the daily-pulsed tropical heating, K/day (0: none)."),
@@ -273,6 +275,9 @@ def generate_gw_simulation_command(
             bars[stage] = tqdm(total=total, unit=unit, desc=stage, disable=not progress)
         bars[stage].update(done - bars[stage].n)
 
+    if days * 24 < output_interval_hours:
+        raise InputError(f"--days {days:g}: shorter than one output interval (--output-interval-hours "
+                         f"{output_interval_hours:g}); nothing would be recorded")  # fmt: skip
     try:
         config = GWSimulationConfig(
             resolution=resolution, levels=levels, time_step_minutes=time_step_minutes, spinup_days=spinup_days,

@@ -17,7 +17,7 @@ from subgrid.cli import gw_column, gw_gridded, rce
 from subgrid.cli.configs import config_option, configured, model_help
 from subgrid.cli.errors import fail, one_line_errors
 from subgrid.demo.run import DemoConfig, run_demo
-from subgrid.core.errors import SubgridError
+from subgrid.core.errors import InputError
 from subgrid.radiation.training import RadiationTrainingConfig, train_radiation
 
 app = typer.Typer(
@@ -78,6 +78,9 @@ def generate_radiation(
     source: Path = typer.Option(
         None, "--from", help="Label the columns of this file (netCDF or zarr, schema variables) instead of sampling; "
         "--columns and --levels then come from the file."),
+    units: list[str] = typer.Option(
+        None, "--units", help="NAME=UNITS: the units of a --from variable (over its units attribute; needed where it has "
+        "none), e.g. air_pressure=hPa; repeatable. Converted once to the schema's units."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing dataset at OUT."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
     summary: bool = typer.Option(True, "--summary/--no-summary", help="Print a distribution summary when done."),
@@ -94,8 +97,11 @@ def generate_radiation(
 
     settings = {"seed": seed, "chunk_size": chunk_size, "rrtmg": RRTMGConfig(mcica=mcica),
                 "mcica_samples": mcica_samples}  # fmt: skip
+    stated = _stated_units(units or [])
+    if stated and source is None:
+        raise InputError("--units: only for --from FILE (sampled columns are in the schema's units)")
     if source is not None:
-        config = ColumnsLabellingConfig.for_file(source, **settings)
+        config = ColumnsLabellingConfig.for_file(source, units=stated, **settings)
         report = label_columns(out, config, workers=workers, scheduler=scheduler, overwrite=overwrite,
                                progress=progress)  # fmt: skip
     else:
@@ -112,14 +118,22 @@ def generate_radiation(
         _print_summary(out, as_json=False)
 
 
-def _print_summary(path: Path, as_json: bool) -> None:
-    import xarray as xr
+def _stated_units(pairs: list[str]) -> dict[str, str]:
+    """``--units NAME=UNITS`` options as a mapping (one line naming the bad option otherwise)."""
+    stated = {}
+    for pair in pairs:
+        name, sep, unit = pair.partition("=")
+        if not sep or not name.strip():
+            raise InputError(f"--units {pair!r}: expected NAME=UNITS, e.g. air_pressure=hPa")
+        stated[name.strip()] = unit.strip()
+    return stated
 
+
+def _print_summary(path: Path, as_json: bool) -> None:
+    from subgrid.core.stores import open_store
     from subgrid.radiation.dataset import radiation_summary, summary_table
 
-    if not path.exists():
-        fail(SubgridError(f"{path}: no such dataset"))
-    stats = radiation_summary(xr.open_zarr(path))
+    stats = radiation_summary(open_store(path))
     typer.echo(json.dumps(stats, indent=2) if as_json else summary_table(stats))
 
 

@@ -12,8 +12,10 @@ from pathlib import Path
 
 import typer
 
+from subgrid.cli.checks import whole_days
 from subgrid.cli.errors import fail
 from subgrid.core.errors import SubgridError
+from subgrid.hosts.rce.config import RCEConfig
 
 #: Online the emulator sees a few columns a step: extra intra-op threads only add synchronisation.
 ONLINE_THREADS_HELP = "Emulator runtime threads (a few columns a step run fastest on one; TorchScript: process-wide)."
@@ -53,7 +55,9 @@ def _rce_config(days: float, surface: str, radiation_every: int, relaxation_days
 
 # Options shared by `online radiation` and `replay radiation`.
 CASES = typer.Option(8, "--cases", min=1, help="Number of cases (one column each, run independently).")
-DAYS = typer.Option(10.0, "--days", min=0.01, help="Model days of every run (whole output days).")
+DAYS = typer.Option(
+    10.0, "--days", callback=whole_days(RCEConfig.output_interval_days),
+    help=f"Model days of every run: a whole number of output intervals ({RCEConfig.output_interval_days:g} d).")
 EXTREME_FRACTION = typer.Option(
     0.2, "--extreme-fraction", min=0.0, max=1.0,
     help="Fraction of cases started from extreme states (warm, cold, moist, dry, polar night).")

@@ -1,7 +1,9 @@
 """Build a zarr dataset chunk by chunk on a Dask cluster: resumable, atomic, failures reported per chunk.
 
 The dataset is written to ``NAME.zarr.partial`` next to the target and renamed to ``NAME.zarr``
-only when every chunk is in, so a finished path is always a complete dataset. Each task computes
+only when every chunk is in, so a finished path is always a complete dataset. An existing
+dataset is replaced (``overwrite``) only if subgrid wrote it, and only once the new one is
+complete (:mod:`subgrid.core.ownership`): an interrupted overwrite keeps the old one. Each task computes
 one chunk of columns in a worker *process* and writes it straight into its zarr region (peak memory
 is one chunk per worker, whatever the dataset size), then flags it in a ``chunk_done`` array.
 Re-running the same job after an interrupt skips the flagged chunks. A worker that dies (a Fortran
@@ -18,6 +20,7 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from contextlib import contextmanager
 from pathlib import Path
 
 import dask
@@ -27,7 +30,8 @@ import xarray as xr
 import zarr
 from tqdm.auto import tqdm
 
-from subgrid.core.errors import InputError, SchemeFailure
+from subgrid.core.errors import InputError, Interrupted, SchemeFailure
+from subgrid.core.ownership import DATASET, check_replaceable, publish, remove_owned, staging_path, zarr_marker
 
 DONE = "chunk_done"
 JOB_ATTR = "subgrid_job"
@@ -52,25 +56,39 @@ def partial_path(path: Path) -> Path:
     return path.with_name(path.name + ".partial")
 
 
-def write_zarr_atomic(ds: xr.Dataset, path: Path) -> Path:
-    """Write ``ds`` as consolidated zarr v2 under a temporary name beside ``path``, then rename it over ``path``.
+def refuse_incomplete_store(path: Path, ds: xr.Dataset | None = None) -> None:
+    """Refuse a store a chunked run has not finished: a ``*.partial`` path, or one (``ds``, opened) whose
+    ``chunk_done`` record says some chunks were never computed (they read as fill values)."""
+    path = Path(path)
+    if path.name.endswith(".partial"):
+        raise InputError(f"{path}: an unfinished dataset (its run was interrupted); rerun the command that made it "
+                         f"to complete {path.name.removesuffix('.partial')}, and use that")  # fmt: skip
+    if ds is not None and DONE in ds.variables:
+        done = np.asarray(ds[DONE].values).astype(bool)
+        if not done.all():
+            raise InputError(f"{path}: an unfinished dataset: {int((~done).sum())} of {done.size} chunks were never "
+                             "computed (its chunk_done record); rerun the command that made it to complete it")  # fmt: skip
 
-    Encodings carried over from where ``ds`` was read are dropped (a zarr v3 codec in a v2 store fails).
+
+def write_zarr_atomic(ds: xr.Dataset, path: Path, generator: str = __name__) -> Path:
+    """Write ``ds`` as consolidated zarr v2 under a temporary name beside ``path``, then swap it in at ``path``.
+
+    An existing ``path`` is replaced only if it is a subgrid dataset (:func:`~subgrid.core.ownership.publish`),
+    after the new store is complete. Encodings carried over from where ``ds`` was read are dropped
+    (a zarr v3 codec in a v2 store fails).
     """
-    ds = ds.copy()
+    path = Path(path)
+    check_replaceable(path, DATASET)
+    ds = ds.copy().assign_attrs(zarr_marker(generator))
     for var in ds.variables.values():
         var.encoding = {}
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp = staging_path(path, "tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         ds.to_zarr(tmp, mode="w", zarr_format=ZARR_FORMAT, consolidated=True)
-    except BaseException:
+        return publish(tmp, path, DATASET)
+    finally:
         shutil.rmtree(tmp, ignore_errors=True)  # nothing half-written is left behind
-        raise
-    if path.exists():
-        shutil.rmtree(path)
-    os.replace(tmp, path)
-    return path
 
 
 def lazy_template(example: xr.Dataset, n_columns: int, chunk_size: int) -> xr.Dataset:
@@ -103,30 +121,47 @@ def _write_chunk(store: str, compute_chunk: ChunkFunction, index: int, columns: 
     return time.perf_counter() - start
 
 
-def _prepare_store(partial: Path, template: xr.Dataset, job: dict, n_chunks: int, chunk_size: int) -> np.ndarray:
-    """Create the partial store, or reopen one left by an interrupted run of the same job."""
-    job_json = json.dumps(job, sort_keys=True)
-    if partial.exists():
+def _interrupted_job(partial: Path) -> tuple[str | None, np.ndarray | None]:
+    """The job and done flags of the partial store an interrupted run left (None, None: not one)."""
+    try:
         existing = xr.open_zarr(partial, consolidated=False)
-        if existing.attrs.get(JOB_ATTR) != job_json:
-            raise InputError(
-                f"{partial}: an interrupted run with other settings is there; delete it or rerun with "
-                f"the same settings to resume (its settings: {existing.attrs.get(JOB_ATTR)})"
-            )
-        return existing[DONE].values.astype(bool)
+        return existing.attrs.get(JOB_ATTR), existing[DONE].values.astype(bool)
+    except Exception:  # zarr and xarray raise many types for a directory that is not such a store
+        return None, None
+
+
+def _prepare_store(
+    partial: Path, template: xr.Dataset, job: dict, n_chunks: int, chunk_size: int, overwrite: bool
+) -> np.ndarray:
+    """Create the partial store, or reopen one left by an interrupted run of the same job.
+
+    With ``overwrite`` a partial store of other settings is replaced, if subgrid wrote it.
+    """
+    job_json = json.dumps(job, sort_keys=True)
+    if partial.exists() or partial.is_symlink():
+        recorded, done = _interrupted_job(partial)
+        if recorded == job_json and not partial.is_symlink():
+            return done
+        if not overwrite:
+            what = "an interrupted run with other settings" if recorded else "something that is not an interrupted run"
+            raise InputError(f"{partial}: {what} is there; delete it, pass overwrite, or rerun with the same "
+                             f"settings to resume (its settings: {recorded})")  # fmt: skip
+        remove_owned(partial, DATASET)
     flags = xr.Variable("chunk", da.zeros(n_chunks, dtype="int8", chunks=1))
     store = template.assign({DONE: flags})
-    store.attrs[JOB_ATTR] = job_json
+    store.attrs.update({JOB_ATTR: job_json, **zarr_marker(job.get("generator", __name__))})
     encoding = {name: {"chunks": tuple(c[0] for c in store[name].chunks)} for name in store.data_vars}
     store.to_zarr(partial, mode="w-", compute=False, encoding=encoding, zarr_format=ZARR_FORMAT, consolidated=False)
     return np.zeros(n_chunks, dtype=bool)
 
 
-def _finalise(partial: Path, path: Path) -> None:
+def _finalise(partial: Path, path: Path, overwrite: bool, generator: str) -> None:
+    check_replaceable(path, DATASET, overwrite=overwrite)  # e.g. written meanwhile by another run
     group = zarr.open_group(str(partial), mode="r+", zarr_format=ZARR_FORMAT)
     del group[DONE]
+    group.attrs.update(zarr_marker(generator))  # also on a partial store an older subgrid began
     zarr.consolidate_metadata(str(partial))
-    partial.rename(path)
+    publish(partial, path, DATASET)
 
 
 def _client(workers: int, scheduler: str | None):
@@ -150,6 +185,52 @@ def _describe_failure(error: BaseException) -> str:
     if isinstance(error, KilledWorker):
         return "its worker process died (a Fortran STOP or abort inside the physics scheme ends the process)"
     return f"{type(error).__name__}: {error}"
+
+
+def _lock_holder(lock: Path) -> int | None:
+    """The pid written in ``lock`` if that process is alive on this machine, else None (a stale lock)."""
+    try:
+        pid = int(lock.read_text().split()[0])
+    except (OSError, ValueError, IndexError):  # gone meanwhile, or garbage
+        return None
+    try:
+        os.kill(pid, 0)
+    except PermissionError:  # alive, owned by another user
+        return pid
+    except OSError:  # no such process
+        return None
+    return pid
+
+
+@contextmanager
+def _writing(partial: Path):
+    """Hold ``PARTIAL.lock`` (this pid) while writing ``partial``; a Ctrl-C says the finished chunks are kept.
+
+    A second run on the same output is refused in one line naming the holder; the lock of a process
+    that died (kill -9) is taken over.
+    """
+    lock = partial.with_name(partial.name + ".lock")
+    for _ in range(2):
+        try:
+            descriptor = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            break
+        except FileExistsError:
+            holder = _lock_holder(lock)
+            if holder is not None:
+                raise InputError(f"{lock}: another run (pid {holder}) is writing this output; wait for it to finish "
+                                 "or stop it (a rerun then resumes its finished chunks)") from None  # fmt: skip
+            lock.unlink(missing_ok=True)  # stale: its process is gone
+    else:
+        raise InputError(f"{lock}: could not take the lock of this output (another run keeps taking it)")
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(f"{os.getpid()}\n")
+    try:
+        yield
+    except KeyboardInterrupt as error:
+        kept = f"finished chunks are kept in {partial}" if partial.exists() else "nothing was written"
+        raise Interrupted(f"interrupted: {kept}; run the same command again to resume") from error
+    finally:
+        lock.unlink(missing_ok=True)
 
 
 def run_chunked(
@@ -179,69 +260,67 @@ def run_chunked(
         raise InputError(f"chunk_size: must be >= 1, got {chunk_size}")
     if workers < 1 and scheduler is None:
         raise InputError(f"workers: must be >= 1, got {workers}")
-    if overwrite:
-        shutil.rmtree(path, ignore_errors=True)
-        shutil.rmtree(partial, ignore_errors=True)
-    elif path.exists():
-        raise InputError(f"{path}: already exists (pass overwrite to replace it)")
+    # Nothing is deleted here: a subgrid dataset at ``path`` is replaced when the new one is complete.
+    check_replaceable(path, DATASET, overwrite=overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
 
-    slices = _chunk_slices(n_columns, chunk_size)
-    done = _prepare_store(partial, template, job, len(slices), chunk_size)
-    report = ChunkedRunReport(path=path, n_chunks=len(slices), skipped=[int(i) for i in np.flatnonzero(done)])
-    todo = [i for i in range(len(slices)) if not done[i]]
-    started = time.perf_counter()
-    failures: dict[int, BaseException] = {}
-    if todo:
-        from distributed import as_completed
-        from distributed.scheduler import KilledWorker
+    with _writing(partial):  # one run at a time per output; Ctrl-C says what is kept
+        slices = _chunk_slices(n_columns, chunk_size)
+        done = _prepare_store(partial, template, job, len(slices), chunk_size, overwrite)
+        report = ChunkedRunReport(path=path, n_chunks=len(slices), skipped=[int(i) for i in np.flatnonzero(done)])
+        todo = [i for i in range(len(slices)) if not done[i]]
+        started = time.perf_counter()
+        failures: dict[int, BaseException] = {}
+        if todo:
+            from distributed import as_completed
+            from distributed.scheduler import KilledWorker
 
-        # A dead worker fails its chunks at once instead of killing worker after worker on
-        # retries; one task per worker at a time keeps the damage to the chunk it ran.
-        settings = {"distributed.scheduler.allowed-failures": 0, "distributed.scheduler.worker-saturation": 1.0}
-        with dask.config.set(settings):
-            client, cluster = _client(workers, scheduler)
+            # A dead worker fails its chunks at once instead of killing worker after worker on
+            # retries; one task per worker at a time keeps the damage to the chunk it ran.
+            settings = {"distributed.scheduler.allowed-failures": 0, "distributed.scheduler.worker-saturation": 1.0}
+            with dask.config.set(settings):
+                client, cluster = _client(workers, scheduler)
 
-            def submit(index: int):
-                return client.submit(_write_chunk, str(partial), compute_chunk, index, slices[index], pure=False)
+                def submit(index: int):
+                    return client.submit(_write_chunk, str(partial), compute_chunk, index, slices[index], pure=False)
 
-            try:
-                futures = {submit(i): i for i in todo}
-                bar = tqdm(
-                    total=len(slices), initial=len(report.skipped), unit="chunk", desc=description, disable=not progress
-                )
-                with bar:
-                    for future in as_completed(futures):
-                        index = futures[future]
-                        error = future.exception()
-                        if error is None:
-                            report.computed.append(index)
-                            bar.update(1)
-                        else:
-                            failures[index] = error
-                    # A task the scheduler had already handed to a dying worker dies with it. Rerun
-                    # each such chunk alone: only a chunk that kills its worker by itself fails.
-                    for index in [i for i, error in failures.items() if isinstance(error, KilledWorker)]:
-                        error = submit(index).exception()
-                        if error is None:
-                            report.computed.append(index)
-                            del failures[index]
-                        else:
-                            failures[index] = error
-                    bar.update(len(failures))
-            finally:
-                client.close()
-                if cluster is not None:
-                    cluster.close()
-    report.seconds = time.perf_counter() - started
-    if failures:
-        lines = [
-            f"chunk {i} (columns {slices[i].start}-{slices[i].stop - 1}): {_describe_failure(error)}"
-            for i, error in sorted(failures.items())
-        ]
-        raise SchemeFailure(
-            f"{len(failures)} of {len(slices)} chunks failed; the others are kept in {partial} and a rerun "
-            "of the same command resumes:\n  " + "\n  ".join(lines)
-        )
-    _finalise(partial, path)
-    return report
+                try:
+                    futures = {submit(i): i for i in todo}
+                    bar = tqdm(
+                        total=len(slices), initial=len(report.skipped), unit="chunk", desc=description, disable=not progress
+                    )
+                    with bar:
+                        for future in as_completed(futures):
+                            index = futures[future]
+                            error = future.exception()
+                            if error is None:
+                                report.computed.append(index)
+                                bar.update(1)
+                            else:
+                                failures[index] = error
+                        # A task the scheduler had already handed to a dying worker dies with it. Rerun
+                        # each such chunk alone: only a chunk that kills its worker by itself fails.
+                        for index in [i for i, error in failures.items() if isinstance(error, KilledWorker)]:
+                            error = submit(index).exception()
+                            if error is None:
+                                report.computed.append(index)
+                                del failures[index]
+                            else:
+                                failures[index] = error
+                        bar.update(len(failures))
+                finally:
+                    client.close()
+                    if cluster is not None:
+                        cluster.close()
+        report.seconds = time.perf_counter() - started
+        if failures:
+            lines = [
+                f"chunk {i} (columns {slices[i].start}-{slices[i].stop - 1}): {_describe_failure(error)}"
+                for i, error in sorted(failures.items())
+            ]
+            raise SchemeFailure(
+                f"{len(failures)} of {len(slices)} chunks failed; the others are kept in {partial} and a rerun "
+                "of the same command resumes:\n  " + "\n  ".join(lines)
+            )
+        _finalise(partial, path, overwrite, job.get("generator", __name__))
+        return report

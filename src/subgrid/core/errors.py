@@ -15,3 +15,7 @@ class InputError(SubgridError, ValueError):
 
 class SchemeFailure(SubgridError, RuntimeError):
     """A reference physics scheme failed (e.g. a Fortran STOP killed its worker process)."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during long work; the message says what was kept and how to resume (the CLI prints it, exit 130)."""

@@ -36,8 +36,19 @@ def check_dims(ds: xr.Dataset, expected: Mapping[str, tuple[str, ...]]) -> None:
             )
 
 
+def check_numeric(ds: xr.Dataset, names: Iterable[str], *, where: str = "") -> None:
+    """Raise if a variable holds something other than numbers (strings, objects, dates; booleans and integers pass)."""
+    for name in names:
+        kind = ds[name].dtype.kind
+        if kind not in "biuf":
+            place = f" in {where}" if where else ""
+            raise InputError(f"{name}{place}: expected numbers, got dtype {ds[name].dtype}")
+
+
 def check_finite(ds: xr.Dataset, names: Iterable[str]) -> None:
     """Raise on the first NaN or Inf, naming variable and position."""
+    names = list(names)
+    check_numeric(ds, names)
     for name in names:
         values = np.asarray(ds[name].values, dtype=float)
         bad = ~np.isfinite(values)
@@ -88,3 +99,23 @@ def check_monotonic(ds: xr.Dataset, name: str, dim: str, *, decreasing: bool) ->
             f"{name}: not strictly {direction} along {dim}, first break at "
             f"{_first_bad(bad, da.dims)}"
         )
+
+
+def check_finite_lazy(ds: xr.Dataset, names: Iterable[str], *, where: str) -> None:
+    """:func:`check_finite` for lazily opened (dask) data, read chunk by chunk, never whole.
+
+    Raises naming ``where`` (the file), the variable, the count and the first entry along the
+    variable's first dim (e.g. the column) that holds a NaN or Inf.
+    """
+    names = list(names)
+    check_numeric(ds, names, where=where)
+    for name in names:
+        bad = ~np.isfinite(ds[name])
+        count = int(bad.sum().compute())
+        if count:
+            first_dim = bad.dims[0]
+            per_entry = np.asarray(bad.any(dim=bad.dims[1:]).compute()) if bad.ndim > 1 else np.asarray(bad.compute())
+            raise InputError(
+                f"{where}: {name} has {count} non-finite value(s) (NaN or Inf), first at {first_dim} "
+                f"{int(np.flatnonzero(per_entry)[0])}"
+            )

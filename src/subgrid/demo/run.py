@@ -52,6 +52,7 @@ import numpy as np
 
 import subgrid
 from subgrid.core.errors import InputError, SubgridError
+from subgrid.core.ownership import DEMO, MARKER, is_owned, mark, marker
 from subgrid.demo.report import MANIFEST, REPORT
 from subgrid.evaluation.timing import seconds_per_call
 from subgrid.training.runs import write_text_atomic
@@ -339,6 +340,32 @@ def _plot_speed(report: dict, path: Path) -> None:
 # The pipeline
 
 
+#: What an earlier demo in the output directory leaves that a new one must not resume or be refused by.
+EARLIER_RESULTS = ("runs", "replay", "online", "qbo_online", "evaluation", "speed", "fortran/fortran.json", REPORT)
+
+
+def _clear_earlier_demo(out: Path) -> None:
+    """Create ``out`` (marked as a demo directory) and remove an earlier demo's results from it.
+
+    They are removed only from a directory a demo marked (:mod:`subgrid.core.ownership`): in any
+    other directory, files of those names are the user's, and the demo refuses to start.
+    """
+    record = marker(out)
+    if record is not None and record.get("kind") != DEMO:
+        raise InputError(f"{out}: holds a subgrid {record.get('kind')!r}, not a demo; choose another directory")
+    earlier = [out / name for name in EARLIER_RESULTS if (out / name).exists() or (out / name).is_symlink()]
+    if earlier and not is_owned(out, DEMO):
+        names = ", ".join(str(path.relative_to(out)) for path in earlier)
+        raise InputError(f"{out}: holds {names} not written by subgrid demo (no {MARKER} marker; demos of older "
+                         "versions have none), which a demo would replace; choose a new or empty directory, or "
+                         "remove them by hand")  # fmt: skip
+    for path in earlier:
+        shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+    out.mkdir(parents=True, exist_ok=True)
+    if record is None:
+        mark(out, DEMO, __name__)
+
+
 def demo_steps(out: Path, config: DemoConfig) -> list[DemoStep]:
     """Every step of the demo for output directory ``out`` (paths in commands as ``out`` is given)."""
     c = config
@@ -462,7 +489,8 @@ def run_demo(
     ``config`` sets every size (default :class:`DemoConfig`, or :meth:`DemoConfig.quick` with
     ``quick``); ``columns``, ``workers`` and ``epochs`` override it. Each step's command is passed
     to ``echo`` before it runs. ``progress`` shows progress bars (default: when stderr is a
-    terminal). Results of an earlier demo in ``out`` are replaced. If a step fails, the manifest
+    terminal). Results of an earlier demo in ``out`` are replaced (only in a directory a demo made:
+    :func:`_clear_earlier_demo`). If a step fails, the manifest
     records it, the report shows what was done, and :class:`DemoStepError` (or the step's own
     error) is raised. ``cli`` runs the steps that are ``subgrid`` commands (default: a child
     process each; the ``subgrid demo`` command runs them in its own process).
@@ -472,12 +500,7 @@ def run_demo(
     overrides = {"columns": columns, "workers": workers, "epochs": epochs}
     config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
     progress = sys.stderr.isatty() if progress is None else progress
-    out.mkdir(parents=True, exist_ok=True)
-    # A training run in the directory would be resumed or refused; the demo starts from scratch.
-    for stale in ("runs", "replay", "online", "qbo_online", "evaluation", "speed", "fortran/fortran.json"):
-        path = out / stale
-        shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
-    (out / REPORT).unlink(missing_ok=True)
+    _clear_earlier_demo(out)
 
     import torch
 

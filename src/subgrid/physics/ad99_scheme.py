@@ -19,16 +19,11 @@ import xarray as xr
 from subgrid.core import validation
 from subgrid.core.contract import Variable
 from subgrid.core.errors import InputError
+from subgrid.core.units import accepted, to_units
 from subgrid.physics.ad99 import _G, _R_D, AD99Config, gw_drag_from_state
 
-#: Accepted ``units`` attributes and their factor to SI, per kind of variable.
-_UNITS = {
-    "wind": {"m s-1": 1.0, "m/s": 1.0, "m s**-1": 1.0, "m s^-1": 1.0, "m.s-1": 1.0},
-    "temperature": {"K": 1.0, "kelvin": 1.0},
-    "pressure": {"Pa": 1.0, "hPa": 100.0, "mbar": 100.0, "millibar": 100.0, "mb": 100.0},
-    "height": {"m": 1.0, "km": 1000.0, "metre": 1.0, "meter": 1.0},
-    "latitude": {"degrees_north": 1.0, "degree_north": 1.0, "degrees_N": 1.0, "degree_N": 1.0, "degrees": 1.0},
-}
+#: The SI unit each kind of variable is converted to (accepted spellings: :mod:`subgrid.core.units`).
+_UNITS = {"wind": "m s-1", "temperature": "K", "pressure": "Pa", "height": "m", "latitude": "degrees_north"}
 
 #: Dataset variables read by :func:`gw_drag_dataset` and their kind of units.
 AD99_INPUTS = {
@@ -43,10 +38,8 @@ AD99_INPUTS = {
 def _in_si(ds: xr.Dataset, name: str, kind: str) -> xr.DataArray:
     units = ds[name].attrs.get("units")
     if units is None:
-        raise InputError(f"{name}: no 'units' attribute (expected one of {', '.join(_UNITS[kind])})")
-    if units not in _UNITS[kind]:
-        raise InputError(f"{name}: units {units!r} not understood (expected one of {', '.join(_UNITS[kind])})")
-    return ds[name].astype(float) * _UNITS[kind][units]
+        raise InputError(f"{name}: no 'units' attribute (expected one of {', '.join(accepted(_UNITS[kind]))})")
+    return to_units(ds[name].astype(float), str(units), _UNITS[kind], name=name)
 
 
 def _broadcast(name: str, field: xr.DataArray, sizes: dict[str, int]) -> xr.Variable:
@@ -144,9 +137,6 @@ def gw_drag_dataset(ds: xr.Dataset, config: AD99Config = AD99Config()) -> xr.Dat
 
 
 _COLUMN_LEVEL = ("column", "level")
-_UNITS_SI = {"wind": "m s-1", "temperature": "K", "pressure": "Pa", "latitude": "degrees_north"}
-
-
 class AD99:
     """AD99 non-orographic gravity-wave drag (MiMA's ``cg_drag``) as a parameterization.
 
@@ -166,7 +156,7 @@ class AD99:
     @property
     def inputs(self) -> dict[str, Variable]:
         return {
-            name: Variable(("column",) if kind == "latitude" else _COLUMN_LEVEL, _UNITS_SI[kind], name.replace("_", " "))
+            name: Variable(("column",) if kind == "latitude" else _COLUMN_LEVEL, _UNITS[kind], name.replace("_", " "))
             for name, kind in AD99_INPUTS.items()
         }
 

@@ -48,6 +48,7 @@ import xarray as xr
 from subgrid.core import validation
 from subgrid.core.contract import Variable
 from subgrid.core.errors import InputError
+from subgrid.core.units import dataset_in_units
 from subgrid.physics.constants import SECONDS_PER_DAY  # noqa: F401  (importable from here, as before)
 from subgrid.physics.constants import STANDARD_GRAVITY_M_PER_S2 as GRAVITY_M_PER_S2  # noqa: F401  (sympl's g)
 from subgrid.physics.schema import RADIATION_INPUTS, RADIATION_OUTPUTS, VERTICAL_ORDER
@@ -64,6 +65,12 @@ ICE_RADIUS_BOUNDS_UM = {
     "fu": (5.0, 140.0),
 }
 LIQUID_RADIUS_BOUNDS_UM = (2.5, 60.0)
+#: Plausible surface pressure: above Everest's summit (~330 hPa), below any observed sea-level high.
+SURFACE_PRESSURE_BOUNDS_PA = (30000.0, 110000.0)
+#: Ozone peaks near 1e-5 mol/mol in the stratosphere; 1e-4 is past any atmosphere (ppmv taken as mol/mol is not).
+OZONE_MOLE_FRACTION_MAX = 1e-4
+#: In-cloud water path of one layer: 5 kg m-2 exceeds the deepest convective cores (kg m-2 read as g m-2 is not caught).
+LAYER_WATER_PATH_MAX_G_M2 = 5000.0
 
 CloudOverlap = Literal["random", "maximum_random", "maximum"]
 IceOptics = Literal["ebert_curry_one", "ebert_curry_two", "key_streamer_manual", "fu"]
@@ -337,6 +344,12 @@ def validate_radiation_inputs(columns: xr.Dataset, config: RRTMGConfig = RRTMGCo
     for name in ("specific_humidity", "ozone_mole_fraction", "cloud_liquid_water_path", "cloud_ice_water_path"):
         validation.check_range(columns, name, 0.0, units=RADIATION_INPUTS[name].units)
     validation.check_range(columns, "specific_humidity", high=0.1, units="kg kg-1")
+    # Plausibility: what a wrong unit taken as the schema's gives (hPa, ppmv, water paths per kg).
+    surface = xr.Dataset({"air_pressure_on_interface (surface)": columns["air_pressure_on_interface"].isel(interface=0)})
+    validation.check_range(surface, "air_pressure_on_interface (surface)", *SURFACE_PRESSURE_BOUNDS_PA, units="Pa")
+    validation.check_range(columns, "ozone_mole_fraction", high=OZONE_MOLE_FRACTION_MAX, units="mol mol-1")
+    for name in ("cloud_liquid_water_path", "cloud_ice_water_path"):
+        validation.check_range(columns, name, high=LAYER_WATER_PATH_MAX_G_M2, units="g m-2")
     validation.check_range(columns, "co2_mole_fraction", 0.0, 0.1, units="mol mol-1", low_inclusive=False)
     for name in ("cloud_fraction", "surface_albedo_visible", "surface_albedo_near_infrared"):
         validation.check_range(columns, name, 0.0, 1.0)
@@ -367,6 +380,20 @@ def validate_radiation_inputs(columns: xr.Dataset, config: RRTMGConfig = RRTMGCo
         validation.check_range(xr.Dataset({target: values}), target, low, high, units="um")
 
 
+def in_schema_units(
+    columns: xr.Dataset, units: Mapping[str, str] | None = None, *, require: bool = False, where: str = ""
+) -> xr.Dataset:
+    """``columns`` with every radiation input converted once to its schema unit (:mod:`subgrid.core.units`).
+
+    ``units`` states units that take precedence over ``units`` attributes. A variable with unknown
+    units is refused; one without units is refused when ``require`` (files) and taken as the
+    schema's unit otherwise (in-memory states), left to the plausibility ranges of
+    :func:`validate_radiation_inputs`.
+    """
+    expected = {name: var.units for name, var in RADIATION_INPUTS.items()}
+    return dataset_in_units(columns, expected, stated=units, require=require, where=where)
+
+
 def to_surface_first(columns: xr.Dataset) -> tuple[xr.Dataset, bool]:
     """``columns`` surface first, and whether it was flipped (from ``vertical_order`` or, if absent, the pressures)."""
     order = columns.attrs.get("vertical_order")
@@ -386,9 +413,10 @@ def radiative_transfer(columns: xr.Dataset, config: RRTMGConfig = RRTMGConfig(),
     ``columns`` holds :data:`~subgrid.physics.schema.RADIATION_INPUTS` with dims ``column``,
     ``level``, ``interface``; its ``vertical_order`` attribute (or, if absent, the order of
     its pressures) says whether index 0 is the surface or the top, and the result comes back in
-    the same order. Inputs are validated first; see :func:`validate_radiation_inputs`.
+    the same order. Variables with a ``units`` attribute are converted to the schema's units
+    (:func:`in_schema_units`; unknown units are refused), then validated: see :func:`validate_radiation_inputs`.
     """
-    ordered, flipped = to_surface_first(columns)
+    ordered, flipped = to_surface_first(in_schema_units(columns))
     validate_radiation_inputs(ordered, config)
     arrays = {name: ordered[name].values for name in RADIATION_INPUTS if name in ordered}
     outputs = radiative_transfer_arrays(arrays, config, seed)

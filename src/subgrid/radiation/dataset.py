@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from importlib.metadata import version
@@ -29,7 +30,14 @@ from subgrid.core.chunked import ChunkedRunReport, lazy_template, run_chunked
 from subgrid.radiation.columns import ColumnSamplerConfig, sample_columns
 from subgrid.core.errors import InputError
 from subgrid.core import validation
-from subgrid.physics.rrtmg import RRTMGConfig, radiative_transfer_arrays, to_surface_first, validate_radiation_inputs
+from subgrid.core.stores import open_store
+from subgrid.physics.rrtmg import (
+    RRTMGConfig,
+    in_schema_units,
+    radiative_transfer_arrays,
+    to_surface_first,
+    validate_radiation_inputs,
+)
 from subgrid.physics.schema import RADIATION_INPUTS, RADIATION_OUTPUTS, VERTICAL_ORDER
 
 GENERATOR = "subgrid.radiation.dataset"
@@ -166,41 +174,25 @@ def generate_radiation_dataset(
 
 #: Column descriptors copied from a columns file when present (regime splits, the RCE host's sun).
 _DESCRIPTORS = ("latitude", "longitude", "day_of_year", "local_solar_time", "surface_type")
-#: Spellings of units taken as the schema's (after removing spaces).
-_UNIT_ALIASES = {"kgkg-1": {"kg/kg", "kgkg**-1", "kgkg^-1", "1"}, "molmol-1": {"mol/mol", "molmol**-1", "1"},
-                 "gm-2": {"g/m2", "g/m^2", "gm**-2", "gm^-2"}, "1": {"", "fraction", "0-1"},
-                 "um": {"micron", "microns", "µm", "μm"}}  # fmt: skip
-
-
-def open_columns_file(path: str | Path) -> xr.Dataset:
-    """Open a file of radiation columns (netCDF, or a zarr directory) lazily and check it.
+def open_columns_file(path: str | Path, units: Mapping[str, str] | None = None) -> xr.Dataset:
+    """Open a file of radiation columns (netCDF, or a zarr directory) lazily, check it and convert its units.
 
     It holds the :data:`~subgrid.physics.schema.RADIATION_INPUTS` on dims ``column``,
-    ``level`` and ``interface`` in the schema's units (surface or top first; a
-    ``vertical_order`` attribute, else the pressures, tells which): e.g. the output of
-    :func:`subgrid.radiation.merra2.columns_from_merra2`, or a host model's columns written with
-    ``Dataset.to_netcdf``. Raises :class:`~subgrid.core.errors.InputError` for a missing file or
-    variable, wrong dims, or a ``units`` attribute other than the schema's (``hPa`` for ``Pa``).
-    Values (NaN, ranges, monotonic pressure) are checked chunk by chunk when labelled.
+    ``level`` and ``interface`` (surface or top first; a ``vertical_order`` attribute, else the
+    pressures, tells which): e.g. the output of :func:`subgrid.radiation.merra2.columns_from_merra2`,
+    or a host model's columns written with ``Dataset.to_netcdf``. Every variable's units come from
+    ``units`` (name -> units, the user's word) or else its ``units`` attribute, and are converted
+    once to the schema's (``hPa`` -> ``Pa``, ``ppmv`` -> ``mol mol-1``: :mod:`subgrid.core.units`).
+    Raises :class:`~subgrid.core.errors.InputError` for a missing file or variable, wrong dims,
+    a variable without units (no attribute and none stated) or with units not convertible to the
+    schema's. Values (NaN, plausible ranges, monotonic pressure) are checked chunk by chunk when labelled.
     """
     path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: no such columns file")
-    try:
-        ds = xr.open_zarr(path) if path.is_dir() else xr.open_dataset(path, chunks={})
-    except (OSError, ValueError) as error:
-        raise InputError(f"{path}: not a netCDF file or zarr store of columns ({error})") from error
+    ds = open_store(path, what="columns file")
     optional = {"earth_sun_distance_factor"}
     validation.require_variables(ds, [n for n in RADIATION_INPUTS if n not in optional], what=f"columns file {path}")
     validation.check_dims(ds, {name: var.dims for name, var in RADIATION_INPUTS.items()})
-    for name, var in RADIATION_INPUTS.items():
-        units = ds[name].attrs.get("units") if name in ds else None
-        if units is None:
-            continue
-        expected, given = var.units.replace(" ", ""), str(units).replace(" ", "")
-        if given != expected and given not in _UNIT_ALIASES.get(expected, set()):
-            raise InputError(f"{name}: units {units!r} in {path}, expected {var.units!r}")
-    return ds
+    return in_schema_units(ds, units, require=True, where=str(path))
 
 
 @dataclass(frozen=True)
@@ -208,7 +200,8 @@ class ColumnsLabellingConfig:
     """What determines a dataset of RRTMG labels for the columns of a file (recorded in its attrs).
 
     ``fingerprint`` identifies the file's content (size and modification time; a changed file is
-    not resumed into a partial dataset made from the old one).
+    not resumed into a partial dataset made from the old one). ``units`` are the units the user
+    stated for variables of the file (name -> units, over its ``units`` attributes).
     """
 
     source: str
@@ -218,11 +211,12 @@ class ColumnsLabellingConfig:
     rrtmg: RRTMGConfig = field(default_factory=RRTMGConfig)
     mcica_samples: int = 1
     seed: int = 0
+    units: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def for_file(cls, source: str | Path, **settings) -> ColumnsLabellingConfig:
         source = Path(source).resolve()
-        ds = open_columns_file(source)
+        ds = open_columns_file(source, settings.get("units"))
         files = [source] if source.is_file() else sorted(f for f in source.rglob("*") if f.is_file())
         stamp = ";".join(f"{f.relative_to(source.parent)}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files)
         return cls(source=str(source), n_columns=int(ds.sizes["column"]), fingerprint=stamp, **settings)
@@ -236,12 +230,12 @@ class ColumnsLabellingConfig:
     def to_dict(self) -> dict:
         return {"source": self.source, "n_columns": self.n_columns, "fingerprint": self.fingerprint,
                 "chunk_size": self.chunk_size, "rrtmg": self.rrtmg.to_dict(), "mcica_samples": self.mcica_samples,
-                "seed": self.seed}  # fmt: skip
+                "seed": self.seed, "units": dict(sorted(self.units.items()))}  # fmt: skip
 
 
 def _columns_block(config: ColumnsLabellingConfig, columns: slice) -> xr.Dataset:
     """The file's columns ``columns``, surface first: the radiation inputs and the descriptors present."""
-    ds = open_columns_file(config.source)
+    ds = open_columns_file(config.source, config.units)
     names = [n for n in (*RADIATION_INPUTS, *_DESCRIPTORS) if n in ds and "column" in ds[n].dims]
     block, _ = to_surface_first(ds[names].isel(column=columns).load())
     block = block.drop_vars([name for name in block.coords if name not in block.dims])
@@ -283,8 +277,15 @@ def label_columns(
     Parallel, resumable and atomic like :func:`generate_radiation_dataset`; the result trains,
     evaluates and summarises the same way. Bad values are reported with the file and columns.
     """
+    # Every column is checked before the store is made, one chunk at a time: a bad value found by a
+    # worker would leave a partial store that no rerun of the same command could complete.
+    for start in range(0, config.n_columns, config.chunk_size):
+        columns = slice(start, min(start + config.chunk_size, config.n_columns))
+        try:
+            validate_radiation_inputs(_columns_block(config, columns), config.rrtmg)
+        except InputError as error:
+            raise InputError(f"{config.source}, columns {columns.start}-{columns.stop - 1}: {error}") from error
     first = _columns_block(config, slice(0, 1))
-    validate_radiation_inputs(first, config.rrtmg)
     for name, var in RADIATION_OUTPUTS.items():
         shape = tuple(first.sizes[dim] for dim in var.dims)
         first[name] = xr.Variable(var.dims, np.zeros(shape), var.attrs())
@@ -314,8 +315,14 @@ def radiation_summary(ds: xr.Dataset) -> dict:
     """Distribution summary of a radiation dataset: regimes, OLR, surface SW down, heating-rate percentiles.
 
     Heating rates are summarised above the lowest layer and for the lowest layer separately (thin
-    bottom layers carry extreme rates); SW quantities over daytime columns only.
+    bottom layers carry extreme rates); SW quantities over daytime columns only. Raises
+    :class:`~subgrid.core.errors.InputError` naming what is missing when ``ds`` is not such a dataset.
     """
+    where = ds.encoding.get("source", "dataset")
+    names = ("cos_solar_zenith_angle", "cloud_fraction", "lw_flux_up", "lw_flux_up_clear", "sw_flux_down",
+             "sw_flux_up", "lw_heating_rate", "sw_heating_rate")  # fmt: skip
+    validation.require_variables(ds, names, what=f"radiation dataset {where}")
+    validation.check_dims(ds, {name: {**RADIATION_INPUTS, **RADIATION_OUTPUTS}[name].dims for name in names})
     order = ds.attrs.get("vertical_order", VERTICAL_ORDER)
     top, surface = (-1, 0) if order == "surface_first" else (0, -1)
     lowest = 0 if order == "surface_first" else ds.sizes["level"] - 1

@@ -11,7 +11,13 @@ predicts no clear-sky diagnostics. Swapping RRTMG for an emulator in a host is o
     heating = radiation.tendencies(columns)["lw_heating_rate"]
 
 ``tendencies`` runs the emulator only. Inputs are validated first (the physics scheme's checks:
-missing variables, NaN/Inf, ranges, pressure order), with errors naming variable and column.
+missing variables, NaN/Inf, ranges, pressure order), with errors naming variable and column. A
+Dataset's ``units`` attributes are read as RRTMG's Dataset entry point reads them: known units
+are converted once to the schema's (``hPa`` -> ``Pa``, ``ppmv`` -> ``mol mol-1``), unknown ones
+refused; a variable without the attribute is taken in the schema's units and left to the
+plausibility ranges (a surface pressure of 1013 Pa, ozone of 5 mol/mol are refused). Arrays are
+always in the schema's units. :meth:`Emulator.load` refuses an artifact whose sidecar or model
+file changed since export (sha256 recorded in the sidecar).
 
 Out-of-distribution guard: :meth:`Emulator.out_of_distribution` flags a column any of whose inputs
 lies outside the training range, widened by ``ood_tolerance`` times the range's width (per level,
@@ -33,29 +39,46 @@ spinning, kept 0.3 ms).
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Mapping
 from pathlib import Path
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 import torch
 import xarray as xr
 
 from subgrid.core.contract import Guarded, Parameterization, Variable
-from subgrid.core.errors import InputError
+from subgrid.core.errors import InputError, SubgridError
 from subgrid.models.radiation import COLUMN_FEATURES, FLUXES, HEATING_RATES, LEVEL_FEATURES
-from subgrid.physics.rrtmg import RRTMG, RRTMGConfig, inputs_as_dataset, to_surface_first, validate_radiation_inputs
+from subgrid.physics.rrtmg import (
+    RRTMG,
+    RRTMGConfig,
+    in_schema_units,
+    inputs_as_dataset,
+    to_surface_first,
+    validate_radiation_inputs,
+)
 from subgrid.physics.schema import RADIATION_INPUTS, RADIATION_OUTPUTS, VERTICAL_ORDER
-from subgrid.radiation.export import ARTIFACTS, INPUT_NAMES, OUTPUT_NAMES, SIDECAR, without_torchscript_deprecation
+from subgrid.radiation.export import (
+    ARTIFACTS,
+    INPUT_NAMES,
+    OUTPUT_NAMES,
+    SIDECAR,
+    check_integrity,
+    without_torchscript_deprecation,
+)
 
 LEVEL_NAMES = tuple(name for name, _ in LEVEL_FEATURES)
 COLUMN_NAMES = tuple(name for name, _ in COLUMN_FEATURES)
 OUTPUTS = FLUXES + HEATING_RATES
 #: What the emulator returns: RRTMG's all-sky outputs.
 EMULATED_OUTPUTS: dict[str, Variable] = {name: RADIATION_OUTPUTS[name] for name in OUTPUTS}
+#: What :meth:`Emulator.tendencies` does with non-finite outputs (:meth:`Emulator.load`).
+NonFinite = Literal["raise", "return"]
 #: Calls made at load time: TorchScript's profiling executor optimises the graph on the third call.
 WARMUP_CALLS = 3
 
@@ -95,10 +118,46 @@ RUNTIMES = {"torchscript": _TorchScriptRuntime, "onnx": _OnnxRuntime}
 BEST_BATCH = {"torchscript": 64, "onnx": 4096}
 
 
+def read_sidecar(path: Path) -> dict:
+    """The sidecar ``path`` parsed and checked for the entries loading needs (one-line InputError naming the entry)."""
+    try:
+        sidecar = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise InputError(f"{path}: not JSON ({error})") from error
+    if not isinstance(sidecar, dict):
+        raise InputError(f"{path}: expected a JSON object, got {type(sidecar).__name__}")
+    n_levels = sidecar.get("n_levels")
+    if isinstance(n_levels, bool) or not isinstance(n_levels, int) or n_levels < 1:
+        raise InputError(f"{path}: n_levels must be a positive integer, got {n_levels!r}")
+    for key in ("format", "artifact"):
+        if not isinstance(sidecar.get(key), str):
+            raise InputError(f"{path}: {key} must be a string, got {sidecar.get(key)!r}")
+    fallback = sidecar.get("fallback_scheme")
+    settings = fallback.get("settings") if isinstance(fallback, dict) else None
+    if not isinstance(settings, dict):
+        raise InputError(f"{path}: fallback_scheme.settings must be an object (the training data's RRTMG settings)")
+    try:
+        RRTMGConfig(**settings)
+    except (TypeError, ValueError) as error:
+        raise InputError(f"{path}: fallback_scheme.settings: {error}") from error
+    ranges = sidecar.get("training_range")
+    features = ranges.get("features") if isinstance(ranges, dict) else None
+    if not isinstance(features, dict) or not all(isinstance(f, dict) and {"min", "max"} <= f.keys() for f in features.values()):
+        raise InputError(f"{path}: training_range.features must map each input to its min and max")
+    return sidecar
+
+
 class Emulator:
     """An exported emulator loaded for inference, a :class:`~subgrid.core.contract.Parameterization`.
 
     Build it with :meth:`load`; :meth:`guarded` gives it an RRTMG fallback.
+
+    Non-finite outputs: by default (``load(..., non_finite="raise")``) :meth:`tendencies` raises
+    on a NaN or Inf output, naming it and the first such column, so a direct user never gets NaN
+    silently. Hosts that handle such columns themselves load with ``non_finite="return"``: the
+    RCE host crashes just those columns (:mod:`subgrid.hosts.rce.model`), and :meth:`guarded`
+    always hands them back to its :class:`~subgrid.core.contract.Guarded`, which sends them to the
+    fallback scheme.
     """
 
     def __init__(
@@ -112,6 +171,7 @@ class Emulator:
         ood_tolerance: float,
         validate: bool,
         fallback_seed: int,
+        non_finite: NonFinite = "raise",
     ) -> None:
         self.directory = directory
         self.sidecar = sidecar
@@ -122,6 +182,7 @@ class Emulator:
         self.ood_tolerance = ood_tolerance
         self.validate = validate
         self.fallback_seed = fallback_seed
+        self.non_finite = non_finite
         #: The training data's RRTMG settings (the sidecar's ``fallback_scheme``).
         self.rrtmg_config = RRTMGConfig(**sidecar["fallback_scheme"]["settings"])
         self._bounds = self._ood_bounds() if ood_guard else None
@@ -139,6 +200,7 @@ class Emulator:
         ood_tolerance: float = 0.05,
         validate: bool = True,
         fallback_seed: int = 0,
+        non_finite: NonFinite = "raise",
     ) -> Emulator:
         """Load the artifact in ``directory`` (TorchScript or ONNX, as its sidecar says) and warm it up.
 
@@ -154,15 +216,19 @@ class Emulator:
                 RRTMG fallback of :meth:`guarded` checks the columns it gets likewise.
             fallback_seed: McICA seed of the RRTMG fallback of :meth:`guarded`
                 (:attr:`RRTMG.seed <subgrid.physics.rrtmg.RRTMG.seed>`: reproducible cloud sampling).
+            non_finite: what :meth:`tendencies` does with a NaN or Inf output: ``"raise"`` (a
+                :class:`~subgrid.core.errors.SubgridError` naming the output and the first column) or
+                ``"return"`` it, for a host that handles such columns itself (:meth:`guarded` does).
         """
         directory = Path(directory)
         if not (directory / SIDECAR).exists():
             raise InputError(f"{directory}: not an exported emulator (missing {SIDECAR})")
-        sidecar = json.loads((directory / SIDECAR).read_text())
+        sidecar = read_sidecar(directory / SIDECAR)
         if sidecar.get("format") not in RUNTIMES or sidecar.get("artifact") != ARTIFACTS[sidecar["format"]]:
             raise InputError(f"{directory / SIDECAR}: unknown format {sidecar.get('format')!r}")
         if not (directory / sidecar["artifact"]).exists():
             raise InputError(f"{directory}: missing {sidecar['artifact']}")
+        check_integrity(directory, sidecar)
         if threads is not None and threads < 1:
             raise InputError(f"threads: must be >= 1 (or None for the default), got {threads}")
         if max_batch_size is None:
@@ -171,6 +237,8 @@ class Emulator:
             raise InputError(f"max_batch_size: must be >= 1, got {max_batch_size}")
         if ood_tolerance < 0:
             raise InputError(f"ood_tolerance: must be >= 0, got {ood_tolerance}")
+        if non_finite not in get_args(NonFinite):
+            raise InputError(f"non_finite: expected 'raise' or 'return', got {non_finite!r}")
         return cls(
             directory,
             sidecar,
@@ -180,6 +248,7 @@ class Emulator:
             ood_tolerance=ood_tolerance,
             validate=validate,
             fallback_seed=fallback_seed,
+            non_finite=non_finite,
         )
 
     # -- set-up ------------------------------------------------------------------------------
@@ -244,21 +313,13 @@ class Emulator:
         """
         if fallback is None:
             fallback = RRTMG(self.rrtmg_config, seed=self.fallback_seed, validate=self.validate)
-        return Guarded(self, fallback, out_of_distribution=self._bounds is not None, blow_up=blow_up)
+        returning = copy.copy(self)  # the same runtime, handing non-finite columns to the guard
+        returning.non_finite = "return"
+        return _GuardedColumns(returning, fallback, out_of_distribution=self._bounds is not None, blow_up=blow_up)
 
     def _dataset_tendencies(self, columns: xr.Dataset) -> xr.Dataset:
-        ordered, flipped = to_surface_first(columns)
-        if self.validate:
-            validate_radiation_inputs(ordered, self.rrtmg_config)
-        outputs = self._compute({name: ordered[name].values for name in RADIATION_INPUTS if name in ordered})
-        result = xr.Dataset(
-            {name: (RADIATION_OUTPUTS[name].dims, outputs[name], RADIATION_OUTPUTS[name].attrs()) for name in OUTPUTS},
-            attrs={"vertical_order": VERTICAL_ORDER, "emulator": str(self.directory), "format": self.format},
-        )
-        if flipped:
-            result = result.isel(level=slice(None, None, -1), interface=slice(None, None, -1))
-            result.attrs["vertical_order"] = "top_first"
-        return result
+        arrays, flipped = _surface_first_arrays(columns, self.rrtmg_config if self.validate else None)
+        return _as_dataset(self._compute(arrays), flipped, {"emulator": str(self.directory), "format": self.format})
 
     # -- computation -----------------------------------------------------------------------------
 
@@ -286,6 +347,8 @@ class Emulator:
         n_columns = self._column_count(arrays)
         columns = {"earth_sun_distance_factor": np.ones(n_columns), **arrays}
         outside = np.zeros(n_columns, dtype=bool)
+        if n_columns == 0:
+            return outside
         for name, (low, high) in self._bounds.items():
             values = np.asarray(columns[name], dtype=float).reshape(n_columns, -1)
             outside |= ((values < low) | (values > high)).any(axis=1)
@@ -310,4 +373,48 @@ class Emulator:
         fluxes, heating = self.predict(level, column, pressure)
         outputs = {name: np.asarray(fluxes[:, i], dtype=np.float64) for i, name in enumerate(FLUXES)}
         outputs.update({name: np.asarray(heating[:, i], dtype=np.float64) for i, name in enumerate(HEATING_RATES)})
+        if self.non_finite == "raise":
+            for name, values in outputs.items():
+                bad = ~np.isfinite(values).all(axis=tuple(range(1, values.ndim)))
+                if bad.any():
+                    raise SubgridError(
+                        f"{name}: the emulator {self.directory} returned NaN or Inf for {int(bad.sum())} of {len(bad)} "
+                        f"column(s), first column {int(np.flatnonzero(bad)[0])} (guarded() sends such columns to RRTMG)"
+                    )
         return outputs
+
+
+def _surface_first_arrays(columns: xr.Dataset, config: RRTMGConfig | None) -> tuple[dict[str, np.ndarray], bool]:
+    """A Dataset's radiation inputs as surface-first arrays in the schema's units (converted once, as RRTMG's
+    :func:`~subgrid.physics.rrtmg.radiative_transfer` does; unknown units refused), validated when ``config``."""
+    ordered, flipped = to_surface_first(in_schema_units(columns))
+    if config is not None:
+        validate_radiation_inputs(ordered, config)
+    return {name: ordered[name].values for name in RADIATION_INPUTS if name in ordered}, flipped
+
+
+def _as_dataset(outputs: Mapping[str, np.ndarray], flipped: bool, attrs: dict) -> xr.Dataset:
+    """Emulated outputs (surface first) as a Dataset with the schema's attrs, in the input's vertical order."""
+    result = xr.Dataset(
+        {name: (RADIATION_OUTPUTS[name].dims, outputs[name], RADIATION_OUTPUTS[name].attrs()) for name in OUTPUTS},
+        attrs={"vertical_order": VERTICAL_ORDER, **attrs},
+    )
+    if flipped:
+        result = result.isel(level=slice(None, None, -1), interface=slice(None, None, -1))
+        result.attrs["vertical_order"] = "top_first"
+    return result
+
+
+class _GuardedColumns(Guarded):
+    """:class:`~subgrid.core.contract.Guarded` that also takes a Dataset of columns, as the emulator does.
+
+    The Dataset is converted once (schema units, surface first) into the arrays both the emulator
+    and the fallback get, so a column the guard sends to RRTMG is in the units RRTMG expects; the
+    outputs come back as a Dataset in the input's vertical order.
+    """
+
+    def tendencies(self, state: Any) -> Any:
+        if not isinstance(state, xr.Dataset):
+            return super().tendencies(state)
+        arrays, flipped = _surface_first_arrays(state, None)
+        return _as_dataset(super().tendencies(arrays), flipped, {"guarded": repr(self)})

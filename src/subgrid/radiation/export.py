@@ -7,7 +7,10 @@ An artifact directory holds one model file and its sidecar::
     OUT/emulator.onnx   or ONNX (``fmt="onnx"``), for ONNX Runtime
     OUT/emulator.json   inputs and outputs (names, units, dims, shapes), vertical order, the
                         model description, training ranges for an out-of-distribution check,
-                        the fallback scheme's settings, and the export's own verification
+                        the fallback scheme's settings, the export's own verification, and
+                        ``integrity``: the sha256 of the model file and of the sidecar's other
+                        content (:func:`check_integrity`; the runtime refuses an edited sidecar
+                        or a corrupted model file)
 
 Both artifacts take physical inputs and return physical outputs, as
 :class:`~subgrid.models.radiation.RadiationEmulator` does (feature transforms, normalisation and
@@ -34,9 +37,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import hashlib
 import json
 import logging
-import os
 import shutil
 import warnings
 from collections.abc import Callable, Iterator
@@ -50,6 +53,7 @@ from torch import nn
 import subgrid
 from subgrid.radiation.columns import ColumnSamplerConfig, sample_columns
 from subgrid.core.errors import InputError, SubgridError
+from subgrid.core.ownership import ARTIFACT, check_replaceable, mark, publish, staging_path
 from subgrid.models.radiation import (
     COLUMN_FEATURES,
     FLUXES,
@@ -74,6 +78,52 @@ PROBE_COLUMNS = 64
 
 class ExportError(SubgridError, RuntimeError):
     """An exporter failed, or its artifact does not reproduce the eager model."""
+
+
+# ----------------------------------------------------------------------------------------------
+# Integrity: the sidecar is tied to its artifact and to its own content
+
+#: Sidecar key of the sha256 of the artifact file and of the sidecar's other content.
+INTEGRITY = "integrity"
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def sidecar_sha256(sidecar: dict) -> str:
+    """sha256 of the sidecar's content without its ``integrity`` entry (canonical JSON: sorted keys)."""
+    body = json.loads(json.dumps({key: value for key, value in sidecar.items() if key != INTEGRITY}))
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def seal_sidecar(sidecar: dict, artifact: Path) -> dict:
+    """``sidecar`` with its ``integrity`` entry: the sha256 of ``artifact`` and of the sidecar's content."""
+    integrity = {"artifact_sha256": file_sha256(artifact), "sidecar_sha256": sidecar_sha256(sidecar)}
+    return {**sidecar, INTEGRITY: integrity}
+
+
+def check_integrity(directory: Path, sidecar: dict) -> None:
+    """Refuse an artifact directory whose sidecar or artifact changed since export (one line naming the file).
+
+    Widening ``training_range`` in the sidecar would silently disable the out-of-distribution guard, and a
+    corrupted artifact could load and run: both are refused here.
+    """
+    integrity = sidecar.get(INTEGRITY)
+    if not isinstance(integrity, dict):
+        raise InputError(f"{directory / SIDECAR}: no integrity record (sha256 of artifact and sidecar); re-export "
+                         "the run with this subgrid")  # fmt: skip
+    if integrity.get("sidecar_sha256") != sidecar_sha256(sidecar):
+        raise InputError(f"{directory / SIDECAR}: content does not match its recorded sha256 (edited after export?); "
+                         "re-export instead of editing it")  # fmt: skip
+    artifact = directory / sidecar["artifact"]
+    if integrity.get("artifact_sha256") != file_sha256(artifact):
+        raise InputError(f"{artifact}: does not match the sha256 recorded in {SIDECAR} (corrupted or replaced); "
+                         "re-export the run")  # fmt: skip
 
 
 # ----------------------------------------------------------------------------------------------
@@ -339,6 +389,21 @@ def probe_inputs(description: dict, n_columns: int = PROBE_COLUMNS, seed: int = 
     return tuple(tensors[name] for name in INPUT_NAMES)
 
 
+def _check_finite(emulator: RadiationEmulator, inputs: tuple[torch.Tensor, ...], description: dict) -> None:
+    """Refuse to export NaN/Inf weights or buffers, or a model whose outputs on the probe columns are not finite
+    (NaN outputs would also pass :func:`_verify`: NaN compares as no discrepancy)."""
+    for name, tensor in emulator.state_dict().items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise ExportError(f"model.safetensors: {name} holds {int((~torch.isfinite(tensor)).sum())} non-finite "
+                              f"value(s) (NaN or Inf: the {description.get('model')} run diverged); nothing was exported")  # fmt: skip
+    with torch.no_grad():
+        outputs = emulator(*inputs)
+    for name, values in zip(("fluxes", "heating rates"), outputs, strict=True):
+        if not bool(torch.isfinite(values).all()):
+            raise ExportError(f"{name}: non-finite output on {int((~torch.isfinite(values)).flatten(1).any(1).sum())} "
+                              f"of {len(values)} probe columns; nothing was exported")  # fmt: skip
+
+
 def _verify(artifact: Path, emulator: RadiationEmulator, inputs: tuple[torch.Tensor, ...]) -> dict[str, float]:
     with torch.no_grad():
         reference = emulator(*inputs)
@@ -348,15 +413,6 @@ def _verify(artifact: Path, emulator: RadiationEmulator, inputs: tuple[torch.Ten
             f"{artifact.name}: differs from the eager model by {discrepancy} (tolerance {EXPORT_TOLERANCE:g})"
         )
     return discrepancy
-
-
-def _publish(tmp: Path, out_dir: Path) -> None:
-    """Rename ``tmp`` to ``out_dir``; an existing ``out_dir`` is moved aside first and removed last."""
-    old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
-    if out_dir.exists():
-        os.replace(out_dir, old)
-    os.replace(tmp, out_dir)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def export_emulator(
@@ -372,8 +428,8 @@ def export_emulator(
     if fmt not in EXPORTERS:
         raise InputError(f"fmt: unknown export format {fmt!r}; choose one of {', '.join(EXPORTERS)}")
     out_dir = Path(out_dir)
-    if out_dir.exists() and not overwrite:
-        raise InputError(f"{out_dir}: already exists; choose another directory or pass overwrite=True")
+    # Only an artifact directory subgrid exported is replaced, and only once the new one is verified.
+    check_replaceable(out_dir, ARTIFACT, overwrite=overwrite)
     if training_data is not None:
         data = [Path(training_data)]
     else:  # the main dataset and any extra (replay) datasets the run was trained on
@@ -381,10 +437,11 @@ def export_emulator(
         recorded += [extra.get("path") for extra in description.get("extra_data", [])]
         data = [Path(path) for path in recorded if path]
     emulator = emulator.eval()
-    ranges = training_range(emulator, data)
     inputs = probe_inputs(description)
+    _check_finite(emulator, inputs, description)
+    ranges = training_range(emulator, data)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.with_name(f".{out_dir.name}.partial-{os.getpid()}")
+    tmp = staging_path(out_dir, "partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:
@@ -409,8 +466,8 @@ def export_emulator(
             "versions": {"subgrid": subgrid.__version__, "torch": torch.__version__, "xarray": xr.__version__},
             "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         }
-        (tmp / SIDECAR).write_text(json.dumps(sidecar, indent=2))
-        _publish(tmp, out_dir)
+        (tmp / SIDECAR).write_text(json.dumps(seal_sidecar(sidecar, artifact), indent=2))
+        publish(mark(tmp, ARTIFACT, __name__), out_dir, ARTIFACT)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

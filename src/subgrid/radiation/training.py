@@ -29,7 +29,6 @@ chunks, so the best epoch is the one that keeps offline skill on the original di
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -63,6 +62,7 @@ from subgrid.training.runs import (
     read_run_description,
     refuse_foreign_directory,
     save_weights,
+    start_run_directory,
     write_text_atomic,
 )
 
@@ -312,12 +312,12 @@ class RadiationDataModule(L.LightningDataModule):
         self, data: Path, config: RadiationTrainingConfig, in_memory: bool, extra_data: Sequence[Path] = ()
     ) -> None:
         super().__init__()
-        ds = open_radiation_dataset(data)
+        ds = open_radiation_dataset(data, check_finite=False)  # train_radiation checked the data
         train_slices, validation_slices = split_chunks(chunk_slices(ds), config.validation_fraction, config.seed)
         extra = [
             (str(path), columns)
             for path in extra_data
-            for columns in chunk_slices(open_radiation_dataset(path, n_levels=ds.sizes["level"]))
+            for columns in chunk_slices(open_radiation_dataset(path, n_levels=ds.sizes["level"], check_finite=False))
         ]
         stream = dict(path=str(data), batch_size=config.batch_size, seed=config.seed, in_memory=in_memory)
         self.train_stream = ColumnStream(
@@ -483,16 +483,14 @@ def train_radiation(
     # LOCAL_RANK Lightning gives the processes it starts), and only rank 0 touches the run.
     trainer, best = build_trainer(run, config, progress=progress, reload_dataloaders_every_n_epochs=1, **config.hardware())
     writer = trainer.is_global_zero
-    if writer and not resuming:
-        shutil.rmtree(run, ignore_errors=True)
-    if writer:
-        run.mkdir(parents=True, exist_ok=True)
 
     L.seed_everything(config.seed, workers=True, verbose=False)
     all_columns = n_columns + config.extra_data_repeats * sum(e["columns"] for e in extra_described)
     in_memory = config.in_memory if config.in_memory is not None else all_columns * bytes_per_column < IN_MEMORY_LIMIT_BYTES
     datamodule = RadiationDataModule(data, config, in_memory, extra_paths)
-    module = RadiationLightningModule(config.to_dict(), n_levels)
+    module = RadiationLightningModule(config.to_dict(), n_levels)  # bad model options fail here, before OUT is made
+    if writer:
+        start_run_directory(run, resuming=resuming, generator=__name__)
     if resuming:
         description = json.loads((run / "model.json").read_text())
     else:

@@ -21,26 +21,34 @@ import torch
 import xarray as xr
 from torch.utils.data import IterableDataset, get_worker_info
 
+from subgrid.core.chunked import refuse_incomplete_store
 from subgrid.core.errors import InputError
 from subgrid.models.radiation import COLUMN_FEATURES, FLUXES, HEATING_RATES, LEVEL_FEATURES
 from subgrid.core import validation
+from subgrid.core.stores import open_store
 from subgrid.physics.schema import RADIATION_INPUTS, RADIATION_OUTPUTS, VERTICAL_ORDER
 
 REQUIRED = tuple(name for name, _ in LEVEL_FEATURES + COLUMN_FEATURES) + ("air_pressure_on_interface",)
 TARGETS = FLUXES + HEATING_RATES
 
 
-def open_radiation_dataset(path: str | Path, *, n_levels: int | None = None, targets: bool = True) -> xr.Dataset:
+def open_radiation_dataset(
+    path: str | Path, *, n_levels: int | None = None, targets: bool = True, check_finite: bool = True
+) -> xr.Dataset:
     """Open a radiation zarr dataset lazily and check it can feed the emulator.
 
     Raises :class:`~subgrid.core.errors.InputError` naming the missing variable, the wrong dims, the
-    level count that differs from ``n_levels`` (the trained model's), or a vertical order other
-    than surface first.
+    level count that differs from ``n_levels`` (the trained model's), a vertical order other
+    than surface first, an unfinished store (``*.partial``, or chunks its ``chunk_done`` record
+    lacks) and, with ``check_finite``, the first NaN or Inf of a variable read (one pass over
+    the data, chunk by chunk): one such value trains every weight to NaN.
     """
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such dataset")
-    ds = xr.open_zarr(path)
+    refuse_incomplete_store(path)
+    ds = open_store(path)
+    refuse_incomplete_store(path, ds)
     names = REQUIRED + (TARGETS if targets else ())
     validation.require_variables(ds, names, what=f"dataset {path}")
     validation.check_dims(ds, {name: {**RADIATION_INPUTS, **RADIATION_OUTPUTS}[name].dims for name in names})
@@ -48,6 +56,8 @@ def open_radiation_dataset(path: str | Path, *, n_levels: int | None = None, tar
         raise InputError(f"dataset {path}: vertical_order is {ds.attrs['vertical_order']!r}, expected {VERTICAL_ORDER!r}")
     if n_levels is not None and ds.sizes["level"] != n_levels:
         raise InputError(f"dataset {path}: {ds.sizes['level']} levels but the model was trained on {n_levels}")
+    if check_finite:
+        validation.check_finite_lazy(ds, names, where=f"dataset {path}")
     return ds
 
 
@@ -147,7 +157,7 @@ class ColumnStream(IterableDataset):
         key = (path, columns.start, columns.stop)
         if key in self._memory:
             return self._memory[key]
-        tensors = to_tensors(xr.open_zarr(path).isel(column=columns).load())
+        tensors = to_tensors(open_store(path).isel(column=columns).load())
         if self.in_memory:
             self._memory[key] = tensors
         return tensors

@@ -7,21 +7,27 @@ The trainer runs on CPU or GPUs, on one device or several processes (DDP) starte
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
+import math
 import os
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import ClassVar, Literal, get_args
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
-from safetensors.torch import load_file, save_file
+from safetensors import safe_open
+from safetensors.torch import save_file
 from torch import nn
 
 from subgrid.core.config import StrictConfig
-from subgrid.core.errors import InputError
+from subgrid.core.errors import InputError, SubgridError
+from subgrid.core.ownership import RUN, check_replaceable, mark, remove_owned
 from subgrid.models import BackboneRegistry
 
 Accelerator = Literal["cpu", "gpu", "auto"]
@@ -106,17 +112,22 @@ class TrainingConfig(StrictConfig):
         return {name: getattr(self, name) for name in HARDWARE_FIELDS}
 
 
-#: What a run directory (or one whose start was interrupted) holds; --out with none of them is not one.
-RUN_DIRECTORY_MARKERS = ("config.yaml", "model.json", "model.safetensors", "checkpoints", "logs")
-
-
 def refuse_foreign_directory(run: Path) -> None:
-    """Refuse ``run`` if it is a non-empty directory that is not a run: a new run would delete its contents."""
-    if run.is_dir() and any(run.iterdir()) and not any((run / marker).exists() for marker in RUN_DIRECTORY_MARKERS):
-        raise InputError(f"{run}: exists, is not empty and holds no training run; choose a new or empty --out "
-                         "(starting a run there would delete what it holds)")  # fmt: skip
-    if run.exists() and not run.is_dir():
-        raise InputError(f"{run}: is a file, not a run directory")
+    """Refuse ``run`` unless it is new, empty, or a run directory subgrid made (its ownership marker, not its
+    contents, says so: a directory that merely holds ``logs/`` is not a run); a new run replaces an old one."""
+    check_replaceable(run, RUN)
+
+
+def start_run_directory(run: Path, *, resuming: bool, generator: str) -> None:
+    """Create run directory ``run`` (marked as subgrid's), replacing a run there unless ``resuming`` it.
+
+    Only a directory :func:`refuse_foreign_directory` accepts is removed. Call on the writing process only.
+    """
+    if not resuming:
+        remove_owned(run, RUN)
+    run.mkdir(parents=True, exist_ok=True)
+    if not resuming:
+        mark(run, RUN, generator)
 
 
 def best_validation_score(best: ModelCheckpoint, run: Path) -> float:
@@ -181,12 +192,37 @@ def adamw_cosine(module: nn.Module, config) -> dict:
     return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "epoch"}}
 
 
+#: Metadata key of ``model.safetensors`` holding :func:`weights_sha256` of its tensors.
+WEIGHTS_DIGEST_KEY = "subgrid_weights_sha256"
+
+
+def weights_sha256(weights: dict[str, torch.Tensor]) -> str:
+    """sha256 of named tensors: names, dtypes, shapes and bytes, in name order (what :func:`save_weights` records)."""
+    digest = hashlib.sha256()
+    for name in sorted(weights):
+        tensor = weights[name].detach().cpu().contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
 def load_run_weights(module: nn.Module, run: Path) -> nn.Module:
-    """``module`` with the weights of ``run/model.safetensors`` (a malformed file is an :class:`InputError`), in eval mode."""
+    """``module`` with the weights of ``run/model.safetensors``, in eval mode.
+
+    A malformed file, or one whose tensors no longer match the sha256 :func:`save_weights` recorded
+    in its metadata (a flipped bit, an edit), is an :class:`InputError` naming the file. Files
+    written before the digest was recorded carry none and load unchecked.
+    """
+    path = run / "model.safetensors"
     try:
-        weights = load_file(str(run / "model.safetensors"))
+        with safe_open(str(path), framework="pt") as file:
+            recorded = (file.metadata() or {}).get(WEIGHTS_DIGEST_KEY)
+            weights = {name: file.get_tensor(name) for name in file.keys()}  # noqa: SIM118 (not a dict)
     except Exception as error:  # safetensors raises its own error type for any malformed file
-        raise InputError(f"{run / 'model.safetensors'}: not a valid safetensors file ({error})") from error
+        raise InputError(f"{path}: not a valid safetensors file ({error})") from error
+    if recorded is not None and weights_sha256(weights) != recorded:
+        raise InputError(f"{path}: weights do not match the sha256 recorded when they were saved (corrupted or "
+                         "edited); retrain or restore the file")  # fmt: skip
     module.load_state_dict(weights)
     return module.eval()
 
@@ -199,9 +235,10 @@ def write_text_atomic(path: Path, text: str) -> None:
 
 
 def save_weights(module: nn.Module, path: Path) -> None:
-    """Weights and buffers of ``module`` as safetensors (no pickle), written atomically."""
+    """Weights and buffers of ``module`` as safetensors (no pickle) with their sha256 in its metadata, written atomically."""
+    weights = {k: v.contiguous() for k, v in module.state_dict().items()}
     tmp = path.with_name(path.name + ".tmp")
-    save_file({k: v.contiguous() for k, v in module.state_dict().items()}, str(tmp))
+    save_file(weights, str(tmp), metadata={WEIGHTS_DIGEST_KEY: weights_sha256(weights)})
     os.replace(tmp, path)
 
 
@@ -255,6 +292,77 @@ def _device_settings(accelerator: str, devices: int, num_nodes: int, strategy: s
     }
 
 
+class TrainingDiverged(SubgridError):
+    """The loss or the weights of a run became NaN or Inf: the run stops and publishes nothing."""
+
+
+class SayWhatIsKept(Callback):
+    """On Ctrl-C, note on the KeyboardInterrupt what is kept and how to resume (the CLI prints the note).
+
+    Lightning ends a run stopped by Ctrl-C with ``sys.exit(1)`` after its own clean-up; the command
+    line's error handler finds this note on the interrupt and prints it as one line (exit 130).
+    """
+
+    def __init__(self, run: Path) -> None:
+        self.run = run
+
+    def on_exception(self, trainer, module, exception: BaseException) -> None:
+        if isinstance(exception, KeyboardInterrupt):
+            exception.add_note(f"interrupted: the checkpoints of finished epochs are kept in {self.run / 'checkpoints'}; "
+                               "run the same command again to resume")  # fmt: skip
+
+
+class StopOnNonFinite(Callback):
+    """Stop a run at the first non-finite training loss or weight, with a one-line :class:`TrainingDiverged`.
+
+    The loss is checked after every training batch, every weight and buffer before each validation
+    and at each epoch's end, before the checkpoints are written (Lightning runs checkpoint callbacks
+    last), so ``checkpoints/last.ckpt`` and ``best.ckpt`` only ever hold finite weights, and the
+    error leaves the trainers before they write ``model.safetensors``: a resumed run keeps its best.
+    (Lightning's ``EarlyStopping`` would stop on a NaN validation loss too, silently: exit 0.)
+    """
+
+    def __init__(self, run: Path) -> None:
+        self.run = run
+
+    def _fail(self, trainer: L.Trainer, what: str, batch: str = "") -> None:
+        raise TrainingDiverged(
+            f"{self.run}: training diverged: {what} at epoch {trainer.current_epoch}{batch}; stopped, no model "
+            "published (checkpoints hold only finite epochs); lower the learning rate or check the data"
+        )
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_index) -> None:
+        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
+        if loss is not None and not math.isfinite(float(loss.detach())):
+            self._fail(trainer, f"training loss is {float(loss.detach())}", f", batch {batch_index}")
+
+    def _check_weights(self, trainer, module) -> None:
+        for name, tensor in module.state_dict().items():
+            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                self._fail(trainer, f"weight {name} is not finite")
+
+    # Validation (and the checkpoints it triggers) runs before on_train_epoch_end: check before it too.
+    on_validation_start = _check_weights
+    on_train_epoch_end = _check_weights
+
+
+#: Lightning's advertisement printed by every Trainer (not the user's business), by logger and message start.
+_LIGHTNING_TIP = ("lightning.pytorch.utilities.rank_zero", "💡 Tip:")
+#: torch deprecation Lightning 2.6 triggers itself on every fit: nothing the user can change.
+_LEAFSPEC_WARNING = r"`isinstance\(treespec, LeafSpec\)` is deprecated"
+
+
+def quiet_lightning() -> None:
+    """Silence what Lightning prints that is not the user's business; every other warning is kept. Idempotent."""
+    logger = logging.getLogger(_LIGHTNING_TIP[0])
+    if not any(getattr(f, "subgrid_tip_filter", False) for f in logger.filters):
+        tip = logging.Filter()
+        tip.filter = lambda record: not str(record.getMessage()).startswith(_LIGHTNING_TIP[1])  # type: ignore[method-assign]
+        tip.subgrid_tip_filter = True  # type: ignore[attr-defined]
+        logger.addFilter(tip)
+    warnings.filterwarnings("ignore", message=_LEAFSPEC_WARNING, category=FutureWarning)
+
+
 def build_trainer(
     run: Path,
     config,
@@ -275,17 +383,21 @@ def build_trainer(
     RUN/logs, merged by :func:`merge_metric_logs`. Nothing is written before ``fit``, so the
     returned trainer's ``is_global_zero`` can decide which process writes the run's files.
     Settings Lightning refuses (more devices than the machine has, a ``torchrun`` process count
-    other than ``devices``) raise :class:`~subgrid.core.errors.InputError`.
+    other than ``devices``) raise :class:`~subgrid.core.errors.InputError`. A loss or weight that becomes
+    NaN or Inf stops the run with :class:`TrainingDiverged` (:class:`StopOnNonFinite`); Lightning's
+    advertising tip and its torch deprecation warning are silenced (:func:`quiet_lightning`).
     """
     from lightning.fabric.utilities.exceptions import MisconfigurationException
 
+    quiet_lightning()
     placement = _device_settings(accelerator, devices, num_nodes, strategy, precision)
     best = ModelCheckpoint(dirpath=run / "checkpoints", filename="best", monitor="val_loss", save_top_k=1, save_last=True)
     try:
         trainer = L.Trainer(
             max_epochs=config.epochs,
             max_time={"minutes": config.max_minutes} if config.max_minutes else None,
-            callbacks=[best, EarlyStopping(monitor="val_loss", patience=config.early_stopping_patience)],
+            callbacks=[StopOnNonFinite(run), SayWhatIsKept(run), best,
+                       EarlyStopping(monitor="val_loss", patience=config.early_stopping_patience)],
             logger=CSVLogger(save_dir=run, name="logs"),
             enable_progress_bar=progress,
             enable_model_summary=False,

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import shutil
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -35,7 +34,10 @@ import numpy as np
 import xarray as xr
 
 import subgrid
+from subgrid.core.chunked import refuse_incomplete_store
 from subgrid.core.errors import InputError
+from subgrid.core.stores import open_store
+from subgrid.core.ownership import DATASET, check_replaceable, publish, remove_owned, zarr_marker
 
 SCHEMES = ("stochastic", "ad99", "plumb")
 VERTICAL_ORDER = "surface_first"
@@ -193,18 +195,19 @@ def provenance(config: GWDatasetConfig, qbo_settings: dict, source_settings: dic
 
 
 def write_gw_dataset(ds: xr.Dataset, path: str | Path, *, chunk_size: int = 3600, overwrite: bool = False) -> Path:
-    """Write ``ds`` as zarr at ``path`` atomically (to ``PATH.partial``, renamed when complete), chunked along ``column``."""
+    """Write ``ds`` as zarr at ``path`` atomically (to ``PATH.partial``, swapped in when complete), chunked along ``column``.
+
+    With ``overwrite`` only a subgrid dataset is replaced (:mod:`subgrid.core.ownership`), after the new one is written.
+    """
     path = Path(path)
-    if path.exists() and not overwrite:
-        raise InputError(f"{path}: already exists (pass overwrite to replace it)")
+    check_replaceable(path, DATASET, overwrite=overwrite)
     partial = path.with_name(path.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
+    remove_owned(partial, DATASET)
     path.parent.mkdir(parents=True, exist_ok=True)
     encoding = {name: {"chunks": (min(chunk_size, ds.sizes["column"]),) + ds[name].shape[1:]} for name in ds.data_vars}
+    ds = ds.assign_attrs(zarr_marker(__name__))
     ds.to_zarr(partial, mode="w", encoding=encoding, zarr_format=ZARR_FORMAT, consolidated=True)
-    shutil.rmtree(path, ignore_errors=True)
-    partial.rename(path)
-    return path
+    return publish(partial, path, DATASET)
 
 
 def open_gw_dataset(path: str | Path) -> xr.Dataset:
@@ -212,10 +215,9 @@ def open_gw_dataset(path: str | Path) -> xr.Dataset:
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such dataset")
-    try:
-        ds = xr.open_zarr(path)
-    except Exception as error:  # zarr raises several types for a directory that is not a store
-        raise InputError(f"{path}: not a zarr dataset ({error})") from error
+    refuse_incomplete_store(path)
+    ds = open_store(path)
+    refuse_incomplete_store(path, ds)
     for name, (dims, attrs) in VARIABLES.items():
         if name not in ds:
             raise InputError(f"{path}: not a gravity-wave dataset (no variable {name!r})")
@@ -229,7 +231,7 @@ def open_gw_dataset(path: str | Path) -> xr.Dataset:
 
 
 def load_gw_arrays(paths: Sequence[str | Path]) -> dict[str, np.ndarray]:
-    """All samples of one or more datasets (same scheme and levels) as float32 numpy arrays.
+    """All samples of one or more datasets (same scheme and levels) as float32 numpy arrays; NaN/Inf is refused.
 
     Keys: ``u`` and ``gw_drag`` ``[N, L]``, ``source_flux_Pa`` and ``spectral_width_m_per_s``
     ``[N]``, ``time`` ``[N]`` (days) and ``group`` ``[N]``: one id per (dataset, run), so a split
@@ -246,10 +248,15 @@ def load_gw_arrays(paths: Sequence[str | Path]) -> dict[str, np.ndarray]:
             raise InputError(f"{path}: scheme or levels differ from {paths[0]}; datasets must share both")
     arrays: dict[str, list[np.ndarray]] = {key: [] for key in (*VARIABLES, "time", "group")}
     groups = 0
-    for ds in datasets:
+    for path, ds in zip(paths, datasets, strict=True):
         ds = ds.load()
         for name in (*VARIABLES, "time"):
-            arrays[name].append(ds[name].values.astype(np.float32))
+            values = ds[name].values.astype(np.float32)
+            if not np.isfinite(values).all():  # a NaN target or input trains every weight to NaN
+                first = int(np.flatnonzero(~np.isfinite(values).reshape(len(values), -1).all(axis=1))[0])
+                raise InputError(f"{path}: {name} has {int((~np.isfinite(values)).sum())} non-finite value(s) "
+                                 f"(NaN or Inf), first at sample {first}")  # fmt: skip
+            arrays[name].append(values)
         _, run_ids = np.unique(ds["run"].values, return_inverse=True)
         arrays["group"].append(groups + run_ids)
         groups += int(run_ids.max()) + 1

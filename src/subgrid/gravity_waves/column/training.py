@@ -48,7 +48,6 @@ days are nearly identical, so a random split would flatter the score).
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -74,6 +73,7 @@ from subgrid.training.runs import (
     read_run_description,
     refuse_foreign_directory,
     save_weights,
+    start_run_directory,
     write_text_atomic,
 )
 
@@ -356,11 +356,9 @@ def train_gw(
         raise InputError(
             f"data: {n_samples} samples are too few to split off a validation fraction of {config.validation_fraction}"
         )
-    shutil.rmtree(run, ignore_errors=True)
-    run.mkdir(parents=True)
-
     L.seed_everything(config.seed, workers=True, verbose=False)
-    module = GWLightningModule(config.to_dict(), n_levels)
+    module = GWLightningModule(config.to_dict(), n_levels)  # bad model options fail here, before OUT is made
+    start_run_directory(run, resuming=False, generator=__name__)
     train_tensors = _tensors(arrays, ~validation)
     if init_from is None:
         names = ("u", "source_flux_Pa", "spectral_width_m_per_s", "gw_drag")

@@ -42,7 +42,9 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from subgrid.core.chunked import refuse_incomplete_store
 from subgrid.core.errors import InputError
+from subgrid.core.stores import open_store
 from subgrid.physics.constants import REFERENCE_PRESSURE_PA
 from subgrid.physics.thermodynamics import potential_temperature_K
 
@@ -99,20 +101,11 @@ def _open_file(path: Path) -> xr.Dataset:
     if not path.exists():
         raise InputError(f"{path}: no such file")
     if path.is_dir():
-        try:
-            return xr.open_zarr(path)
-        except Exception as error:  # zarr raises several types for a directory that is not a store
-            raise InputError(f"{path}: not a zarr store ({error})") from error
-    try:
-        return xr.open_dataset(path, chunks={"time": 1})
-    except ValueError as error:
-        if "engine" in str(error):
-            raise InputError(
-                f"{path}: reading netCDF needs the netCDF4 package, a subgrid dependency (pip install netCDF4); ({error})"
-            ) from error
-        raise InputError(f"{path}: not a netCDF file ({error})") from error
-    except OSError as error:
-        raise InputError(f"{path}: not a netCDF file ({error})") from error
+        refuse_incomplete_store(path)
+        ds = open_store(path, what="file")
+        refuse_incomplete_store(path, ds)
+        return ds
+    return open_store(path, what="file", chunks={"time": 1})
 
 
 def is_own_dataset(raw: xr.Dataset) -> bool:

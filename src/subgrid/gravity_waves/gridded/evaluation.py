@@ -28,7 +28,6 @@ distance per level.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -38,6 +37,7 @@ import xarray as xr
 
 from subgrid.gravity_waves.gridded.dataset import GriddedSelection, LatLonBox, open_gw_gridded
 from subgrid.core.errors import InputError
+from subgrid.core.ownership import EVALUATION, check_replaceable, mark, publish, staging_path
 from subgrid.evaluation.metrics import hellinger_bins, hellinger_by_level, hellinger_distance, r2, rmse
 from subgrid.evaluation.plots import _figure, _save
 from subgrid.gravity_waves.gridded.training import (
@@ -280,15 +280,15 @@ def _plot_position(truth: xr.Dataset, levels: list[int], plot_level: int | None,
 
 
 def _write_directory(out: Path, write) -> None:
-    """Call ``write(staging)`` in a temporary directory, then rename it to ``out`` (replacing it)."""
-    staging = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    """Call ``write(staging)`` in a temporary directory, then swap it in at ``out``, replacing only an evaluation
+    subgrid wrote there (:mod:`subgrid.core.ownership`; anything else at ``out`` is refused, untouched)."""
+    check_replaceable(out, EVALUATION)
+    staging = staging_path(out, "tmp")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     try:
         write(staging)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(staging, out)
+        publish(mark(staging, EVALUATION, __name__), out, EVALUATION)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

@@ -12,7 +12,8 @@ ERA5's "vertical velocity" is omega); ``t`` or ``temperature`` (K); optional ``z
 levels it is geopotential, without a level dim the surface geopotential, giving the surface
 height z/g), optional ``p`` or ``pressure`` (Pa). Dims: ``time`` (or ``valid_time``), a level dim
 (``level``, ``pressure_level``, ``model_level``, ``hybrid``, ``lev``, ``plev``), ``latitude``/``lat``
-and ``longitude``/``lon``. Every variable must carry a ``units`` attribute in its expected unit.
+and ``longitude``/``lon``. Every variable must carry a ``units`` attribute, converted once
+(spellings and factors: :mod:`subgrid.core.units`).
 
 Latitudes may come either way (south-to-north fields are flipped); longitudes may start anywhere
 (-180..180 is rolled to 0..360) but must cover the circle equally spaced without duplicates; the
@@ -31,6 +32,9 @@ import xarray as xr
 import subgrid
 from subgrid.core.chunked import write_zarr_atomic
 from subgrid.core.errors import InputError
+from subgrid.core.stores import open_store
+from subgrid.core.ownership import DATASET, check_replaceable
+from subgrid.core.units import factor, to_units
 from subgrid.physics.constants import STANDARD_GRAVITY_M_PER_S2
 from subgrid.physics.gw_fluxes import (
     DEFAULT_TRUNCATION,
@@ -71,12 +75,6 @@ UNITS = {"u": "m s-1", "v": "m s-1", "temperature": "K", "geopotential": "m2 s-2
          "surface_height": "m", "uw_flux": "Pa", "vw_flux": "Pa"}
 
 
-def _canonical_units(units: str) -> str:
-    """'m s**-1', 'm/s', 'm s^-1' -> 'ms-1'; 'Pa s**-1', 'Pa/s' -> 'Pas-1'; 'm**2 s**-2' -> 'm2s-2'."""
-    text = units.replace(" ", "").replace("**", "").replace("^", "")
-    return text.replace("/s2", "s-2").replace("/s", "s-1")
-
-
 def _rename_dims(ds: xr.Dataset) -> xr.Dataset:
     renames = {}
     for ours, aliases in DIM_ALIASES.items():
@@ -107,9 +105,7 @@ def _pick_variables(ds: xr.Dataset, variables: Mapping[str, str]) -> dict[str, x
         units = ds[name].attrs.get("units")
         if units is None:
             raise InputError(f"{name}: no units attribute; expected {unit}")
-        if _canonical_units(str(units)) != _canonical_units(unit):
-            raise InputError(f"{name}: units {units!r}; expected {unit}")
-        picked[ours] = ds[name]
+        picked[ours] = to_units(ds[name], str(units), unit, name=name)
     return picked
 
 
@@ -139,14 +135,10 @@ def _check_finite(name: str, values: np.ndarray, dims: Sequence[str], time_index
         raise InputError(f"{name}: {int(bad.sum())} NaN/Inf value(s) at time index {time_index} (first at {where})")
 
 
-#: Units of a pressure-level coordinate, and their factor to Pa.
-_LEVEL_PRESSURE_UNITS = {"Pa": 1.0, "hPa": 100.0, "millibars": 100.0, "millibar": 100.0, "mbar": 100.0, "mb": 100.0}
-
-
 def _level_pressure_Pa(level: xr.DataArray) -> np.ndarray | None:
     """The level coordinate in Pa when it is a pressure (ERA5 pressure levels), else ``None`` (model levels)."""
-    factor = _LEVEL_PRESSURE_UNITS.get(str(level.attrs.get("units", "")).strip())
-    return None if factor is None else np.asarray(level.values, dtype=float) * factor
+    scale = factor(str(level.attrs.get("units", "")), "Pa")
+    return None if scale is None else np.asarray(level.values, dtype=float) * scale
 
 
 def gw_fluxes_from_fields(
@@ -244,12 +236,7 @@ def open_fields(paths: Sequence[str | Path]) -> xr.Dataset:
     """netCDF files or zarr stores combined by their coordinates (split by variable or by time), lazily."""
     datasets = []
     for path in map(Path, paths):
-        if not path.exists():
-            raise InputError(f"{path}: no such file")
-        try:
-            datasets.append(xr.open_zarr(path) if path.is_dir() else xr.open_dataset(path, chunks={}))
-        except (OSError, ValueError) as error:
-            raise InputError(f"{path}: cannot be read as netCDF or zarr ({error})") from error
+        datasets.append(open_store(path, what="file"))
     if not datasets:
         raise InputError("no fields files given")
     try:
@@ -272,7 +259,6 @@ def generate_gw_fluxes(
     Nothing is written before every time step has been checked and computed.
     """
     out = Path(out)
-    if out.exists() and not overwrite:
-        raise InputError(f"{out}: already exists (pass overwrite to replace it)")
+    check_replaceable(out, DATASET, overwrite=overwrite)
     coarse = gw_fluxes_from_fields(open_fields(fields), target, truncation, variables, progress)
-    return write_zarr_atomic(coarse, out)
+    return write_zarr_atomic(coarse, out, __name__)

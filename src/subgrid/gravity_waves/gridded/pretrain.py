@@ -45,7 +45,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,6 +80,7 @@ from subgrid.training.runs import (
     adamw_cosine,
     best_validation_score,
     refuse_foreign_directory,
+    start_run_directory,
     write_text_atomic,
 )
 
@@ -323,10 +323,8 @@ def pretrain(
         raise
     except ValueError as error:
         raise InputError(f"model options: {error}") from error
-    if writer and not resuming:
-        shutil.rmtree(run, ignore_errors=True)
     if writer:
-        run.mkdir(parents=True, exist_ok=True)
+        start_run_directory(run, resuming=resuming, generator=__name__)
 
     train, validation = StatePairs(ds, selection, train_pairs), StatePairs(ds, selection, validation_pairs)
     if resuming:

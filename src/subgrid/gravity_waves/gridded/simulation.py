@@ -28,6 +28,7 @@ import subgrid
 from subgrid.core.chunked import write_zarr_atomic
 from subgrid.gravity_waves.gridded.fluxes import gw_fluxes_from_fields
 from subgrid.core.errors import InputError
+from subgrid.core.ownership import DATASET, check_replaceable
 from subgrid.physics.dycore import DEFAULT_MOUNTAINS, RESOLUTIONS, GravityWaveAtmosphere, Heating, Mountain, nodal_grid_shape
 from subgrid.physics.constants import STANDARD_GRAVITY_M_PER_S2
 from subgrid.physics.gw_fluxes import DEFAULT_TRUNCATION, LatLonGrid
@@ -162,8 +163,7 @@ def simulate_fields(config: GWSimulationConfig, progress: Callable[[int, int], N
 
 def _check_out(out: Path, overwrite: bool) -> Path:
     out = Path(out)
-    if out.exists() and not overwrite:
-        raise InputError(f"{out}: already exists (pass overwrite to replace it)")
+    check_replaceable(out, DATASET, overwrite=overwrite)
     if not out.parent.is_dir():
         raise InputError(f"{out.parent}: no such directory")
     return out
@@ -173,7 +173,7 @@ def run_gw_simulation(config: GWSimulationConfig, out: str | Path, overwrite: bo
                       progress: Callable[[int, int], None] | None = None) -> Path:
     """Simulate ``config`` and write its high-resolution fields as zarr at ``out`` (temp store + rename)."""
     out = _check_out(Path(out), overwrite)
-    return write_zarr_atomic(simulate_fields(config, progress), out)
+    return write_zarr_atomic(simulate_fields(config, progress), out, __name__)
 
 
 def generate_gw_simulation_dataset(config: GWSimulationConfig, out: str | Path, overwrite: bool = False,
@@ -195,6 +195,6 @@ def generate_gw_simulation_dataset(config: GWSimulationConfig, out: str | Path, 
     coarse.attrs.update(generator=GENERATOR, simulation=fields_ds.attrs["simulation"],
                         source="own simulation: " + fields_ds.attrs["dycore"])
     if fields_out is not None:
-        write_zarr_atomic(fields_ds, fields_out)
-    return write_zarr_atomic(coarse, out)
+        write_zarr_atomic(fields_ds, fields_out, __name__)
+    return write_zarr_atomic(coarse, out, __name__)
 

@@ -28,7 +28,6 @@ A run directory holds::
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -60,6 +59,7 @@ from subgrid.training.runs import (
     read_run_description,
     refuse_foreign_directory,
     save_weights,
+    start_run_directory,
     write_text_atomic,
 )
 
@@ -311,10 +311,8 @@ def train_gw_gridded(
     input_channels, target_channels = selection.input_channels(), selection.target_channels()
     # Built before anything is written: a bad model option or pretrained checkpoint leaves no run behind.
     module = GriddedGWLightningModule(config.to_dict(), len(input_channels), len(target_channels))
-    if writer and not resuming:
-        shutil.rmtree(run, ignore_errors=True)
     if writer:
-        run.mkdir(parents=True, exist_ok=True)
+        start_run_directory(run, resuming=resuming, generator=__name__)
 
     train = GriddedGWSamples(ds, selection, train_times)
     validation = GriddedGWSamples(ds, selection, validation_times)

@@ -34,6 +34,7 @@ from tqdm.auto import tqdm
 import subgrid
 from subgrid.core.contract import Guarded, Parameterization
 from subgrid.core.errors import InputError
+from subgrid.core.ownership import DATASET, check_replaceable
 from subgrid.gravity_waves.column.dataset import GWDatasetConfig, GWRun, gw_dataset, provenance, write_gw_dataset
 from subgrid.gravity_waves.column.emulator import EmulatedDrag
 from subgrid.gravity_waves.column.training import GWEmulator, load_gw_emulator, pooled_r2, predict_gw
@@ -164,8 +165,7 @@ def generate_gw_dataset(
 ) -> Path:
     """Run the host per :class:`~subgrid.gravity_waves.column.dataset.GWDatasetConfig` and write the dataset (zarr, atomic)."""
     path = Path(path)
-    if path.exists() and not overwrite:
-        raise InputError(f"{path}: already exists (pass overwrite to replace it)")
+    check_replaceable(path, DATASET, overwrite=overwrite)
     qbo_config = qbo_config_for(config.scheme, config.upwelling_m_per_s)
     runs = simulate_gw_runs(config, progress=progress)
     attrs = provenance(config, qbo_config.to_dict(), source_settings(reference_source(config.scheme)))

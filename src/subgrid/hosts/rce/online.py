@@ -66,6 +66,7 @@ from subgrid.radiation.columns import ColumnSamplerConfig, sample_columns
 from subgrid.radiation.emulator import Emulator
 from subgrid.radiation.export import export_run
 from subgrid.radiation.training import RadiationTrainingConfig, train_radiation
+from subgrid.radiation.training_data import open_radiation_dataset
 from subgrid.training.runs import write_text_atomic
 
 #: ``case_kind`` codes of :func:`online_cases` (index = code).
@@ -235,7 +236,8 @@ def online_radiation(
     ``out/checkpoints`` (an interrupted test resumes from them); returns the report.
     """
     out = Path(out)
-    loaded = Emulator.load(emulator, threads=threads, ood_guard=ood_guard)
+    # The host crashes a column whose radiation is not finite (or the guard sends it to RRTMG): get NaN back.
+    loaded = Emulator.load(emulator, threads=threads, ood_guard=ood_guard, non_finite="return")
     config = replace(config, days=days)
     states = online_cases(cases, sampler_settings(loaded.sidecar["model"]), extreme_fraction=extreme_fraction,
                           seed=seed, config=config)  # fmt: skip
@@ -342,7 +344,7 @@ class _Replay:
         artifact = here / "artifact"
         if not (artifact / "emulator.json").exists():
             export_run(run, artifact, self.fmt, overwrite=True)
-        emulator = Emulator.load(artifact, threads=self.threads, ood_guard=self.ood_guard)
+        emulator = Emulator.load(artifact, threads=self.threads, ood_guard=self.ood_guard, non_finite="return")
         radiation, recorder = _host_radiation(emulator, self.ood_guard, self.couple)
         checkpoints = here / "online"
         checkpoints.mkdir(exist_ok=True)
@@ -416,6 +418,9 @@ def replay_radiation(
         raise InputError(f"fmt: {fmt!r} is none of {', '.join(FORMATS)}")
     if not (run / "model.safetensors").exists():
         raise InputError(f"{run}: not a finished training run (missing model.safetensors)")
+    if rounds > 0:  # fine-tuning trains on it: refuse a missing or bad dataset now, not after round 0's runs
+        n_levels = json.loads((run / "model.json").read_text()).get("n_levels")
+        open_radiation_dataset(data, n_levels=n_levels)
     fine_tune = fine_tune if fine_tune is not None else fine_tuning_config(run)
     settings = {
         "data": str(data.resolve()),

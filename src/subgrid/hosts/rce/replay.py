@@ -33,6 +33,7 @@ import subgrid
 from subgrid.core.chunked import write_zarr_atomic
 from subgrid.core.contract import GuardCounts, Guarded, Variable
 from subgrid.core.errors import InputError
+from subgrid.core.ownership import DATASET, check_replaceable
 from subgrid.hosts.rce.comparison import OnlineComparison
 from subgrid.hosts.rce.model import precrash_states
 from subgrid.physics.rrtmg import RRTMGConfig, radiative_transfer_arrays, to_surface_first, validate_radiation_inputs
@@ -181,8 +182,7 @@ def write_replay_dataset(
         raise InputError(f"labelled: missing {', '.join(missing)} (label the states with label_with_rrtmg first)")
     if chunk_size < 1:
         raise InputError(f"chunk_size: must be >= 1, got {chunk_size}")
-    if path.exists() and not overwrite:
-        raise InputError(f"{path}: already exists (pass overwrite to replace it)")
+    check_replaceable(path, DATASET, overwrite=overwrite)
     ds = labelled.copy()
     ds.attrs = {
         **labelled.attrs,
@@ -197,7 +197,7 @@ def write_replay_dataset(
         "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         **(attrs or {}),
     }
-    return write_zarr_atomic(ds.chunk({"column": chunk_size}), path)
+    return write_zarr_atomic(ds.chunk({"column": chunk_size}), path, __name__)
 
 
 def replay_radiation_dataset(

@@ -10,6 +10,21 @@ from subgrid.physics.schema import CLOUD_REGIMES
 from subgrid.radiation.columns.grid import bottom_layer_thickness_Pa
 
 
+def _most_levels(top_pressure_Pa: float, thickness_Pa: float) -> int:
+    """The most layers whose least stretched grid still has a lowest layer thicker than ``thickness_Pa``."""
+
+    def fits(n: int) -> bool:
+        return bottom_layer_thickness_Pa(0.0, n, top_pressure_Pa) > thickness_Pa
+
+    low, high = 1, 2
+    while fits(high):
+        low, high = high, 2 * high
+    while high - low > 1:  # fits(low), not fits(high); the thickness falls as layers are added
+        middle = (low + high) // 2
+        low, high = (middle, high) if fits(middle) else (low, middle)
+    return low
+
+
 @dataclass(frozen=True)
 class ColumnSamplerConfig:
     """Settings of :func:`sample_columns`; recorded as JSON in every sampled dataset.
@@ -86,6 +101,11 @@ class ColumnSamplerConfig:
         if self.co2_present_day_std_mol_per_mol < 0.0:
             fail("co2_present_day_std_mol_per_mol", ">= 0")
         thickest = bottom_layer_thickness_Pa(0.0, self.n_levels, self.top_pressure_Pa)
+        if self.bottom_layer_thickness_Pa >= 100.0 and thickest <= self.bottom_layer_thickness_Pa:
+            # Too many layers: even a grid uniform in log-pressure has a thinner lowest layer.
+            most = _most_levels(self.top_pressure_Pa, self.bottom_layer_thickness_Pa)
+            fail("n_levels", f"at most {most} for bottom_layer_thickness_Pa={self.bottom_layer_thickness_Pa:g} and "
+                             f"top_pressure_Pa={self.top_pressure_Pa:g} (more layers cannot make the lowest that thick)")  # fmt: skip
         if not 100.0 <= self.bottom_layer_thickness_Pa < thickest:
             fail(
                 "bottom_layer_thickness_Pa",
