@@ -323,6 +323,9 @@ def radiation_summary(ds: xr.Dataset) -> dict:
              "sw_flux_up", "lw_heating_rate", "sw_heating_rate")  # fmt: skip
     validation.require_variables(ds, names, what=f"radiation dataset {where}")
     validation.check_dims(ds, {name: {**RADIATION_INPUTS, **RADIATION_OUTPUTS}[name].dims for name in names})
+    if ds.sizes["column"] == 0 or ds.sizes["level"] < 2:
+        raise InputError(f"radiation dataset {where}: {ds.sizes['column']} columns of {ds.sizes['level']} levels, "
+                         "nothing to summarise (needs at least one column of two levels)")
     order = ds.attrs.get("vertical_order", VERTICAL_ORDER)
     top, surface = (-1, 0) if order == "surface_first" else (0, -1)
     lowest = 0 if order == "surface_first" else ds.sizes["level"] - 1
