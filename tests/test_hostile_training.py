@@ -66,10 +66,11 @@ def refused(args: list[str], *fragments: str) -> str:
 
 
 def usage_refused(args: list[str], option: str) -> None:
-    """Run the CLI; require typer's usage error (exit 2) naming ``option``, raised while the options are parsed."""
+    """Run the CLI; require a usage error found while the options are parsed: one line naming ``option``, exit 2."""
     result = runner.invoke(app, args, terminal_width=200)
     assert result.exit_code == 2, result.output
-    assert f"Invalid value for '{option}'" in result.output, result.output
+    assert result.output.strip().splitlines() == [result.output.strip()], result.output
+    assert result.output.startswith(f"error: {option}: "), result.output
 
 
 def untouched(sentinel: Path, *absent: Path) -> None:

@@ -15,7 +15,7 @@ import typer
 from subgrid import __version__
 from subgrid.cli import gw_column, gw_gridded, rce
 from subgrid.cli.configs import config_option, configured, model_help
-from subgrid.cli.errors import fail, one_line_errors
+from subgrid.cli.errors import OneLineUsageErrors, fail, one_line_errors
 from subgrid.demo.run import DemoConfig, run_demo
 from subgrid.core.errors import InputError
 from subgrid.radiation.training import RadiationTrainingConfig, train_radiation
@@ -24,6 +24,7 @@ app = typer.Typer(
     help="Machine-learned subgrid-scale parameterizations: reference physics, datasets, emulators, coupling.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=OneLineUsageErrors,  # usage errors (a bad option value, an unknown option) as one line, exit 2
 )
 generate_app = typer.Typer(help="Generate reference datasets by running physics schemes.", no_args_is_help=True)
 app.add_typer(generate_app, name="generate")

@@ -64,9 +64,11 @@ def factor(given: str, expected: str) -> float | None:
 def to_units(values: xr.DataArray, given: str, expected: str, *, name: str, where: str = "") -> xr.DataArray:
     """``values`` in ``given`` units as ``expected`` units (``units`` attribute set); an InputError naming ``name`` if not convertible."""
     scale = factor(given, expected)
+    place = f" in {where}" if where else ""
     if scale is None:
-        place = f" in {where}" if where else ""
         raise InputError(f"{name}: units {given!r}{place}; expected {expected}")
+    if values.dtype.kind not in "biuf":  # strings, objects, dates: no unit makes them numbers
+        raise InputError(f"{name}{place}: expected numbers in {expected}, got dtype {values.dtype}")
     converted = values if scale == 1.0 else values.astype(float) * scale
     return converted.assign_attrs({**values.attrs, "units": expected})
 

@@ -45,6 +45,31 @@ def check_numeric(ds: xr.Dataset, names: Iterable[str], *, where: str = "") -> N
             raise InputError(f"{name}{place}: expected numbers, got dtype {ds[name].dtype}")
 
 
+def check_data(ds: xr.Dataset, dims: Mapping[str, tuple[str, ...]], *, where: str = "", any_order: bool = False) -> None:
+    """Raise unless each variable ``name`` of ``dims`` has exactly the dims ``dims[name]`` (in that order unless
+    ``any_order``), at least one value along each, and numbers (:func:`check_numeric`).
+
+    Reads nothing (dims, sizes and dtypes only), so it suits lazily opened stores: the check every
+    reader makes before its arithmetic, where a string array or a dim of length 0 would otherwise
+    fail deep in numpy.
+    """
+    place = f" in {where}" if where else ""
+    for name, expected in dims.items():
+        given = tuple(ds[name].dims)
+        if (sorted(given) != sorted(expected)) if any_order else (given != tuple(expected)):
+            raise InputError(f"{name}{place}: dims {given}, expected {tuple(expected)}")
+        check_has_values(ds[name], name, where=where)
+    check_numeric(ds, dims, where=where)
+
+
+def check_has_values(array: xr.DataArray, name: str, *, where: str = "") -> None:
+    """Raise if ``array`` has a dim of length 0 (nothing to compute on; numpy's reductions would fail on it)."""
+    empty = [dim for dim, size in array.sizes.items() if size == 0]
+    if empty:
+        place = f" in {where}" if where else ""
+        raise InputError(f"{name}{place}: no values (dim {empty[0]!r} has length 0)")
+
+
 def check_finite(ds: xr.Dataset, names: Iterable[str]) -> None:
     """Raise on the first NaN or Inf, naming variable and position."""
     names = list(names)

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from torch import nn
 
 from subgrid.core.config import ConfigError, describe_value, parse_options, parse_strings
+from subgrid.core.errors import SubgridError
 from subgrid.models.mlp import MLP
 from subgrid.models.options import MLPOptions, PrithviGWOptions, ResCNNOptions, UNetOptions, WaveNetOptions
 from subgrid.models.prithvi_gw import PrithviGW
@@ -73,7 +74,14 @@ class BackboneRegistry:
         """Backbone ``name`` with ``options`` (checked as :meth:`options` does); ``n_levels`` for column backbones."""
         backbone = self[name]
         extra = {"n_levels": n_levels} if backbone.sized_by_levels else {}
-        return backbone.network(in_channels, out_channels, **extra, **asdict(self.options(name, options)))
+        parsed = asdict(self.options(name, options))
+        try:
+            return backbone.network(in_channels, out_channels, **extra, **parsed)
+        except SubgridError:
+            raise
+        except (RuntimeError, ValueError) as error:  # sizes torch cannot build (a negative width or level count)
+            sizes = f"{in_channels} -> {out_channels} channels" + (f", {n_levels} levels" if backbone.sized_by_levels else "")
+            raise ConfigError("model", f"{name!r} cannot be built for {sizes} with options {parsed} ({error})") from error
 
 
 COLUMN_BACKBONES = BackboneRegistry([

@@ -71,6 +71,10 @@ def gw_drag_dataset(ds: xr.Dataset, config: AD99Config = AD99Config()) -> xr.Dat
     validation.require_variables(ds, AD99_INPUTS, what="AD99 input dataset")
     if "level" not in ds.dims:
         raise InputError(f"AD99 input dataset: no 'level' dimension (dims are {tuple(ds.dims)})")
+    validation.check_numeric(ds, [*AD99_INPUTS, *(["height"] if "height" in ds.variables else [])])
+    if "level" not in ds["eastward_wind"].dims:
+        raise InputError(f"eastward_wind: dims {ds['eastward_wind'].dims}, expected a 'level' dim (and any column dims)")
+    validation.check_has_values(ds["eastward_wind"], "eastward_wind")
     fields = {name: _in_si(ds, name, kind) for name, kind in AD99_INPUTS.items()}
     if "height" in ds.variables:
         fields["height"] = _in_si(ds, "height", "height")

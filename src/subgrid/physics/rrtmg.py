@@ -416,8 +416,17 @@ def radiative_transfer(columns: xr.Dataset, config: RRTMGConfig = RRTMGConfig(),
     the same order. Variables with a ``units`` attribute are converted to the schema's units
     (:func:`in_schema_units`; unknown units are refused), then validated: see :func:`validate_radiation_inputs`.
     """
+    return _transfer(*_checked_surface_first(columns, config), config, seed)
+
+
+def _checked_surface_first(columns: xr.Dataset, config: RRTMGConfig) -> tuple[xr.Dataset, bool]:
+    """``columns`` in schema units, surface first and validated; and whether they were flipped."""
     ordered, flipped = to_surface_first(in_schema_units(columns))
     validate_radiation_inputs(ordered, config)
+    return ordered, flipped
+
+
+def _transfer(ordered: xr.Dataset, flipped: bool, config: RRTMGConfig, seed: int) -> xr.Dataset:
     arrays = {name: ordered[name].values for name in RADIATION_INPUTS if name in ordered}
     outputs = radiative_transfer_arrays(arrays, config, seed)
     result = xr.Dataset(
@@ -509,9 +518,9 @@ class RRTMG:
 
     def tendencies(self, state: xr.Dataset | Mapping[str, np.ndarray]) -> xr.Dataset | dict[str, np.ndarray]:
         """Fluxes (W m⁻², interfaces) and heating rates (K/day, levels) of ``state``; ``state`` is not changed."""
-        if isinstance(state, xr.Dataset):
-            ordered, _ = to_surface_first(state)
-            return radiative_transfer(state, self.config, seed=self.mcica_seed(ordered["air_temperature"].values))
+        if isinstance(state, xr.Dataset):  # checked before the seed is read from its temperatures
+            ordered, flipped = _checked_surface_first(state, self.config)
+            return _transfer(ordered, flipped, self.config, self.mcica_seed(ordered["air_temperature"].values))
         if self.validate:
             validate_radiation_inputs(inputs_as_dataset(state), self.config)
         return radiative_transfer_arrays(state, self.config, seed=self.mcica_seed(state["air_temperature"]))

@@ -93,10 +93,11 @@ def columns_from_merra2(
         if fields is None:
             raise InputError("MERRA-2 fields: no time dimension or coordinate (the sun needs it)")
     level_dims, surface_dims = ("time", "lev", "lat", "lon"), ("time", "lat", "lon")
-    for name in REQUIRED + tuple(n for n in ("PL", "ALBEDO", "EMIS") if n in fields):
-        expected = surface_dims if name in ("PS", "TS", "ALBEDO", "EMIS") else level_dims
-        if set(fields[name].dims) != set(expected):
-            raise InputError(f"{name}: dims {fields[name].dims}, expected {expected}")
+    present = REQUIRED + tuple(n for n in ("PL", "ALBEDO", "EMIS") if n in fields)
+    validation.check_data(
+        fields, {name: surface_dims if name in ("PS", "TS", "ALBEDO", "EMIS") else level_dims for name in present},
+        any_order=True,
+    )  # fmt: skip
     stacked = fields.transpose("time", "lev", "lat", "lon").stack(column=("time", "lat", "lon"))
 
     def levels(name: str) -> np.ndarray:  # (column, level), surface first

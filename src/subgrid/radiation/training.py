@@ -41,6 +41,7 @@ import torch
 import yaml
 from torch.utils.data import DataLoader
 
+from subgrid.core.config import ConfigError
 from subgrid.core.errors import InputError
 from subgrid.models import COLUMN_BACKBONES, BackboneRegistry
 from subgrid.models.radiation import (
@@ -284,14 +285,19 @@ class RadiationLightningModule(L.LightningModule):
 def load_emulator(run: str | Path) -> tuple[RadiationEmulator, dict]:
     """The trained emulator of run directory ``run`` (eval mode) and its ``model.json`` description."""
     run = Path(run)
-    description = read_run_description(run, kind=None, what="radiation emulator")
+    description = read_run_description(
+        run, kind=None, what="radiation emulator", required={"model": str, "model_options": dict, "n_levels": int}
+    )
     derived = description.get("derived_level_features", ["log_layer_thickness"])
     if derived != list(DERIVED_LEVEL_FEATURES):
         raise InputError(
             f"{run}: trained with derived input features {derived}, this subgrid computes "
             f"{list(DERIVED_LEVEL_FEATURES)}; retrain it, or load it with the subgrid version that trained it"
         )
-    emulator = build_emulator(description["model"], description["model_options"], description["n_levels"])
+    try:
+        emulator = build_emulator(description["model"], description["model_options"], description["n_levels"])
+    except ConfigError as error:  # a model or options of model.json that this subgrid cannot build
+        raise error.at(str(run / "model.json")) from error
     return load_run_weights(emulator, run), description
 
 

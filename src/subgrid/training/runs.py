@@ -13,6 +13,7 @@ import logging
 import math
 import os
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import ClassVar, Literal, get_args
@@ -141,18 +142,36 @@ def best_validation_score(best: ModelCheckpoint, run: Path) -> float:
     return float(best.best_model_score)
 
 
-def read_run_description(run: Path, *, kind: str | None, what: str) -> dict:
+def read_run_description(
+    run: Path, *, kind: str | None, what: str, required: Mapping[str, type | tuple[type, ...]] | None = None
+) -> dict:
     """``model.json`` of the finished run directory ``run``; refuses a missing file or another ``kind`` of model.
 
     ``what`` names the expected model in messages ("gravity-wave emulator"); ``kind=None`` skips
-    the kind check (runs that predate the key).
+    the kind check (runs that predate the key). ``required`` maps the keys the caller reads to their
+    JSON types (``int`` excludes booleans): a file that is not a JSON object, or lacks one of them or
+    holds another type, is an :class:`InputError` naming the file and the key.
     """
     for name in ("model.json", "model.safetensors"):
-        if not (run / name).exists():
+        if not (run / name).is_file():
             raise InputError(f"{run}: not a trained {what} run (missing {name})")
-    description = json.loads((run / "model.json").read_text())
+    path = run / "model.json"
+    try:
+        description = json.loads(path.read_text())
+    except (OSError, ValueError) as error:  # unreadable, not UTF-8, not JSON
+        raise InputError(f"{path}: not a readable JSON file ({type(error).__name__}: {error})") from error
+    if not isinstance(description, dict):
+        raise InputError(f"{path}: expected a JSON object, got {type(description).__name__}")
     if kind is not None and description.get("kind") != kind:
         raise InputError(f"{run}: holds a {description.get('kind')!r} model, not a {what}")
+    for key, types in (required or {}).items():
+        if key not in description:
+            raise InputError(f"{path}: missing key {key!r}")
+        types = types if isinstance(types, tuple) else (types,)
+        value = description[key]
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            expected = " or ".join(t.__name__ for t in types)
+            raise InputError(f"{path}: {key} is {type(value).__name__} {value!r:.60}, expected {expected}")
     return description
 
 
@@ -223,7 +242,11 @@ def load_run_weights(module: nn.Module, run: Path) -> nn.Module:
     if recorded is not None and weights_sha256(weights) != recorded:
         raise InputError(f"{path}: weights do not match the sha256 recorded when they were saved (corrupted or "
                          "edited); retrain or restore the file")  # fmt: skip
-    module.load_state_dict(weights)
+    try:
+        module.load_state_dict(weights)
+    except RuntimeError as error:  # missing, unexpected or mis-shaped tensors: another model than model.json describes
+        detail = " ".join(str(error).split())
+        raise InputError(f"{path}: weights do not fit the model described in model.json ({detail:.300})") from error
     return module.eval()
 
 

@@ -34,6 +34,7 @@ import numpy as np
 import xarray as xr
 
 import subgrid
+from subgrid.core import validation
 from subgrid.core.chunked import refuse_incomplete_store
 from subgrid.core.errors import InputError
 from subgrid.core.stores import open_store
@@ -45,6 +46,8 @@ ZARR_FORMAT = 2  # as the radiation datasets: readable by every xarray/zarr in t
 #: Attributes every gravity-wave dataset carries (checked when one is opened).
 REQUIRED_ATTRS = ("scheme", "qbo_settings", "source_settings", "vertical_order", "generator_version", "seed")
 
+#: The coordinates the readers use (levels for the momentum budget, run and time for the splits), with their dims.
+COORDINATES = {"height": ("level",), "air_density": ("level",), "run": ("column",), "time": ("column",)}
 VARIABLES = {
     "u": (("column", "level"), {"units": "m s-1", "long_name": "zonal-mean zonal wind seen by the drag scheme"}),
     "gw_drag": (("column", "level"), {"units": "m s-1 day-1", "long_name": "wave drag -(1/rho) dF/dz, as applied"}),
@@ -224,6 +227,10 @@ def open_gw_dataset(path: str | Path) -> xr.Dataset:
         if ds[name].dims != dims or ds[name].attrs.get("units") != attrs["units"]:
             raise InputError(f"{path}: {name} has dims {ds[name].dims} and units {ds[name].attrs.get('units')!r}, "
                              f"expected {dims} in {attrs['units']!r}")
+    missing = [name for name in COORDINATES if name not in ds.variables]
+    if missing:
+        raise InputError(f"{path}: not a gravity-wave dataset (no coordinate(s) {', '.join(missing)})")
+    validation.check_data(ds, {**{name: dims for name, (dims, _) in VARIABLES.items()}, **COORDINATES}, where=str(path))
     missing = [name for name in REQUIRED_ATTRS if name not in ds.attrs]
     if missing:
         raise InputError(f"{path}: missing provenance attr(s) {', '.join(missing)}")

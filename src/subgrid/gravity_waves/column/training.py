@@ -62,6 +62,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from subgrid.gravity_waves.column.dataset import load_gw_arrays, open_gw_dataset
+from subgrid.core.config import ConfigError
 from subgrid.core.errors import InputError
 from subgrid.models import COLUMN_BACKBONES, BackboneRegistry, build_backbone
 from subgrid.physics.constants import SECONDS_PER_DAY
@@ -302,11 +303,16 @@ def _tensors(arrays: dict[str, np.ndarray], mask: np.ndarray) -> list[torch.Tens
 def load_gw_emulator(run: str | Path) -> tuple[GWEmulator, dict]:
     """The trained emulator of run directory ``run`` (eval mode) and its ``model.json`` description."""
     run = Path(run)
-    description = read_run_description(run, kind="gw_emulator", what="gravity-wave emulator")
-    emulator = build_gw_emulator(
-        description["model"], description["model_options"], description["n_levels"],
-        description["scale_drag_by_source_flux"], description["momentum_budget"],
-    )
+    description = read_run_description(run, kind="gw_emulator", what="gravity-wave emulator", required={
+        "model": str, "model_options": dict, "n_levels": int, "scale_drag_by_source_flux": bool, "momentum_budget": bool,
+    })  # fmt: skip
+    try:
+        emulator = build_gw_emulator(
+            description["model"], description["model_options"], description["n_levels"],
+            description["scale_drag_by_source_flux"], description["momentum_budget"],
+        )
+    except ConfigError as error:  # a model or options of model.json that this subgrid cannot build
+        raise error.at(str(run / "model.json")) from error
     return load_run_weights(emulator, run), description
 
 

@@ -42,6 +42,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from subgrid.core import validation
 from subgrid.core.chunked import refuse_incomplete_store
 from subgrid.core.errors import InputError
 from subgrid.core.stores import open_store
@@ -122,6 +123,10 @@ def _from_named(raw: xr.Dataset, path: Path, check_finite: bool) -> xr.Dataset:
     for name in OWN_REQUIRED:
         if tuple(raw[name].dims) != ("time", "level", "lat", "lon"):
             raise InputError(f"{path}: {name} has dims {tuple(raw[name].dims)}, expected ('time', 'level', 'lat', 'lon')")
+    dims = dict.fromkeys(OWN_REQUIRED, ("time", "level", "lat", "lon"))
+    if "surface_height" in raw:
+        dims["surface_height"] = ("time", "lat", "lon") if "time" in raw["surface_height"].dims else ("lat", "lon")
+    validation.check_data(raw, dims, where=str(path))
     if check_finite:
         for name in [*OWN_REQUIRED, *(["surface_height"] if "surface_height" in raw else [])]:
             bad = int((~np.isfinite(raw[name])).sum())
@@ -155,6 +160,7 @@ def _check_layout(raw: xr.Dataset, path: Path, grid: tuple[int, int] | None) -> 
             )
         if tuple(raw[name].dims) != dims:
             raise InputError(f"{path}: {name} has dims {tuple(raw[name].dims)}, expected {dims}")
+    validation.check_data(raw, {"features": FEATURES_DIMS, "output": OUTPUT_DIMS}, where=str(path))
     shape = (raw.sizes["lat"], raw.sizes["lon"])
     if grid is not None and shape != tuple(grid):
         raise InputError(f"{path}: grid is {shape[0]} x {shape[1]} (lat x lon), expected {grid[0]} x {grid[1]}")

@@ -30,6 +30,7 @@ import numpy as np
 import xarray as xr
 
 import subgrid
+from subgrid.core import validation
 from subgrid.core.chunked import write_zarr_atomic
 from subgrid.core.errors import InputError
 from subgrid.core.stores import open_store
@@ -160,6 +161,8 @@ def gw_fluxes_from_fields(
         raise InputError(f"truncation {truncation}: expected a degree >= 0")
     ds = _orient(_rename_dims(ds))
     fields = _pick_variables(ds, dict(variables or {}))
+    for field in fields.values():
+        validation.check_has_values(field, str(field.name))
     source = LatLonGrid.from_coordinates(ds["lat"].values, ds["lon"].values)
     if not source.has_transform:
         raise InputError(f"latitude: the fields are on a {source.describe()} grid (no point on the poles); the "

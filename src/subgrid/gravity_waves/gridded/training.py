@@ -44,6 +44,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from subgrid.gravity_waves.gridded.dataset import FLUX_TARGETS, INPUTS, GriddedSelection, open_gw_gridded
+from subgrid.core.config import ConfigError
 from subgrid.core.errors import InputError
 from subgrid.models import GRIDDED_BACKBONES, BackboneRegistry, build_gridded_backbone
 from subgrid.training.runs import (
@@ -272,12 +273,17 @@ class GriddedGWTrainingReport:
 def load_gw_gridded_emulator(run: str | Path) -> tuple[GriddedGWEmulator, dict]:
     """The trained emulator of run directory ``run`` (eval mode) and its ``model.json`` description."""
     run = Path(run)
-    description = read_run_description(run, kind=KIND, what="gridded gravity-wave emulator")
+    description = read_run_description(run, kind=KIND, what="gridded gravity-wave emulator", required={
+        "model": str, "model_options": dict, "input_channels": list, "target_channels": list,
+    })  # fmt: skip
     # The trained weights replace any pretrained ones: the pretrained checkpoint is not read (or needed) again.
     options = {key: value for key, value in description["model_options"].items() if key != "pretrained"}
-    emulator = build_gw_gridded_emulator(
-        description["model"], options, len(description["input_channels"]), len(description["target_channels"]),
-    )  # fmt: skip
+    try:
+        emulator = build_gw_gridded_emulator(
+            description["model"], options, len(description["input_channels"]), len(description["target_channels"]),
+        )  # fmt: skip
+    except ConfigError as error:  # a model or options of model.json that this subgrid cannot build
+        raise error.at(str(run / "model.json")) from error
     return load_run_weights(emulator, run), description
 
 
