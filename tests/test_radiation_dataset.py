@@ -64,7 +64,9 @@ def test_same_seed_gives_an_identical_dataset_whatever_the_worker_count(small_da
     other = xr.open_zarr(again)
     xr.testing.assert_equal(small_dataset, other)
     differing = {k for k in other.attrs if other.attrs[k] != small_dataset.attrs[k]}
-    assert differing <= {"created_utc"}
+    assert differing <= {"created_utc", "subgrid_marker"}  # both record when the store was written
+    marker, first = (json.loads(ds.attrs["subgrid_marker"]) for ds in (other, small_dataset))
+    assert {k: v for k, v in marker.items() if k != "created_utc"} == {k: v for k, v in first.items() if k != "created_utc"}
 
 
 def test_another_seed_gives_other_columns(small_dataset, tmp_path):
