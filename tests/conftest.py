@@ -124,3 +124,28 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture
 def _require_cuda() -> None:
     pytest.fail("SUBGRID_REQUIRE_GPU=1 but torch sees no CUDA device")
+
+
+class PhysicsAsEmulator:
+    """An "emulator" that implements the contract by delegating to a physics scheme (an exact emulator).
+
+    A host cannot tell it from the physics, so a run with it in the emulator's slot must equal the
+    physics run bit for bit; ``calls`` counts its calls.
+    """
+
+    def __init__(self, physics) -> None:
+        self.physics = physics
+        self.calls = 0
+
+    @property
+    def inputs(self):
+        return self.physics.inputs
+
+    @property
+    def outputs(self):
+        return self.physics.outputs
+
+    def tendencies(self, state):
+        self.calls += 1
+        return self.physics.tendencies(state)
+

@@ -15,6 +15,8 @@ from subgrid.physics.rrtmg import RRTMG, radiative_transfer, radiative_transfer_
 from subgrid.physics.schema import RADIATION_INPUTS, RADIATION_OUTPUTS
 from subgrid.radiation.columns import ColumnSamplerConfig, sample_columns
 
+from conftest import PhysicsAsEmulator
+
 N_LEVELS = 16
 
 
@@ -24,26 +26,6 @@ def columns() -> xr.Dataset:
     ds = sample_columns(4, np.random.default_rng(5), ColumnSamplerConfig(n_levels=N_LEVELS))
     assert (ds["cloud_fraction"].values > 0).any()
     return ds
-
-
-class PhysicsAsEmulator:
-    """An 'emulator' that implements the contract by delegating to RRTMG (what an exact emulator would be)."""
-
-    def __init__(self, physics: RRTMG) -> None:
-        self.physics = physics
-        self.calls = 0
-
-    @property
-    def inputs(self):
-        return self.physics.inputs
-
-    @property
-    def outputs(self):
-        return self.physics.outputs
-
-    def tendencies(self, state):
-        self.calls += 1
-        return self.physics.tendencies(state)
 
 
 class EverythingOutOfDistribution(PhysicsAsEmulator):

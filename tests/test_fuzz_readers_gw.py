@@ -38,7 +38,7 @@ from subgrid.training.runs import save_weights
 
 from conftest import make_columns, merra2_fields
 from test_ad99 import _dataset as ad99_dataset, _gcm_state
-from test_fuzz_readers import _either_success_or_input_error
+from test_fuzz_readers import _either_success_or_input_error, _garbage_values
 from test_gw_fluxes import era5_like
 from test_gw_gridded import fine_tuning_fields
 
@@ -50,24 +50,13 @@ FLUX_OPTIONS = dict(target="gaussian:8x16", truncation=3)
 
 
 def _garbage(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """The radiation fuzz test's garbage values, plus object arrays and all-NaN fields."""
     kind = rng.integers(8)
-    if kind == 0:
-        return np.full(shape, "x", dtype="<U3")
-    if kind == 1:
-        return rng.integers(-5, 5, size=shape)
-    if kind == 2:
-        return rng.integers(0, 2, size=shape).astype(bool)
-    if kind == 3:
-        values = rng.normal(size=shape)
-        values[rng.random(shape) < 0.3] = rng.choice([np.nan, np.inf, -np.inf])
-        return values
-    if kind == 4:
-        return rng.normal(size=shape) * 1e30
     if kind == 5:
         return np.full(shape, None, dtype=object)
     if kind == 6:
         return np.full(shape, np.nan)
-    return np.zeros(shape)
+    return _garbage_values(rng, shape)
 
 
 def _mutation(ds: xr.Dataset, rng: np.random.Generator) -> xr.Dataset:

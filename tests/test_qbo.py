@@ -26,6 +26,8 @@ from subgrid.physics.qbo_waves import (
     plumb_dissipation_rate_per_s,
 )
 
+from conftest import PhysicsAsEmulator
+
 
 def _state(u: np.ndarray, config: QBOConfig = QBOConfig(), step: int = 0, seed: int = 0) -> QBOState:
     return config.state(u, step=step, seed=seed)
@@ -42,24 +44,6 @@ class WindDrag:
 
     def tendencies(self, state: QBOState) -> dict:
         return {"drag": self.of_wind(state.u_m_per_s)}
-
-
-class PhysicsAsEmulator:
-    """An "emulator" that delegates to a physics source: the host cannot tell them apart."""
-
-    def __init__(self, physics) -> None:
-        self.physics = physics
-
-    @property
-    def inputs(self):
-        return self.physics.inputs
-
-    @property
-    def outputs(self):
-        return self.physics.outputs
-
-    def tendencies(self, state: QBOState) -> dict:
-        return self.physics.tendencies(state)
 
 
 def _synthetic_run(period_months: float, years: float = 40.0) -> xr.Dataset:

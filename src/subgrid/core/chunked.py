@@ -31,6 +31,7 @@ import zarr
 from tqdm.auto import tqdm
 
 from subgrid.core.errors import InputError, Interrupted, SchemeFailure
+from subgrid.core.stores import open_store
 from subgrid.core.ownership import DATASET, check_replaceable, publish, remove_owned, staging_path, zarr_marker
 
 DONE = "chunk_done"
@@ -68,6 +69,17 @@ def refuse_incomplete_store(path: Path, ds: xr.Dataset | None = None) -> None:
         if not done.all():
             raise InputError(f"{path}: an unfinished dataset: {int((~done).sum())} of {done.size} chunks were never "
                              "computed (its chunk_done record); rerun the command that made it to complete it")  # fmt: skip
+
+
+def open_finished_store(path: Path, *, what: str = "dataset") -> xr.Dataset:
+    """Open a store a chunked run wrote (lazily, reads failing in one line), refusing one that is missing or unfinished."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such {what}")
+    refuse_incomplete_store(path)
+    ds = open_store(path, what=what)
+    refuse_incomplete_store(path, ds)
+    return ds
 
 
 def write_zarr_atomic(ds: xr.Dataset, path: Path, generator: str = __name__) -> Path:

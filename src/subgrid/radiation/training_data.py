@@ -21,7 +21,7 @@ import torch
 import xarray as xr
 from torch.utils.data import IterableDataset, get_worker_info
 
-from subgrid.core.chunked import refuse_incomplete_store
+from subgrid.core.chunked import open_finished_store
 from subgrid.core.errors import InputError
 from subgrid.models.radiation import COLUMN_FEATURES, FLUXES, HEATING_RATES, LEVEL_FEATURES
 from subgrid.core import validation
@@ -44,11 +44,7 @@ def open_radiation_dataset(
     the data, chunk by chunk): one such value trains every weight to NaN.
     """
     path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: no such dataset")
-    refuse_incomplete_store(path)
-    ds = open_store(path)
-    refuse_incomplete_store(path, ds)
+    ds = open_finished_store(path)
     names = REQUIRED + (TARGETS if targets else ())
     validation.require_variables(ds, names, what=f"dataset {path}")
     validation.check_dims(ds, {name: {**RADIATION_INPUTS, **RADIATION_OUTPUTS}[name].dims for name in names})

@@ -35,9 +35,8 @@ import xarray as xr
 
 import subgrid
 from subgrid.core import validation
-from subgrid.core.chunked import refuse_incomplete_store
+from subgrid.core.chunked import open_finished_store
 from subgrid.core.errors import InputError
-from subgrid.core.stores import open_store
 from subgrid.core.ownership import DATASET, check_replaceable, publish, remove_owned, zarr_marker
 
 SCHEMES = ("stochastic", "ad99", "plumb")
@@ -216,11 +215,7 @@ def write_gw_dataset(ds: xr.Dataset, path: str | Path, *, chunk_size: int = 3600
 def open_gw_dataset(path: str | Path) -> xr.Dataset:
     """Open a gravity-wave dataset lazily, checking its variables, dims and provenance attrs."""
     path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: no such dataset")
-    refuse_incomplete_store(path)
-    ds = open_store(path)
-    refuse_incomplete_store(path, ds)
+    ds = open_finished_store(path)
     for name, (dims, attrs) in VARIABLES.items():
         if name not in ds:
             raise InputError(f"{path}: not a gravity-wave dataset (no variable {name!r})")

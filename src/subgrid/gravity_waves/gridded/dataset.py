@@ -43,7 +43,7 @@ import numpy as np
 import xarray as xr
 
 from subgrid.core import validation
-from subgrid.core.chunked import refuse_incomplete_store
+from subgrid.core.chunked import open_finished_store
 from subgrid.core.errors import InputError
 from subgrid.core.stores import open_store
 from subgrid.physics.constants import REFERENCE_PRESSURE_PA
@@ -99,13 +99,8 @@ def levels_from_channels(n_features: int, n_output: int, where: str) -> int:
 
 
 def _open_file(path: Path) -> xr.Dataset:
-    if not path.exists():
-        raise InputError(f"{path}: no such file")
     if path.is_dir():
-        refuse_incomplete_store(path)
-        ds = open_store(path, what="file")
-        refuse_incomplete_store(path, ds)
-        return ds
+        return open_finished_store(path, what="file")
     return open_store(path, what="file", chunks={"time": 1})
 
 
