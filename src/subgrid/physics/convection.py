@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from subgrid.core.contract import Variable
+from subgrid.core.errors import InputError
 from subgrid.physics.constants import RRTMG
+from subgrid.physics.schema import RADIATION_INPUTS
 
 #: Reference pressure of the lapse-rate potential temperature θ_Γ (any value would do).
 REFERENCE_PRESSURE_PA = 100000.0
@@ -77,3 +80,38 @@ def convective_adjustment(
     mixed = np.take_along_axis(block_size, block, axis=1) > 1
     adjusted_theta = np.take_along_axis(weighted_sum / weight_sum, block, axis=1)
     return np.where(mixed, adjusted_theta * exner, temperature_K)
+
+
+class ConvectiveAdjustment:
+    """:func:`convective_adjustment` as a :class:`~subgrid.core.contract.Parameterization`.
+
+    ``tendencies(state)`` takes ``(column, level)`` arrays (surface first) of ``air_temperature``
+    (K), ``air_pressure`` and ``air_pressure_on_interface`` (Pa) and returns the temperature
+    tendency that reaches the adjusted state in one step of ``time_step_s``:
+    ``air_temperature_tendency = (T_adjusted − T) / Δt`` (K s⁻¹; zero in stable layers).
+    """
+
+    def __init__(self, lapse_rate_K_per_km: float = 6.5, time_step_s: float = 1800.0) -> None:
+        if not lapse_rate_K_per_km > 0.0 or not time_step_s > 0.0:
+            raise InputError(f"ConvectiveAdjustment: lapse rate and time step must be > 0, got "
+                             f"{lapse_rate_K_per_km!r} K/km and {time_step_s!r} s")  # fmt: skip
+        self.lapse_rate_K_per_km = lapse_rate_K_per_km
+        self.time_step_s = time_step_s
+
+    def __repr__(self) -> str:
+        return f"ConvectiveAdjustment({self.lapse_rate_K_per_km} K/km, dt={self.time_step_s} s)"
+
+    @property
+    def inputs(self) -> dict[str, Variable]:
+        return {name: RADIATION_INPUTS[name] for name in ("air_temperature", "air_pressure", "air_pressure_on_interface")}
+
+    @property
+    def outputs(self) -> dict[str, Variable]:
+        return {"air_temperature_tendency": Variable(("column", "level"), "K s-1", "temperature tendency of convective adjustment")}
+
+    def tendencies(self, state) -> dict[str, np.ndarray]:
+        temperature = np.asarray(state["air_temperature"], dtype=float)
+        adjusted = convective_adjustment(temperature, np.asarray(state["air_pressure"], dtype=float),
+                                         np.asarray(state["air_pressure_on_interface"], dtype=float),
+                                         self.lapse_rate_K_per_km)  # fmt: skip
+        return {"air_temperature_tendency": (adjusted - temperature) / self.time_step_s}

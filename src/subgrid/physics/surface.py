@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from subgrid.core.contract import Variable
+from subgrid.core.errors import InputError
 from subgrid.physics.constants import LATENT_HEAT_VAPORIZATION_J_PER_KG, RRTMG
+from subgrid.physics.schema import RADIATION_INPUTS
 from subgrid.physics.thermodynamics import saturation_specific_humidity_kg_per_kg
 
 
@@ -32,3 +35,46 @@ def bulk_surface_fluxes_W_per_m2(
     sensible = conductance * RRTMG.cp_dry_air_J_per_kg_K * (surface_temperature_K - air_temperature_K)
     latent = conductance * LATENT_HEAT_VAPORIZATION_J_PER_KG * (saturation - specific_humidity)
     return sensible, latent
+
+
+class BulkSurfaceFluxes:
+    """:func:`bulk_surface_fluxes_W_per_m2` as a :class:`~subgrid.core.contract.Parameterization`.
+
+    ``tendencies(state)`` reads ``surface_temperature`` (K, per column) and the lowest layer
+    (index 0, surface first) of the ``(column, level)`` arrays ``air_temperature`` (K),
+    ``specific_humidity`` (kg/kg) and ``air_pressure`` (Pa), with the surface pressure
+    ``air_pressure_on_interface[:, 0]``; it returns the upward sensible and latent heat fluxes
+    (W m⁻², per column).
+    """
+
+    def __init__(self, exchange_coefficient: float = 1.2e-3, wind_speed_m_per_s: float = 5.0) -> None:
+        if exchange_coefficient < 0.0 or wind_speed_m_per_s < 0.0:
+            raise InputError(f"BulkSurfaceFluxes: exchange coefficient and wind speed must be >= 0, got "
+                             f"{exchange_coefficient!r} and {wind_speed_m_per_s!r} m/s")  # fmt: skip
+        self.exchange_coefficient = exchange_coefficient
+        self.wind_speed_m_per_s = wind_speed_m_per_s
+
+    def __repr__(self) -> str:
+        return f"BulkSurfaceFluxes(C={self.exchange_coefficient}, U={self.wind_speed_m_per_s} m/s)"
+
+    @property
+    def inputs(self) -> dict[str, Variable]:
+        names = ("surface_temperature", "air_temperature", "specific_humidity", "air_pressure", "air_pressure_on_interface")
+        return {name: RADIATION_INPUTS[name] for name in names}
+
+    @property
+    def outputs(self) -> dict[str, Variable]:
+        return {
+            "surface_upward_sensible_heat_flux": Variable(("column",), "W m-2", "upward sensible heat flux at the surface"),
+            "surface_upward_latent_heat_flux": Variable(("column",), "W m-2", "upward latent heat flux at the surface"),
+        }
+
+    def tendencies(self, state) -> dict[str, np.ndarray]:
+        lowest = {name: np.asarray(state[name], dtype=float)[:, 0]
+                  for name in ("air_temperature", "specific_humidity", "air_pressure", "air_pressure_on_interface")}  # fmt: skip
+        sensible, latent = bulk_surface_fluxes_W_per_m2(
+            np.asarray(state["surface_temperature"], dtype=float), lowest["air_temperature"],
+            lowest["specific_humidity"], lowest["air_pressure"], lowest["air_pressure_on_interface"],
+            self.exchange_coefficient, self.wind_speed_m_per_s,
+        )  # fmt: skip
+        return {"surface_upward_sensible_heat_flux": sensible, "surface_upward_latent_heat_flux": latent}
