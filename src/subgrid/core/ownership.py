@@ -26,6 +26,7 @@ from pathlib import Path
 
 import subgrid
 from subgrid.core.errors import InputError
+from subgrid.core.stores import write_text_atomic
 
 MARKER = ".subgrid.json"
 ZARR_ATTR = "subgrid_marker"  # the marker of a zarr (v2) store, in its root attributes
@@ -46,9 +47,7 @@ def _record(kind: str, generator: str) -> dict:
 
 def mark(path: Path, kind: str, generator: str) -> Path:
     """Write the marker into directory ``path``: ``kind`` of output, written by ``generator`` (a module name)."""
-    tmp = Path(path) / f"{MARKER}.tmp"
-    tmp.write_text(json.dumps(_record(kind, generator), indent=1))
-    os.replace(tmp, Path(path) / MARKER)
+    write_text_atomic(Path(path) / MARKER, json.dumps(_record(kind, generator), indent=1))
     return Path(path)
 
 

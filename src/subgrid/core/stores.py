@@ -9,6 +9,7 @@ variable, wherever the read happens (``.values``, ``.load()``, a dask computatio
 from __future__ import annotations
 
 from collections.abc import Mapping
+import os
 from pathlib import Path
 
 import dask.array as da
@@ -73,3 +74,11 @@ def open_store(path: str | Path, *, what: str = "dataset", chunks: Mapping[str, 
     return ds.assign_coords({n: v for n, v in guarded.items() if n in ds.coords}).assign(
         {n: v for n, v in guarded.items() if n not in ds.coords}
     )
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path`` and rename it: never a half-written file."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)

@@ -55,7 +55,7 @@ from subgrid.core.errors import InputError, SubgridError
 from subgrid.core.ownership import DEMO, MARKER, is_owned, mark, marker
 from subgrid.demo.report import MANIFEST, REPORT
 from subgrid.evaluation.timing import seconds_per_call
-from subgrid.training.runs import write_text_atomic
+from subgrid.core.stores import write_text_atomic
 
 
 

@@ -43,6 +43,7 @@ from torch.utils.data import DataLoader
 
 from subgrid.core.config import ConfigError
 from subgrid.core.errors import InputError
+from subgrid.core.stores import write_text_atomic
 from subgrid.models import COLUMN_BACKBONES, BackboneRegistry
 from subgrid.models.radiation import (
     COLUMN_FEATURES,
@@ -64,7 +65,6 @@ from subgrid.training.runs import (
     refuse_foreign_directory,
     save_weights,
     start_run_directory,
-    write_text_atomic,
 )
 
 #: Datasets (with their extra data) below this size are held in memory by default. With DDP each

@@ -250,13 +250,6 @@ def load_run_weights(module: nn.Module, run: Path) -> nn.Module:
     return module.eval()
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path`` and rename it: never a half-written file."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def save_weights(module: nn.Module, path: Path) -> None:
     """Weights and buffers of ``module`` as safetensors (no pickle) with their sha256 in its metadata, written atomically."""
     weights = {k: v.contiguous() for k, v in module.state_dict().items()}

@@ -61,6 +61,7 @@ import yaml
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from subgrid.core.stores import write_text_atomic
 from subgrid.gravity_waves.column.dataset import load_gw_arrays, open_gw_dataset
 from subgrid.core.config import ConfigError
 from subgrid.core.errors import InputError
@@ -75,7 +76,6 @@ from subgrid.training.runs import (
     refuse_foreign_directory,
     save_weights,
     start_run_directory,
-    write_text_atomic,
 )
 
 #: Share of the source flux each direction launches: the spectra are symmetric about u = 0 at the source.

@@ -58,6 +58,7 @@ import yaml
 from torch import nn
 from torch.utils.data import Dataset
 
+from subgrid.core.stores import write_text_atomic
 from subgrid.gravity_waves.gridded.dataset import FLUX_TARGETS, GriddedSelection, LatLonBox, open_gw_gridded
 from subgrid.core.errors import InputError
 from subgrid.models import GRIDDED_BACKBONES, BackboneRegistry
@@ -81,7 +82,6 @@ from subgrid.training.runs import (
     best_validation_score,
     refuse_foreign_directory,
     start_run_directory,
-    write_text_atomic,
 )
 
 Task = Literal["masked", "forecast"]

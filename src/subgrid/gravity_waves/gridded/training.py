@@ -43,6 +43,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from subgrid.core.stores import write_text_atomic
 from subgrid.gravity_waves.gridded.dataset import FLUX_TARGETS, INPUTS, GriddedSelection, open_gw_gridded
 from subgrid.core.config import ConfigError
 from subgrid.core.errors import InputError
@@ -61,7 +62,6 @@ from subgrid.training.runs import (
     refuse_foreign_directory,
     save_weights,
     start_run_directory,
-    write_text_atomic,
 )
 
 KIND = "gw_gridded_emulator"

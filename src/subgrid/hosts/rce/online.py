@@ -49,6 +49,7 @@ from tqdm.auto import tqdm
 import subgrid
 from subgrid.core.contract import Parameterization
 from subgrid.core.errors import InputError
+from subgrid.core.stores import write_text_atomic
 from subgrid.hosts.rce.comparison import OnlineComparison, compare_online, plot_online_drift
 from subgrid.hosts.rce.config import SOLAR_DESCRIPTORS, RCEConfig
 from subgrid.hosts.rce.initial_state import EXTREME_KINDS, extreme_initial_states
@@ -67,7 +68,6 @@ from subgrid.radiation.emulator import Emulator
 from subgrid.radiation.export import export_run
 from subgrid.radiation.training import RadiationTrainingConfig, train_radiation
 from subgrid.radiation.training_data import open_radiation_dataset
-from subgrid.training.runs import write_text_atomic
 
 #: ``case_kind`` codes of :func:`online_cases` (index = code).
 CASE_KINDS = ("sampled", *EXTREME_KINDS)
