@@ -13,7 +13,7 @@ from pathlib import Path
 import typer
 
 from subgrid import __version__
-from subgrid.cli import gw_column, gw_gridded, rce
+from subgrid.cli import gcm, gw_column, gw_gridded, rce
 from subgrid.cli.configs import config_option, configured, model_help
 from subgrid.cli.errors import OneLineUsageErrors, fail, one_line_errors
 from subgrid.demo.run import DemoConfig, run_demo
@@ -48,6 +48,14 @@ app.command("pretrain")(gw_gridded.pretrain_command)
 # The radiation emulator's online commands live in rce.
 online_app.command("radiation")(rce.online_radiation_command)
 replay_app.command("radiation")(rce.replay_radiation_command)
+# The 3-D GCM host's commands live in subgrid.cli.gcm.
+gcm_app = typer.Typer(help="The 3-D moist aquaplanet GCM host: spin up, run with RRTMG or an emulator, check its climate.",
+                      no_args_is_help=True)  # fmt: skip
+app.add_typer(gcm_app, name="gcm")
+gcm_app.command("spinup")(gcm.spinup_command)
+gcm_app.command("run")(gcm.run_command)
+gcm_app.command("climate")(gcm.climate_command)
+gcm_app.command("columns")(gcm.columns_command)
 
 
 def _version(value: bool) -> None:

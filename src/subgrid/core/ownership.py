@@ -38,6 +38,7 @@ ARTIFACT = "emulator_artifact"
 EVALUATION = "evaluation"
 DEMO = "demo"
 ONLINE = "online_results"  # an online comparison or replay output directory
+GCM_RUN = "gcm_run"  # a run directory of the 3-D GCM host (restarts, history, harvested columns)
 
 
 def _record(kind: str, generator: str) -> dict:

@@ -56,3 +56,6 @@ RRTMG = ConstantSet("rrtmg (sympl)", STANDARD_GRAVITY_M_PER_S2, 1004.64)
 AD99 = ConstantSet("ad99 (MiMA)", 9.80, DRY_AIR_GAS_CONSTANT_J_PER_KG_K / (2.0 / 7.0))
 #: O. Shamir's qbo1d: g = 9.8 (its isothermal scale height RT/g).
 QBO1D = ConstantSet("qbo1d", 9.8, DRY_AIR_GAS_CONSTANT_J_PER_KG_K / (2.0 / 7.0))
+#: Earth's radius and rotation rate as Jablonowski & Williamson (2006) and dinosaur take them.
+EARTH_RADIUS_M = 6.37122e6
+EARTH_ROTATION_RATE_PER_S = 7.292e-5

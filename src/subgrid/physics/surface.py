@@ -78,3 +78,36 @@ class BulkSurfaceFluxes:
             self.exchange_coefficient, self.wind_speed_m_per_s,
         )  # fmt: skip
         return {"surface_upward_sensible_heat_flux": sensible, "surface_upward_latent_heat_flux": latent}
+
+
+def implicit_bulk_exchange(surface_temperature_K, surface_pressure_Pa, air_temperature_K, specific_humidity,
+                           eastward_wind_m_per_s, northward_wind_m_per_s, pressure_Pa, layer_thickness_Pa,
+                           dt_s: float, gustiness_m_per_s: float = 3.0, heat_exchange_coefficient: float = 1.1e-3):  # fmt: skip
+    """One implicit step of bulk surface exchange into the lowest layer (per column arrays).
+
+    Heat and moisture relax the lowest layer's potential temperature and humidity towards the
+    surface's (``θ_s = T_s (p_s/p₁)^κ``-scaled, ``q*(T_s, p_s)``) with conductance
+    ``ρ₁ C U``, ``U = √(u² + v² + gustiness²)`` (gustiness keeps fluxes alive in calm air), the
+    wind decays with drag coefficient ``C_d = min(7e-4 + 6.5e-5 U, 2e-3)`` (Large & Pond-like);
+    backward Euler over ``dt_s`` in the layer of mass ``Δp / g``, so a long step cannot overshoot.
+
+    Returns ``(T₁, q₁, u₁, v₁, sensible, latent)``: the new lowest-layer values and the upward
+    fluxes (W m⁻²) the step implies (they close the layer's enthalpy and water budgets exactly).
+    """
+    g, cp, rd = RRTMG.gravity_m_per_s2, RRTMG.cp_dry_air_J_per_kg_K, RRTMG.dry_air_gas_constant_J_per_kg_K
+    density = pressure_Pa / (rd * air_temperature_K * (1.0 + 0.608 * specific_humidity))
+    speed = np.sqrt(eastward_wind_m_per_s**2 + northward_wind_m_per_s**2 + gustiness_m_per_s**2)
+    drag = np.minimum(7e-4 + 6.5e-5 * speed, 2e-3)
+    a_heat = density * heat_exchange_coefficient * speed * g * dt_s / layer_thickness_Pa
+    a_momentum = density * drag * speed * g * dt_s / layer_thickness_Pa
+    exner = (surface_pressure_Pa / pressure_Pa) ** (rd / cp)
+    theta = air_temperature_K * exner
+    theta_new = (theta + a_heat * surface_temperature_K) / (1.0 + a_heat)
+    saturation = saturation_specific_humidity_kg_per_kg(surface_temperature_K, surface_pressure_Pa)
+    q_new = (specific_humidity + a_heat * saturation) / (1.0 + a_heat)
+    temperature_new = theta_new / exner
+    sensible = (temperature_new - air_temperature_K) * cp * layer_thickness_Pa / (g * dt_s)
+    latent = (q_new - specific_humidity) * LATENT_HEAT_VAPORIZATION_J_PER_KG * layer_thickness_Pa / (g * dt_s)
+    damping = 1.0 / (1.0 + a_momentum)
+    return (temperature_new, q_new, eastward_wind_m_per_s * damping, northward_wind_m_per_s * damping,
+            sensible, latent)  # fmt: skip

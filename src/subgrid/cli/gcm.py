@@ -1,0 +1,122 @@
+"""Command-line layer of the 3-D GCM host (thin over :mod:`subgrid.hosts.gcm`): spin up, run, climate check.
+
+Mounted by ``subgrid.cli.main`` as ``subgrid gcm spinup | run | climate``. Errors the package
+raises on purpose print as one line with exit status 2.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from subgrid.cli.errors import fail
+
+OUT = typer.Option(..., "--out", help="Run directory (restarts, history, harvested columns; resumed if unfinished).")
+CONFIG = typer.Option(None, "--config", help="YAML file of GCM settings (subgrid.hosts.gcm.config.GCMConfig).")
+OUTPUT_HOURS = typer.Option(6.0, "--output-every-hours", min=0.0, help="History interval (hours).")
+RESTART_DAYS = typer.Option(1.0, "--restart-every-days", min=0.0, help="Restart (and history file) interval (days).")
+HARVEST_HOURS = typer.Option(
+    0.0, "--harvest-every-hours", min=0.0,
+    help="Keep the radiation inputs of --harvest-fraction of the columns at a radiation call every this many hours "
+         "(0: none), for `subgrid generate radiation --from`.")  # fmt: skip
+HARVEST_FRACTION = typer.Option(0.25, "--harvest-fraction", min=0.0, max=1.0, help="Share of columns harvested per call.")
+OVERWRITE = typer.Option(False, "--overwrite", help="Replace --out if it holds another (or a finished) GCM run of subgrid's.")
+PROGRESS = typer.Option(True, "--progress/--no-progress", help="Show a progress bar.")
+
+
+def _settings(output_every_hours, restart_every_days, harvest_every_hours, harvest_fraction):
+    from subgrid.hosts.gcm.run import RunSettings
+
+    return RunSettings(output_every_hours, restart_every_days, harvest_every_hours, harvest_fraction)
+
+
+def _report(result) -> None:
+    from subgrid.hosts.gcm.run import seconds_per_day
+
+    timing = seconds_per_day(result.path)
+    shares = ", ".join(f"{part} {seconds:.1f}" for part, seconds in timing.items())
+    typer.echo(f"{result.path}: days {result.start_day:g} -> {result.end_day:g}; wall s per model day: {shares}")
+    if result.crash:
+        fail(RuntimeError(f"{result.crash}; the states before it are in {result.path / 'precrash.nc'}"))
+
+
+def spinup_command(
+    out: Path = OUT,
+    days: float = typer.Option(60.0, "--days", min=0.0, help="Model days from the initial state."),
+    config: Path = CONFIG,
+    output_every_hours: float = OUTPUT_HOURS,
+    restart_every_days: float = RESTART_DAYS,
+    harvest_every_hours: float = HARVEST_HOURS,
+    harvest_fraction: float = HARVEST_FRACTION,
+    overwrite: bool = OVERWRITE,
+    progress: bool = PROGRESS,
+) -> None:
+    """Spin the GCM up from its balanced initial state with RRTMG (the control run)."""
+    from subgrid.hosts.gcm.config import GCMConfig
+    from subgrid.hosts.gcm.run import run_gcm
+    from subgrid.physics.rrtmg import RRTMG
+
+    gcm_config = GCMConfig.from_yaml(config) if config else GCMConfig()
+    settings = _settings(output_every_hours, restart_every_days, harvest_every_hours, harvest_fraction)
+    radiation = RRTMG(seed=gcm_config.radiation_seed)
+    _report(run_gcm(out, days, radiation, gcm_config, settings=settings, overwrite=overwrite, progress=progress,
+                    description="spin-up"))  # fmt: skip
+
+
+def run_command(
+    restart: Path = typer.Option(..., "--restart", help="Restart file to start from (e.g. RUN/restarts/day_0060.00.pt)."),
+    out: Path = OUT,
+    days: float = typer.Option(10.0, "--days", min=0.0, help="Model days to run."),
+    radiation: str = typer.Option("rrtmg", "--radiation", help="rrtmg, or an exported emulator directory (subgrid export)."),
+    guard: bool = typer.Option(True, "--guard/--no-guard", help="Send columns outside the emulator's training range to RRTMG."),
+    output_every_hours: float = OUTPUT_HOURS,
+    restart_every_days: float = RESTART_DAYS,
+    harvest_every_hours: float = HARVEST_HOURS,
+    harvest_fraction: float = HARVEST_FRACTION,
+    overwrite: bool = OVERWRITE,
+    progress: bool = PROGRESS,
+) -> None:
+    """Run the GCM from a restart with RRTMG or an emulator as its radiation."""
+    from subgrid.hosts.gcm.radiation import radiation_scheme
+    from subgrid.hosts.gcm.restart import restart_config
+    from subgrid.hosts.gcm.run import run_gcm
+
+    gcm_config = restart_config(restart)
+    scheme = radiation_scheme(radiation, gcm_config, guard=guard)
+    settings = _settings(output_every_hours, restart_every_days, harvest_every_hours, harvest_fraction)
+    _report(run_gcm(out, days, scheme, gcm_config, restart=restart, settings=settings, overwrite=overwrite,
+                    progress=progress, description=f"GCM ({radiation})"))  # fmt: skip
+
+
+def climate_command(
+    run: Path = typer.Argument(..., help="A GCM run directory."),
+    last_days: float = typer.Option(30.0, "--last-days", min=0.0, help="Average over the run's last this many days."),
+    plot: Path = typer.Option(None, "--plot", help="Write the zonal-mean figure (u, precipitation, OLR, cloud cover) here."),
+    check: bool = typer.Option(False, "--check", help="Exit with status 1 if a quantity is outside its range."),
+) -> None:
+    """Print the climate-sanity table of a GCM run (global means, jets, budgets against plausible ranges)."""
+    from subgrid.hosts.gcm.climate import climate_summary, sanity_table
+
+    table, good = sanity_table(climate_summary(run, last_days))
+    typer.echo(table)
+    if plot is not None:
+        from subgrid.hosts.gcm.plots import plot_zonal_means
+
+        typer.echo(f"figure: {plot_zonal_means(run, plot, last_days)}")
+    if check and not good:
+        raise typer.Exit(code=1)
+
+
+def columns_command(
+    run: Path = typer.Argument(..., help="A GCM run directory that harvested radiation columns."),
+    out: Path = typer.Option(..., "--out", help="netCDF file to write (for `subgrid generate radiation --from`)."),
+    from_day: float = typer.Option(0.0, "--from-day", help="First model day (inclusive)."),
+    to_day: float = typer.Option(float("inf"), "--to-day", help="Last model day (exclusive)."),
+) -> None:
+    """Collect the radiation columns a run harvested in a period into one file, for labelling with RRTMG."""
+    from subgrid.hosts.gcm.run import write_harvested_columns
+
+    if out.exists():
+        fail(ValueError(f"{out}: already exists"))
+    typer.echo(f"{out}: {write_harvested_columns(run, out, from_day, to_day)} columns from days [{from_day:g}, {to_day:g})")
