@@ -1,23 +1,27 @@
-"""Radiation emulator throughput (columns/s, 60 levels) per runtime and batch size, against RRTMG LW+SW.
+"""Radiation emulator throughput (columns/s, 60 levels) per format, runtime and batch size, against RRTMG LW+SW.
 
 On the same realistic sampled columns (day and night, clear and cloudy), measured in this run:
 
-* reference: RRTMG LW+SW through ``radiative_transfer_arrays`` (climt, McICA on), one process
-  (its Fortran is single-threaded); above ``--rrtmg-columns`` columns per call it is measured at
-  that batch size and reported per column (its throughput no longer grows with the batch there);
-* the emulator through eager PyTorch, TorchScript and ONNX Runtime (both via
-  :class:`subgrid.radiation.emulator.Emulator`) and the Fortran -> C++ -> LibTorch adapter, at 1
-  and 2 intra-op threads.
+* reference: RRTMG LW+SW through ``radiative_transfer_arrays`` (climt) at the emulator's own
+  training settings (``rrtmg_settings`` of its training data, McICA on; the defaults for an
+  untrained model), one process (its Fortran is single-threaded); above ``--rrtmg-columns``
+  columns per call it is measured at that batch size and reported per column (its throughput no
+  longer grows with the batch there);
+* the emulator in every format and runtime: eager PyTorch; from Python via
+  :class:`subgrid.radiation.emulator.Emulator` (``torchscript``, ``aoti``, ``onnx``: its default
+  batching); from C++ calling LibTorch directly (``cpp_torchscript``, ``cpp_aoti``:
+  ``bench_libtorch``); from Fortran through the C ABI (``fortran_torchscript``, ``fortran_aoti``:
+  ``bench_fortran``). ONNX runs from Python only (no ONNX Runtime C/C++ library is shipped here).
 
 Each runtime and thread setting runs in its own process, one after the other (ONNX Runtime's
 spinning threads slowed torch 10x in a shared process). Prints one JSON line per (runtime,
 threads, batch) with ``ratio`` = emulator columns/s over RRTMG's at the same batch size and
 ``ratio_per_core`` = that ratio divided by the thread count (RRTMG would use one process per
-core), then one line per batch size on the Fortran adapter's per-call overhead (Fortran path minus
-the same TorchScript module called directly from C++).
+core), then one line per format and batch size on the Fortran path's per-call overhead (Fortran
+path minus the same artifact called directly from C++; the two programs alternate, best of two).
 
     python benchmarks/bench_speed.py [--run RUN | --width 32 --depth 4] [--batches 1 64 1024 8192]
-        [--threads 1 2] [--runtimes eager torchscript onnx fortran] [--out benchmarks/results/speed.jsonl]
+        [--threads 1] [--runtimes eager torchscript aoti ...] [--out benchmarks/results/speed_cpu.jsonl]
 
 Without ``--run`` an untrained ResCNN of the given size is used, its normalisation statistics
 fitted on RRTMG columns so values are realistic: speed does not depend on training.
@@ -42,7 +46,10 @@ from _report import emit
 from subgrid.evaluation.timing import seconds_per_call
 
 N_LEVELS = 60
-EMULATOR_RUNTIMES = ("eager", "torchscript", "onnx", "fortran")
+PYTHON_RUNTIMES = ("eager", "torchscript", "aoti", "onnx")
+COMPILED_RUNTIMES = ("cpp_torchscript", "cpp_aoti", "fortran_torchscript", "fortran_aoti")
+EMULATOR_RUNTIMES = PYTHON_RUNTIMES + COMPILED_RUNTIMES
+MODEL_FILES = {"torchscript": "emulator.pt", "aoti": "emulator.pt2"}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -59,7 +66,7 @@ def worker(runtime: str, work: Path, threads: int, batches: list[int], seconds: 
         from subgrid.physics.rrtmg import RRTMGConfig, radiative_transfer_arrays
 
         arrays = dict(np.load(work / "rrtmg_columns.npz"))
-        config = RRTMGConfig(mcica=True)
+        config = RRTMGConfig(**json.loads((work / "rrtmg_settings.json").read_text()))
         radiative_transfer_arrays({k: v[:8] for k, v in arrays.items()}, config)  # build the components
         for batch in batches:
             # One column per call cycles through 64 columns, so day and night columns count alike.
@@ -106,6 +113,7 @@ def _untrained_run(path: Path, width: int, depth: int) -> None:
     """A run directory holding an untrained ResCNN with statistics fitted on RRTMG columns."""
     import torch
 
+    from subgrid.models.radiation import DERIVED_LEVEL_FEATURES
     from subgrid.radiation.columns import ColumnSamplerConfig, sample_columns
     from subgrid.physics.rrtmg import radiative_transfer_arrays
     from subgrid.physics.schema import RADIATION_INPUTS, RADIATION_OUTPUTS
@@ -124,13 +132,17 @@ def _untrained_run(path: Path, width: int, depth: int) -> None:
     path.mkdir(parents=True)
     save_weights(emulator, path / "model.safetensors")
     parameters = sum(p.numel() for p in emulator.parameters())
-    description = {"model": "rescnn", "model_options": options, "n_levels": N_LEVELS, "parameters": parameters}
+    description = {
+        "model": "rescnn", "model_options": options, "n_levels": N_LEVELS, "parameters": parameters,
+        "derived_level_features": list(DERIVED_LEVEL_FEATURES),
+    }  # fmt: skip
     (path / "model.json").write_text(json.dumps(description))
 
 
 def _prepare(work: Path, run: Path | None, width: int, depth: int, n_columns: int, runtimes: list[str]) -> dict:
     import torch
 
+    from subgrid.physics.rrtmg import RRTMGConfig
     from subgrid.radiation.export import INPUT_NAMES, export_emulator
     from subgrid.radiation.fortran import write_columns
     from subgrid.radiation.columns import ColumnSamplerConfig, sample_columns
@@ -155,14 +167,19 @@ def _prepare(work: Path, run: Path | None, width: int, depth: int, n_columns: in
         save_weights(emulator, work / "run" / "model.safetensors")
         (work / "run" / "model.json").write_text(json.dumps(description))
     emulator, description = load_emulator(work / "run")
+    recorded = description.get("training_data", {}).get("rrtmg_settings")
+    settings = RRTMGConfig(**json.loads(recorded)).to_dict() if recorded else RRTMGConfig().to_dict()
+    (work / "rrtmg_settings.json").write_text(json.dumps(settings))
     torch.set_num_threads(1)
-    for fmt in ("torchscript", "onnx"):
-        if fmt in runtimes or (fmt == "torchscript" and "fortran" in runtimes):
+    for fmt in ("torchscript", "aoti", "onnx"):
+        if any(runtime.split("_")[-1] == fmt for runtime in runtimes):
             export_emulator(emulator, description, work / fmt, fmt)
     return {
         "model": description["model"],
         "model_options": description["model_options"],
         "parameters": sum(p.numel() for p in emulator.parameters()),
+        "rrtmg_settings": settings,
+        "rrtmg_settings_source": "the training data" if recorded else "defaults (untrained model)",
     }
 
 
@@ -181,14 +198,14 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=32, help="ResCNN width when no --run is given.")
     parser.add_argument("--depth", type=int, default=4, help="ResCNN depth when no --run is given.")
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 64, 1024, 8192])
-    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--threads", type=int, nargs="+", default=[1])
     parser.add_argument("--runtimes", nargs="+", default=list(EMULATOR_RUNTIMES), choices=EMULATOR_RUNTIMES)
     parser.add_argument("--rrtmg-columns", type=int, default=256, help="Largest RRTMG batch measured.")
     parser.add_argument("--seconds", type=float, default=0.3, help="Target duration of one timing.")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--build-dir", type=Path, default=Path("build/fortran"), help="Fortran build directory.")
     parser.add_argument("--out", type=Path, default=None, help="Also append the JSON lines to this file.")
-    parser.add_argument("--worker", choices=("rrtmg", "eager", "torchscript", "onnx"), help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=("rrtmg", *PYTHON_RUNTIMES), help=argparse.SUPPRESS)
     parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -201,7 +218,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench_speed_") as tmp:
         work = Path(tmp)
         model = _prepare(work, args.run, args.width, args.depth, max(batches), args.runtimes)
-        if "fortran" in args.runtimes:
+        if any(runtime in COMPILED_RUNTIMES for runtime in args.runtimes):
             from subgrid.radiation.fortran import build_fortran
 
             build = build_fortran(args.build_dir, benchmarks=True)
@@ -218,25 +235,30 @@ def main() -> None:
             **model,
             "machine": platform.processor() or platform.machine(),
             "cpu_count": os.cpu_count(),
-            "reference": "RRTMG LW+SW (climt, McICA) via radiative_transfer_arrays, 1 process, same columns",
+            "reference": "RRTMG LW+SW (climt) via radiative_transfer_arrays at the emulator's training settings "
+            "(rrtmg_settings), 1 process, same columns",
         }
-        overhead: dict[int, dict[int, tuple[float, float]]] = {}
+        overhead: dict[tuple[int, str], dict[int, tuple[float, float]]] = {}
+        compiled: dict[tuple[int, str], dict[int, float]] = {}
         for threads in args.threads:
+            for fmt in ("torchscript", "aoti"):
+                if f"fortran_{fmt}" not in args.runtimes and f"cpp_{fmt}" not in args.runtimes:
+                    continue
+                timing_arguments = [str(work / "columns.bin"), str(threads), str(args.seconds), str(args.repeats)]
+                fortran_command = [str(build.bench_fortran), str(work / fmt), *timing_arguments, *map(str, batches)]
+                cpp_command = [str(build.bench_libtorch), str(work / fmt / MODEL_FILES[fmt]), *timing_arguments]
+                cpp_command += list(map(str, batches))
+                # Alternate the two programs and keep each one's best: the overhead is a small
+                # difference of two times, and a load spike in one run would swamp it.
+                runs = [_measure(fortran_command, threads), _measure(cpp_command, threads)]
+                runs += [_measure(fortran_command, threads), _measure(cpp_command, threads)]
+                fortran = {b: min(runs[0][b], runs[2][b]) for b in batches}
+                direct = {b: min(runs[1][b], runs[3][b]) for b in batches}
+                compiled[threads, f"fortran_{fmt}"], compiled[threads, f"cpp_{fmt}"] = fortran, direct
+                overhead[threads, fmt] = {b: (fortran[b], direct[b]) for b in batches}
             for runtime in args.runtimes:
-                if runtime == "fortran":
-                    arguments = [
-                        str(work / "torchscript" / "emulator.pt"), str(work / "columns.bin"), str(threads),
-                        str(args.seconds), str(args.repeats), *map(str, batches),
-                    ]  # fmt: skip
-                    # Alternate the two programs and keep each one's best: the overhead is a small
-                    # difference of two times, and a load spike in one run would swamp it.
-                    runs = [_measure([str(build.bench_fortran), *arguments], threads)]
-                    direct_runs = [_measure([str(build.bench_libtorch), *arguments], threads)]
-                    runs.append(_measure([str(build.bench_fortran), *arguments], threads))
-                    direct_runs.append(_measure([str(build.bench_libtorch), *arguments], threads))
-                    seconds = {b: min(r[b] for r in runs) for b in batches}
-                    direct = {b: min(r[b] for r in direct_runs) for b in batches}
-                    overhead[threads] = {b: (seconds[b], direct[b]) for b in batches}
+                if runtime in COMPILED_RUNTIMES:
+                    seconds = compiled[threads, runtime]
                 else:
                     seconds = python_worker(runtime, threads, batches)
                 for batch in batches:
@@ -259,17 +281,18 @@ def main() -> None:
                         },
                         args.out,
                     )
-        for threads, by_batch in overhead.items():
+        for (threads, fmt), by_batch in overhead.items():
             for batch, (fortran, direct) in by_batch.items():
                 emit(
                     {
                         "benchmark": "fortran_call_overhead",
+                        "format": fmt,
                         "threads": threads,
                         "batch": batch,
                         "fortran_ms_per_call": 1e3 * fortran,
                         "libtorch_ms_per_call": 1e3 * direct,
                         "overhead_us_per_call": 1e6 * (fortran - direct),
-                        "reference": "the same TorchScript module called directly from C++ (bench_libtorch)",
+                        "reference": f"the same {fmt} artifact called directly from C++ (bench_libtorch)",
                     },
                     args.out,
                 )

@@ -18,6 +18,7 @@ import torch
 from subgrid.radiation.export import export_emulator, output_discrepancy
 from subgrid.radiation.fortran import build_fortran, read_outputs, write_columns
 from subgrid.radiation.columns import ColumnSamplerConfig, sample_columns
+from subgrid.models.radiation import DERIVED_LEVEL_FEATURES
 from subgrid.physics.rrtmg import radiative_transfer_arrays
 from subgrid.physics.schema import RADIATION_INPUTS, RADIATION_OUTPUTS
 from subgrid.radiation.training import build_emulator, fit_statistics
@@ -26,7 +27,8 @@ from subgrid.radiation.training_data import to_tensors
 pytestmark = [pytest.mark.slow, pytest.mark.compiled]
 
 N_LEVELS = 12
-DESCRIPTION = {"model": "rescnn", "model_options": {"width": 8, "depth": 2}, "n_levels": N_LEVELS}
+DESCRIPTION = {"model": "rescnn", "model_options": {"width": 8, "depth": 2}, "n_levels": N_LEVELS,
+               "derived_level_features": list(DERIVED_LEVEL_FEATURES)}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -87,12 +89,12 @@ def test_every_failure_returns_a_status_and_the_program_carries_on(build, artifa
     result = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     lines = dict(line.split(": status ", 1) for line in result.stdout.splitlines() if ": status " in line)
-    assert lines["compute_before_init"].startswith("1: subgrid_emulator_compute: emulator not initialised")
-    assert lines["missing_file"].startswith("2: no/such/emulator.pt: cannot load TorchScript module")
+    assert lines["compute_before_init"].startswith("1: subgrid_radiation_compute: emulator not initialised")
+    assert lines["missing_file"].startswith("2: no/such/emulator.pt: no such file")
     assert lines["wrong_level_count_at_init"].endswith(f"trained on {N_LEVELS} levels, the host has {N_LEVELS + 1}")
-    assert lines["zero_threads"] == "1: subgrid_emulator_init: n_threads must be >= 1, got 0"
+    assert lines["zero_threads"] == "1: subgrid_radiation_init: n_threads must be >= 1, got 0"
     assert lines["nan_input"] == "4: level_inputs: NaN at column 3, feature 2, level 5 (1-based)"
-    assert lines["wrong_level_count_at_compute"].startswith(f"3: subgrid_emulator_compute: host arrays have {N_LEVELS - 1} levels")
+    assert lines["wrong_level_count_at_compute"].startswith(f"3: subgrid_radiation_compute: host arrays have {N_LEVELS - 1} levels")
     assert lines["wrong_output_shape"].startswith(f"3: fluxes: shape ({N_LEVELS},4,4), expected ({N_LEVELS + 1},4,4)")
     assert lines["compute_after_errors"].strip() == "0:"
     assert "all cases as expected" in result.stdout

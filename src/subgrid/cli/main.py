@@ -274,14 +274,28 @@ def evaluate_command(
 @app.command("export")
 def export_command(
     run: Path = typer.Option(..., "--run", help="Run directory of a trained emulator."),
-    out: Path = typer.Option(..., "--out", help="Artifact directory (emulator.pt or emulator.onnx + emulator.json)."),
-    fmt: str = typer.Option("torchscript", "--format", help="torchscript (LibTorch, FTorch, Fortran) | onnx."),
+    out: Path = typer.Option(..., "--out", help="Artifact directory (emulator.pt, .pt2 or .onnx + emulator.json)."),
+    fmt: str = typer.Option(
+        "torchscript", "--format",
+        help="torchscript (LibTorch, FTorch, Fortran) | aoti (torch.export + AOTInductor: Python, C++, Fortran) "
+        "| onnx (radiation only).",
+    ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing artifact directory."),
 ) -> None:
-    """Export a trained emulator as a self-contained artifact: physical inputs in, physical outputs out."""
+    """Export a trained emulator (radiation, or GW column drag) as a self-contained artifact: physical inputs in,
+    physical outputs out."""
     from subgrid.radiation.export import export_run
 
-    path = export_run(run, out, fmt, overwrite=overwrite)
+    try:
+        kind = json.loads((run / "model.json").read_text()).get("kind")
+    except (OSError, ValueError, AttributeError):
+        kind = None  # export_run reports in one line what is wrong with the run directory
+    if kind == "gw_emulator":
+        from subgrid.gravity_waves.column.export import export_gw_run
+
+        path = export_gw_run(run, out, fmt, overwrite=overwrite)
+    else:
+        path = export_run(run, out, fmt, overwrite=overwrite)
     typer.echo(f"wrote {path} (inputs, outputs, units and training ranges in {out / 'emulator.json'})")
 
 

@@ -35,12 +35,24 @@ threads steal the cores the host (or torch in the same process) needs, which slo
 On a busy node keep LibTorch at one thread per process: with 2 threads on 2 cores shared with other
 jobs, a one-column TorchScript call took 240 ms instead of 0.6 ms here (ONNX Runtime, not
 spinning, kept 0.3 ms).
+
+Memory: loading a TorchScript or AOTI artifact sets glibc's malloc, once per process, to keep freed
+memory (no trimming, no mmap for large blocks; :func:`keep_freed_memory`), as the C ABI does:
+otherwise the activations' pages can go back to the kernel after every call and be faulted in
+again on the next, which made C++ calls 2x slower (``fortran_sources/README.md``); from Python, a
+1 024-column call of the TorchScript module took 142-238 ms without and 109-116 ms with it, while
+64-column calls showed no difference beyond the noise. The process then keeps its peak heap. ``SUBGRID_MALLOC_TUNING=0`` in the environment leaves malloc
+alone.
 """
 
 from __future__ import annotations
 
 import copy
+import ctypes
+import ctypes.util
+import functools
 import json
+import os
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -71,6 +83,7 @@ from subgrid.radiation.export import (
     check_integrity,
     without_torchscript_deprecation,
 )
+from subgrid.radiation.export_aoti import load_package
 
 LEVEL_NAMES = tuple(name for name, _ in LEVEL_FEATURES)
 COLUMN_NAMES = tuple(name for name, _ in COLUMN_FEATURES)
@@ -83,10 +96,32 @@ NonFinite = Literal["raise", "return"]
 WARMUP_CALLS = 3
 
 
+#: glibc mallopt parameters (malloc.h): M_TRIM_THRESHOLD, M_MMAP_MAX.
+_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
+
+
+@functools.cache
+def keep_freed_memory() -> bool:
+    """Make glibc's malloc keep freed memory in this process (module docstring, "Memory"); True if it was set.
+
+    Once per process; a no-op without glibc or with ``SUBGRID_MALLOC_TUNING=0``.
+    """
+    if os.environ.get("SUBGRID_MALLOC_TUNING") == "0":
+        return False
+    libc_name = ctypes.util.find_library("c")
+    mallopt = getattr(ctypes.CDLL(libc_name), "mallopt", None) if libc_name else None
+    if mallopt is None:
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    # -1 as an unsigned size: never trim the top of the heap; no mmap: large blocks come from the heap too.
+    return bool(mallopt(_M_MMAP_MAX, 0)) and bool(mallopt(_M_TRIM_THRESHOLD, -1))
+
+
 class _TorchScriptRuntime:
     def __init__(self, path: Path, threads: int | None) -> None:
         if threads is not None:
             torch.set_num_threads(threads)
+        keep_freed_memory()
         with without_torchscript_deprecation():
             self.module = torch.jit.load(str(path), map_location="cpu").eval()
 
@@ -111,11 +146,28 @@ class _OnnxRuntime:
         return fluxes, heating
 
 
-RUNTIMES = {"torchscript": _TorchScriptRuntime, "onnx": _OnnxRuntime}
+class _AotiRuntime:
+    """An AOTInductor package. Its compiled kernels do not check input shapes: :class:`Emulator` checks the level count."""
+
+    def __init__(self, path: Path, threads: int | None) -> None:
+        if threads is not None:
+            torch.set_num_threads(threads)
+        keep_freed_memory()
+        self.model, _ = load_package(path)
+
+    def __call__(self, *inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        with torch.inference_mode():
+            fluxes, heating = self.model(*(torch.from_numpy(x) for x in inputs))
+        return fluxes.numpy(), heating.numpy()
+
+
+RUNTIMES = {"torchscript": _TorchScriptRuntime, "onnx": _OnnxRuntime, "aoti": _AotiRuntime}
 #: Default columns per runtime call, measured with benchmarks/bench_speed.py (ResCNN 32x4, 60
 #: levels, 1 and 2 threads): TorchScript 15 500 columns/s in calls of 64 vs 8 000 in calls of
-#: 1 024; ONNX Runtime about flat from 64 to 8 192.
-BEST_BATCH = {"torchscript": 64, "onnx": 4096}
+#: 1 024; ONNX Runtime about flat from 64 to 8 192. That gap was mostly malloc's page faults (module
+#: docstring, "Memory"): with malloc keeping freed memory, LibTorch from C++ ran 12 400 vs 11 500
+#: columns/s. AOTI takes TorchScript's value (not measured separately).
+BEST_BATCH = {"torchscript": 64, "onnx": 4096, "aoti": 64}
 
 
 def read_sidecar(path: Path) -> dict:
@@ -202,7 +254,7 @@ class Emulator:
         fallback_seed: int = 0,
         non_finite: NonFinite = "raise",
     ) -> Emulator:
-        """Load the artifact in ``directory`` (TorchScript or ONNX, as its sidecar says) and warm it up.
+        """Load the artifact in ``directory`` (TorchScript, ONNX or AOTInductor, as its sidecar says) and warm it up.
 
         Args:
             threads: intra-op threads (``None``: the runtime's default). For LibTorch this is process-wide.

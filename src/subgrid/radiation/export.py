@@ -5,6 +5,9 @@ An artifact directory holds one model file and its sidecar::
     OUT/emulator.pt     TorchScript (``fmt="torchscript"``), loadable by ``torch.jit.load``,
                         LibTorch C++, FTorch and subgrid's Fortran adapter (``fortran/``)
     OUT/emulator.onnx   or ONNX (``fmt="onnx"``), for ONNX Runtime
+    OUT/emulator.pt2    or an AOTInductor package (``fmt="aoti"``: ``torch.export`` compiled ahead of
+                        time, :mod:`subgrid.radiation.export_aoti`), loadable from Python, from C++
+                        (``AOTIModelPackageLoader``) and through subgrid's C ABI and Fortran module
     OUT/emulator.json   inputs and outputs (names, units, dims, shapes), vertical order, the
                         model description, training ranges for an out-of-distribution check,
                         the fallback scheme's settings, the export's own verification, and
@@ -12,7 +15,7 @@ An artifact directory holds one model file and its sidecar::
                         content (:func:`check_integrity`; the runtime refuses an edited sidecar
                         or a corrupted model file)
 
-Both artifacts take physical inputs and return physical outputs, as
+All artifacts take physical inputs and return physical outputs, as
 :class:`~subgrid.models.radiation.RadiationEmulator` does (feature transforms, normalisation and
 the flux constraints are inside), in the FTorch convention: ``forward(level_inputs[B, 9, L],
 column_inputs[B, 7], pressure_interface_Pa[B, L+1]) -> (fluxes[B, 4, L+1], heating[B, 2, L])``,
@@ -52,6 +55,7 @@ from torch import nn
 
 import subgrid
 from subgrid.radiation.columns import ColumnSamplerConfig, sample_columns
+from subgrid.radiation.export_aoti import compile_package, run_package
 from subgrid.core.errors import InputError, SubgridError
 from subgrid.core.ownership import ARTIFACT, check_replaceable, mark, publish, staging_path
 from subgrid.models.radiation import (
@@ -68,7 +72,7 @@ from subgrid.radiation.training import load_emulator
 from subgrid.radiation.training_data import open_radiation_dataset, to_tensors
 
 SIDECAR = "emulator.json"
-ARTIFACTS = {"torchscript": "emulator.pt", "onnx": "emulator.onnx"}
+ARTIFACTS = {"torchscript": "emulator.pt", "onnx": "emulator.onnx", "aoti": "emulator.pt2"}
 INPUT_NAMES = ("level_inputs", "column_inputs", "pressure_interface_Pa")
 OUTPUT_NAMES = ("fluxes", "heating")
 #: Largest discrepancy (relative to each column's flux scale) an export may show; see output_discrepancy.
@@ -248,9 +252,21 @@ def export_onnx(emulator: RadiationEmulator, path: Path, example: tuple[torch.Te
     program.save(str(path))
 
 
+def export_aoti(emulator: RadiationEmulator, path: Path, example: tuple[torch.Tensor, ...]) -> None:
+    """AOTInductor package (dynamic ``column`` dim) whose metadata gives the level and feature counts."""
+    metadata = {
+        "kind": "radiation",
+        "n_levels": emulator.n_levels,
+        "n_level_features": len(LEVEL_FEATURES),
+        "n_column_features": len(COLUMN_FEATURES),
+    }
+    compile_package(emulator, path, example, INPUT_NAMES, metadata)
+
+
 EXPORTERS: dict[str, Callable[[RadiationEmulator, Path, tuple[torch.Tensor, ...]], None]] = {
     "torchscript": export_torchscript,
     "onnx": export_onnx,
+    "aoti": export_aoti,
 }
 
 
@@ -259,6 +275,9 @@ def run_artifact(path: Path, inputs: tuple[torch.Tensor, ...]) -> tuple[torch.Te
     if path.suffix == ".pt":
         with torch.inference_mode(), without_torchscript_deprecation():
             fluxes, heating = torch.jit.load(str(path), map_location="cpu")(*inputs)
+        return fluxes, heating
+    if path.suffix == ".pt2":
+        fluxes, heating = run_package(path, inputs)
         return fluxes, heating
     import onnxruntime
 

@@ -1,10 +1,13 @@
 """Build the Fortran coupling layer (package data ``fortran_sources/``) and exchange columns with its programs.
 
-``build_fortran`` configures and builds, with CMake, the C++ adapter over the torch wheel's own
-LibTorch (``torch.utils.cmake_prefix_path``, so the C++ ABI always matches), the Fortran module
-``subgrid_emulator``, the example host ``examples/01_radiation_columns`` and the error-code test
-program (and, on request, the call-overhead benchmarks). ``write_columns``/``read_outputs`` are
-the Python side of the example host's binary files (format in its source header).
+``build_fortran`` configures and builds, with CMake, the C ABI over the torch wheel's own LibTorch
+(``torch.utils.cmake_prefix_path``, so the C++ ABI always matches; TorchScript and AOTInductor
+backends), the Fortran modules (``subgrid_emulator`` re-exporting ``subgrid_radiation`` and
+``subgrid_gw_drag``), the numbered example hosts and the error-code test program (and, on
+request, the call-overhead benchmarks). ``install_fortran`` installs the library with its CMake
+package config, and ``run_installed_examples`` builds the examples against the installed package
+(``find_package(subgrid)``) and runs them under CTest. ``write_columns``/``read_outputs`` are the
+Python side of example 01's binary files (format in its source header).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ class FortranBuild:
     build_dir: Path
     library: Path
     radiation_columns: Path
+    gw_drag_columns: Path
     error_codes: Path
     bench_fortran: Path | None = None
     bench_libtorch: Path | None = None
@@ -56,11 +60,12 @@ def _require_tools() -> None:
         raise BuildError(f"cannot build the Fortran coupling layer: missing {'; '.join(missing)}")
 
 
-def _run(command: list[str], what: str) -> None:
+def _run(command: list[str], what: str) -> str:
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         tail = "\n".join((result.stdout + result.stderr).splitlines()[-40:])
         raise BuildError(f"{what} failed (exit {result.returncode}):\n{tail}")
+    return result.stdout
 
 
 def build_fortran(
@@ -84,11 +89,40 @@ def build_fortran(
     return FortranBuild(
         build_dir=build_dir,
         library=build_dir / "libsubgrid_emulator.so",
-        radiation_columns=build_dir / "radiation_columns",
-        error_codes=build_dir / "error_codes",
+        radiation_columns=build_dir / "examples" / "radiation_columns",
+        gw_drag_columns=build_dir / "examples" / "gw_drag_columns",
+        error_codes=build_dir / "examples" / "error_codes",
         bench_fortran=build_dir / "bench_fortran" if benchmarks else None,
         bench_libtorch=build_dir / "bench_libtorch" if benchmarks else None,
     )
+
+
+def install_fortran(build: FortranBuild, prefix: str | Path) -> Path:
+    """``cmake --install`` a :func:`build_fortran` build into ``prefix`` (library, header, Fortran modules,
+    ``lib/cmake/subgrid/subgridConfig.cmake``); returns ``prefix``."""
+    prefix = Path(prefix)
+    _run(["cmake", "--install", str(build.build_dir), "--prefix", str(prefix)], "cmake install")
+    return prefix
+
+
+def run_installed_examples(
+    prefix: str | Path, build_dir: str | Path, test_data: str | Path, *, source_dir: str | Path = FORTRAN_SOURCE
+) -> str:
+    """Build ``examples/`` against the subgrid installed in ``prefix`` (``find_package(subgrid)``) and run CTest
+    on the artifacts and columns in ``test_data`` (layout in ``examples/CMakeLists.txt``); returns CTest's output.
+
+    Raises :class:`BuildError` with CTest's output when an example fails.
+    """
+    build_dir = Path(build_dir)
+    _run(
+        [
+            "cmake", "-S", str(Path(source_dir) / "examples"), "-B", str(build_dir), "-DCMAKE_BUILD_TYPE=Release",
+            f"-DCMAKE_PREFIX_PATH={prefix}", f"-DSUBGRID_TEST_DATA={test_data}",
+        ],
+        "cmake configure of the examples against the installed package",
+    )  # fmt: skip
+    _run(["cmake", "--build", str(build_dir), "-j", str(os.cpu_count() or 1)], "cmake build of the examples")
+    return _run(["ctest", "--test-dir", str(build_dir), "--output-on-failure"], "ctest")
 
 
 def write_columns(

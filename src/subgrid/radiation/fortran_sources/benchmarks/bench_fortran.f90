@@ -1,6 +1,6 @@
 !> Seconds per call of the Fortran -> C -> LibTorch path (subgrid_emulator%compute), per batch size.
 !>
-!>   bench_fortran MODEL.pt COLUMNS.bin THREADS SECONDS REPEATS BATCH [BATCH ...]
+!>   bench_fortran ARTIFACT COLUMNS.bin THREADS SECONDS REPEATS BATCH [BATCH ...]
 !>
 !> Batches are the first BATCH columns of COLUMNS.bin (format: examples/01_radiation_columns).
 !> Each timing is the best of REPEATS averages over enough calls to last about SECONDS.
@@ -49,7 +49,7 @@ program bench_fortran
     call get_command_argument(i, argument)
     read (argument, *) batch
     batch = min(batch, n_columns)
-    allocate (fluxes(n_levels + 1, SUBGRID_N_FLUXES, batch), heating(n_levels, SUBGRID_N_HEATING_RATES, batch))
+    allocate (fluxes(n_levels + 1, emulator%n_fluxes(), batch), heating(n_levels, emulator%n_heating_rates(), batch))
     ! First call at a new batch size: allocations; time it to choose the number of calls.
     call system_clock(start)
     call run_once()

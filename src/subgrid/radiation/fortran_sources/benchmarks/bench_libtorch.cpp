@@ -1,23 +1,54 @@
-// Seconds per call of the TorchScript artifact called directly from C++ (the floor under the
-// Fortran adapter): the same inputs, threads and timing as bench_fortran.f90, without the adapter.
+// Seconds per call of an artifact called directly from C++ (the floor under the Fortran adapter):
+// the same inputs, threads and timing as bench_fortran.f90, without the adapter.
 //
-//   bench_libtorch MODEL.pt COLUMNS.bin THREADS SECONDS REPEATS BATCH [BATCH ...]
+//   bench_libtorch MODEL.pt|MODEL.pt2 COLUMNS.bin THREADS SECONDS REPEATS BATCH [BATCH ...]
+//
+// Like the adapter, it keeps freed memory in the process (mallopt) unless SUBGRID_MALLOC_TUNING=0.
+// SUBGRID_PROBE (comma-separated) turns on the candidate fixes examined for the LibTorch slowdown
+// (fortran_sources/README.md): interop1 (at::set_num_interop_threads(1)), ftz (flush denormals to
+// zero), no_mkldnn (oneDNN off), simple_executor (profiling executor and mode off), no_optimize
+// (graph executor optimisation off), no_grad (NoGradGuard instead of InferenceMode), freeze
+// (torch::jit::optimize_for_inference).
+#include <ATen/Context.h>
 #include <ATen/Parallel.h>
+#include <torch/csrc/inductor/aoti_package/model_package_loader.h>
+#include <torch/csrc/jit/passes/frozen_graph_optimizations.h>
+#include <torch/csrc/jit/runtime/graph_executor.h>
 #include <torch/script.h>
+
+#include <malloc.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <limits>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+namespace {
+bool probe(const std::string& name) {
+  const char* value = std::getenv("SUBGRID_PROBE");
+  if (value == nullptr) return false;
+  const std::string list = std::string(",") + value + ",";
+  return list.find("," + name + ",") != std::string::npos;
+}
+}  // namespace
+
 int main(int argc, char** argv) {
   if (argc < 7) {
-    std::fprintf(stderr, "usage: bench_libtorch MODEL.pt COLUMNS.bin THREADS SECONDS REPEATS BATCH [BATCH ...]\n");
+    std::fprintf(stderr, "usage: bench_libtorch MODEL COLUMNS.bin THREADS SECONDS REPEATS BATCH [BATCH ...]\n");
     return 1;
+  }
+  const char* tuning = std::getenv("SUBGRID_MALLOC_TUNING");
+  if (tuning == nullptr || std::string(tuning) != "0") {
+    mallopt(M_MMAP_MAX, 0);
+    mallopt(M_TRIM_THRESHOLD, -1);
   }
   std::ifstream file(argv[2], std::ios::binary);
   int32_t header[4];
@@ -33,16 +64,45 @@ int main(int argc, char** argv) {
   }
 
   at::set_num_threads(std::stoi(argv[3]));
+  if (probe("interop1")) at::set_num_interop_threads(1);
+  if (probe("ftz")) at::globalContext().setFlushDenormal(true);
+  if (probe("no_mkldnn")) at::globalContext().setUserEnabledMkldnn(false);
+  if (probe("simple_executor")) {
+    torch::jit::getProfilingMode() = false;
+    torch::jit::getExecutorMode() = false;
+  }
+  if (probe("no_optimize")) torch::jit::setGraphExecutorOptimize(false);
   const double target_seconds = std::stod(argv[4]);
   const int repeats = std::stoi(argv[5]);
-  torch::jit::script::Module module = torch::jit::load(argv[1]);
-  module.eval();
-  c10::InferenceMode inference;
+  const std::string path = argv[1];
+  const bool aoti = path.size() > 4 && path.substr(path.size() - 4) == ".pt2";
+
+  std::unique_ptr<torch::inductor::AOTIModelPackageLoader> package;
+  torch::jit::script::Module module;
+  if (aoti) {
+    package = std::make_unique<torch::inductor::AOTIModelPackageLoader>(path, "model", true);
+  } else {
+    module = torch::jit::load(path);
+    module.eval();
+    if (probe("freeze")) module = torch::jit::optimize_for_inference(module);
+  }
+  std::optional<c10::InferenceMode> inference;
+  std::optional<torch::NoGradGuard> no_grad;
+  if (probe("no_grad")) {
+    no_grad.emplace();
+  } else {
+    inference.emplace();
+  }
   const auto f32 = torch::TensorOptions().dtype(torch::kFloat32);
   auto call = [&](int64_t batch) {
-    module.forward({torch::from_blob(level.data(), {batch, n_level_features, n_levels}, f32),
-                    torch::from_blob(column.data(), {batch, n_column_features}, f32),
-                    torch::from_blob(pressure.data(), {batch, n_levels + 1}, f32)});
+    std::vector<at::Tensor> inputs{torch::from_blob(level.data(), {batch, n_level_features, n_levels}, f32),
+                                   torch::from_blob(column.data(), {batch, n_column_features}, f32),
+                                   torch::from_blob(pressure.data(), {batch, n_levels + 1}, f32)};
+    if (aoti) {
+      package->run(inputs);
+    } else {
+      module.forward(std::vector<torch::jit::IValue>(inputs.begin(), inputs.end()));
+    }
   };
   for (int i = 0; i < 3; ++i) call(1);  // the adapter warms up the same way at init
 

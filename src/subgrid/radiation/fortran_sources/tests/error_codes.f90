@@ -1,7 +1,9 @@
 !> The emulator's failure modes return status codes and messages, and the program carries on.
 !>
-!>   error_codes MODEL.pt N_LEVELS
+!>   error_codes ARTIFACT N_LEVELS [CORRUPTED]
 !>
+!> ARTIFACT: an exported radiation emulator (TorchScript or AOTInductor). CORRUPTED (optional): an
+!> artifact whose model file is damaged, which must give SUBGRID_ERROR_LOAD and a message.
 !> Prints one line per case, "case: status <n>: <message>", and ends with an error stop if a
 !> status differs from the expected one or the good call after the failures does not succeed.
 program error_codes
@@ -11,9 +13,9 @@ program error_codes
   implicit none
 
   integer, parameter :: N_COLUMNS = 4
-  character(len=4096) :: model_path, argument
+  character(len=4096) :: model_path, argument, corrupted_path
   character(len=1024) :: message
-  integer :: n_levels, status, k, failures
+  integer :: n_levels, status, k, failures, n_level_features, n_column_features, n_fluxes, n_heating_rates
   real(c_float), allocatable :: level_inputs(:, :, :), column_inputs(:, :), p_interface(:, :)
   real(c_float), allocatable :: fluxes(:, :, :), heating(:, :, :), short_levels(:, :, :), short_fluxes(:, :, :)
   real(c_float), allocatable :: short_heating(:, :, :), short_pressure(:, :)
@@ -22,11 +24,18 @@ program error_codes
   call get_command_argument(1, model_path)
   call get_command_argument(2, argument)
   read (argument, *) n_levels
+  corrupted_path = ''
+  if (command_argument_count() >= 3) call get_command_argument(3, corrupted_path)
   failures = 0
+  ! Sizes for the calls before init: the emulator's own come from the handle once it is loaded.
+  n_level_features = 9
+  n_column_features = 7
+  n_fluxes = 4
+  n_heating_rates = 2
 
-  allocate (level_inputs(n_levels, SUBGRID_N_LEVEL_FEATURES, N_COLUMNS), column_inputs(SUBGRID_N_COLUMN_FEATURES, N_COLUMNS))
+  allocate (level_inputs(n_levels, n_level_features, N_COLUMNS), column_inputs(n_column_features, N_COLUMNS))
   allocate (p_interface(n_levels + 1, N_COLUMNS))
-  allocate (fluxes(n_levels + 1, SUBGRID_N_FLUXES, N_COLUMNS), heating(n_levels, SUBGRID_N_HEATING_RATES, N_COLUMNS))
+  allocate (fluxes(n_levels + 1, n_fluxes, N_COLUMNS), heating(n_levels, n_heating_rates, N_COLUMNS))
   level_inputs = 1.0
   column_inputs = 1.0
   do k = 1, n_levels + 1
@@ -42,16 +51,28 @@ program error_codes
   call emulator%init(trim(model_path), n_levels, status, message, threads=0)
   call expect('zero_threads', SUBGRID_ERROR_ARGUMENT)
 
+  if (len_trim(corrupted_path) > 0) then
+    call emulator%init(trim(corrupted_path), n_levels, status, message)
+    call expect('corrupted_artifact', SUBGRID_ERROR_LOAD)
+  end if
   call emulator%init(trim(model_path), n_levels, status, message)
   call expect('init', SUBGRID_OK)
+  write (*, '(a, a, 5(a, i0))') 'backend ', trim(emulator%backend()), ' levels ', emulator%n_levels(), &
+    ' level_features ', emulator%n_level_features(), ' column_features ', emulator%n_column_features(), &
+    ' fluxes ', emulator%n_fluxes(), ' heating_rates ', emulator%n_heating_rates()
+  if (emulator%n_levels() /= n_levels .or. emulator%n_level_features() /= n_level_features .or. &
+      emulator%n_column_features() /= n_column_features) then
+    write (*, '(a)') 'sizes: the handle reports other sizes than the artifact has'
+    failures = failures + 1
+  end if
 
   level_inputs(5, 2, 3) = ieee_value(1.0_c_float, ieee_quiet_nan)
   call emulator%compute(level_inputs, column_inputs, p_interface, fluxes, heating, status, message)
   call expect('nan_input', SUBGRID_ERROR_INPUT)
   level_inputs(5, 2, 3) = 1.0
 
-  allocate (short_levels(n_levels - 1, SUBGRID_N_LEVEL_FEATURES, N_COLUMNS), short_pressure(n_levels, N_COLUMNS))
-  allocate (short_fluxes(n_levels, SUBGRID_N_FLUXES, N_COLUMNS), short_heating(n_levels - 1, SUBGRID_N_HEATING_RATES, N_COLUMNS))
+  allocate (short_levels(n_levels - 1, n_level_features, N_COLUMNS), short_pressure(n_levels, N_COLUMNS))
+  allocate (short_fluxes(n_levels, n_fluxes, N_COLUMNS), short_heating(n_levels - 1, n_heating_rates, N_COLUMNS))
   short_levels = 1.0
   short_pressure = p_interface(:n_levels, :)
   call emulator%compute(short_levels, column_inputs, short_pressure, short_fluxes, short_heating, status, message)
