@@ -122,3 +122,29 @@ def test_climt_column_schemes_keep_water_and_answer_purely():
                                convective["convective_precipitation_flux"], rtol=1e-12)  # fmt: skip
     mixed = FriersonBoundaryLayer(1200.0).tendencies(state)
     np.testing.assert_allclose(np.sum(mixed["specific_humidity_tendency"] * mass, axis=1), 0.0, atol=1e-12)
+
+
+def test_jet_peak_sits_between_grid_latitudes_and_the_sanity_table_flags_what_is_out_of_range():
+    from subgrid.hosts.gcm.climate import jet_peak, sanity_table
+
+    lat = np.array([13.9, 19.4, 24.9, 30.5, 36.0, 41.5])
+    wind = 40.0 - 0.1 * (lat - 27.0) ** 2  # true peak 40 m/s at 27°N
+    speed, where = jet_peak(lat, wind)
+    assert where == pytest.approx(27.0, abs=1e-9) and speed == pytest.approx(40.0, abs=1e-9)
+    assert jet_peak(lat, lat)[1] == lat[-1]  # a maximum on the edge stays there
+    table, good = sanity_table({"olr": 240.0, "cloud_cover": 0.8, "precipitation": 3.0, "asr": 250.0})
+    assert not good and "cloud_cover" in table and "NO" in table.splitlines()[2]
+    assert sanity_table({"olr": 240.0, "precipitation": 3.0})[1]
+
+
+def test_pressure_level_interpolation_and_heights_are_hydrostatic():
+    from subgrid.hosts.gcm.output import geopotential_height_m, on_pressure_level
+    from subgrid.physics.constants import DRY_AIR_GAS_CONSTANT_J_PER_KG_K
+
+    t, _, _, p, pi = _columns(n=8, seed=8)
+    isothermal = np.full_like(t, 250.0)
+    z = geopotential_height_m(isothermal, np.zeros_like(t), p, pi)
+    scale_height = DRY_AIR_GAS_CONSTANT_J_PER_KG_K * 250.0 / RRTMG.gravity_m_per_s2
+    np.testing.assert_allclose(z, scale_height * np.log(pi[:, :1] / p), rtol=1e-12)
+    z500 = on_pressure_level(z, p, 5.0e4)
+    np.testing.assert_allclose(z500, scale_height * np.log(pi[:, 0] / 5.0e4), rtol=1e-10)  # z is linear in log p here
