@@ -171,12 +171,13 @@ def large_scale_condensation(temperature_K, specific_humidity, condensate, press
     produced = converted * mass / dt_s  # kg m-2 s-1 per layer
 
     # 4. precipitation falls from the top layer down, evaporating in subsaturated layers
+    # (a layer's deficit depends on its own T and q only, which no layer above changes: computed at once)
+    deficit = np.maximum(-saturation_excess(T, q, p), 0.0)
+    dryness = 1.0 - np.clip(relative_humidity(T, q, p), 0.0, 1.0)
     flux = np.zeros(T.shape[0])
     for k in range(T.shape[1] - 1, -1, -1):
-        deficit = np.maximum(-saturation_excess(T[:, k], q[:, k], p[:, k]), 0.0)
-        rh_k = np.clip(relative_humidity(T[:, k], q[:, k], p[:, k]), 0.0, 1.0)
-        wanted = config.rain_evaporation_coefficient * (1.0 - rh_k) * np.sqrt(flux) * dt_s  # kg/kg
-        evaporated = np.minimum(np.minimum(wanted, deficit), flux * dt_s / mass[:, k])
+        wanted = config.rain_evaporation_coefficient * dryness[:, k] * np.sqrt(flux) * dt_s  # kg/kg
+        evaporated = np.minimum(np.minimum(wanted, deficit[:, k]), flux * dt_s / mass[:, k])
         T[:, k] -= _LV / _CP * evaporated
         q[:, k] += evaporated
         flux = np.maximum(flux - evaporated * mass[:, k] / dt_s, 0.0) + produced[:, k]

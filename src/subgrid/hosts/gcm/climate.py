@@ -58,7 +58,7 @@ def climate_summary(out: str | Path, last_days: float = 30.0) -> dict[str, float
     """Global means, jets and budgets of the last ``last_days`` of the run in ``out``."""
     history = open_history(out)
     end = float(history["time"].max())
-    recent = history.sel(time=history["time"] > end - last_days - 1e-9)
+    recent = history.sel(time=history["time"] > end - last_days + 1e-9)  # intervals ending after the window opens
     summary = {name: float(global_mean(recent[name]).mean()) for name in
                ("olr", "asr", "cloud_cover", "precipitation", "evaporation", "surface_latent_heat_flux",
                 "surface_sensible_heat_flux", "column_condensate")}  # fmt: skip

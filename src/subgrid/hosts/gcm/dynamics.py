@@ -30,6 +30,7 @@ from dinosaur_torch import time_integration, units
 from subgrid.hosts.gcm.config import GCMConfig
 from subgrid.physics.constants import (
     DRY_AIR_GAS_CONSTANT_J_PER_KG_K,
+    REFERENCE_PRESSURE_PA,
     EARTH_RADIUS_M,
     EARTH_ROTATION_RATE_PER_S,
     RRTMG,
@@ -39,6 +40,10 @@ from subgrid.physics.water import column_water_kg_per_m2
 
 _U = scales.units
 REFERENCE_TEMPERATURE_K = 288.0
+#: The state holds ln(ps / 1000 hPa), not ln(ps) in dinosaur's pressure unit (3.3e-15 Pa): the
+#: equations see only gradients of ln ps, and values near 0 keep float32 resolving ps to ~1e-8
+#: (ln of ps in that unit is ~45, resolved only to ~3e-6: too coarse for the dry-mass budget).
+LOG_PRESSURE_REFERENCE_PA = REFERENCE_PRESSURE_PA
 HUMIDITY = "specific_humidity"
 
 
@@ -64,7 +69,7 @@ class Dynamics:
 
     def __init__(self, config: GCMConfig) -> None:
         self.config = config
-        self.dtype = torch.float64  # float32 resolves ln ps to ~1e-6: too coarse for the mass budget
+        self.dtype = torch.float32
         spec = getattr(spherical_harmonic.GridSpec, config.resolution)()
         self.grid = grid = spherical_harmonic.Grid(spec, dtype=self.dtype)
         sigma = sigma_coordinates.SigmaCoordinates(sigma_boundaries(config.levels))
@@ -85,6 +90,7 @@ class Dynamics:
                       "wind": specs.nondimensionalize(1 * _U.m / _U.s**2),
                       "humidity": specs.nondimensionalize(1 / _U.s)}  # fmt: skip
         self._tref = specs.nondimensionalize(REFERENCE_TEMPERATURE_K * _U.degK)
+        self.pressure_unit_Pa = self._scale["pressure"]  # dinosaur's nondimensional pressure unit
         orography = torch.zeros((self.nlon, self.nlat), dtype=self.dtype)
         orography = grid.to_modal(orography)
         equations = primitive_equations.PrimitiveEquations(
@@ -107,7 +113,7 @@ class Dynamics:
 
     def surface_pressure_Pa(self, state) -> np.ndarray:
         log_ps = self.grid.to_nodal(state.log_surface_pressure).double().numpy()[0]
-        return np.exp(log_ps).ravel() * self._scale["pressure"]
+        return np.exp(log_ps).ravel() * LOG_PRESSURE_REFERENCE_PA
 
     def columns(self, state) -> dict[str, np.ndarray]:
         """Winds (m/s), temperature (K), humidity, pressures (Pa) of every column, ``(column, level)`` surface first."""
@@ -139,6 +145,14 @@ class Dynamics:
                 temperature_variation=grid.to_modal(self._nodal(temperature_K_per_s * self._rate["temperature"])),
                 log_surface_pressure=torch.zeros_like(state.log_surface_pressure),
                 tracers={HUMIDITY: grid.to_modal(self._nodal(humidity_per_s * self._rate["humidity"]))})
+
+    def rebased_log_surface_pressure(self, log_surface_pressure: torch.Tensor, reference_Pa: float) -> torch.Tensor:
+        """Modal ln(ps / ``reference_Pa``) (e.g. from an older restart) as this model's ln(ps / 1000 hPa)."""
+        with torch.no_grad():  # shift the constant mode in float64: ln ps in the old unit is ~45
+            unit_mode = self.grid.to_modal(torch.ones_like(self.grid.to_nodal(self.grid.to_modal(
+                torch.zeros((1, self.nlon, self.nlat), dtype=self.dtype)))))  # fmt: skip
+            shift = float(np.log(reference_Pa / LOG_PRESSURE_REFERENCE_PA))
+            return (log_surface_pressure.double() + shift * unit_mode.double()).to(self.dtype)
 
     def step(self, state):
         with torch.no_grad():
@@ -214,5 +228,5 @@ class Dynamics:
             noise = noise * self.specs.nondimensionalize(0.3 * _U.degK) / float(grid.to_nodal(noise).std())
             return primitive_equations.State(
                 vorticity=vorticity, divergence=torch.zeros_like(vorticity), temperature_variation=tv + noise,
-                log_surface_pressure=modal(np.log(ps / self._scale["pressure"])[None]),
+                log_surface_pressure=modal(np.log(ps / LOG_PRESSURE_REFERENCE_PA)[None]),
                 tracers={HUMIDITY: modal(q)})

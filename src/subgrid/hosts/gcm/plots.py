@@ -16,7 +16,7 @@ def plot_zonal_means(run: str | Path, path: str | Path, last_days: float = 30.0)
     """Zonal-mean u (latitude-sigma), and zonal means of precipitation, OLR and cloud cover over the last days."""
     history = open_history(run)
     end = float(history["time"].max())
-    recent = history.sel(time=history["time"] > end - last_days - 1e-9).mean(("time", "lon"))
+    recent = history.sel(time=history["time"] > end - last_days + 1e-9).mean(("time", "lon"))
     fig, axes = plt.subplots(2, 2, figsize=(11, 7), constrained_layout=True)
     ax = axes[0, 0]
     levels = range(-40, 65, 5)

@@ -18,7 +18,7 @@ from dinosaur_torch import primitive_equations
 
 from subgrid.core.errors import InputError
 from subgrid.hosts.gcm.config import GCMConfig
-from subgrid.hosts.gcm.dynamics import HUMIDITY
+from subgrid.hosts.gcm.dynamics import HUMIDITY, LOG_PRESSURE_REFERENCE_PA
 from subgrid.hosts.gcm.physics import PhysicsMemory
 
 #: Settings a restart fixes: the grid and the time step (the rest may change between runs).
@@ -38,6 +38,7 @@ def save_restart(model, path: str | Path) -> Path:
         record["radiative_heating"] = torch.from_numpy(np.asarray(memory.radiative_heating_K_per_s).copy())
         for name, value in memory.radiation_diagnostics.items():
             record[f"radiation/{name}"] = torch.from_numpy(np.asarray(value, dtype=float).copy())
+    record["log_surface_pressure_reference_Pa"] = float(LOG_PRESSURE_REFERENCE_PA)
     record["step"] = int(model.step_count)
     record["dry_mass"] = float(model.dry_mass)
     record["config"] = json.dumps(model.config.to_dict(), sort_keys=True)
@@ -74,8 +75,12 @@ def load_restart(model, path: str | Path) -> None:
     if different:
         raise InputError(f"restart {path}: made on another grid: {', '.join(different)}")
     dtype = model.dynamics.dtype  # a restart written at another precision continues at the model's
-    model.state = primitive_equations.State(**{name: record[name].to(dtype) for name in _SPECTRAL},
-                                            tracers={HUMIDITY: record[HUMIDITY].to(dtype)})  # fmt: skip
+    spectral = {name: record[name].to(dtype) for name in _SPECTRAL}
+    # restarts before the reference was recorded hold ln(ps) in dinosaur's pressure unit (3.3e-15 Pa)
+    reference = float(record.get("log_surface_pressure_reference_Pa", model.dynamics.pressure_unit_Pa))
+    if reference != LOG_PRESSURE_REFERENCE_PA:
+        spectral["log_surface_pressure"] = model.dynamics.rebased_log_surface_pressure(record["log_surface_pressure"], reference)
+    model.state = primitive_equations.State(**spectral, tracers={HUMIDITY: record[HUMIDITY].to(dtype)})
     heating = record.get("radiative_heating")
     model.memory = PhysicsMemory(
         record["cloud_condensate"].numpy().copy(), record["cloud_base_mass_flux"].numpy().copy(),

@@ -139,7 +139,11 @@ def run_gcm(out: str | Path, days: float, radiation: Parameterization, config: G
             crash = _interval(model, out, per_restart, per_output, per_harvest, settings, rng, bar)
     finished = crash is None
     record = json.loads((out / "run.json").read_text())
-    write_text_atomic(out / "run.json", json.dumps({**record, "finished": finished, "crash": crash}, indent=1))
+    counts = getattr(radiation, "counts", None)  # a guarded emulator: how many columns went to the fallback
+    guard = None if counts is None else {"columns": counts.columns, "fallback_columns": counts.fallback_columns,
+                                         "out_of_distribution_columns": counts.out_of_distribution_columns}  # fmt: skip
+    write_text_atomic(out / "run.json", json.dumps({**record, "finished": finished, "crash": crash,
+                                                    "guard_this_session": guard}, indent=1))  # fmt: skip
     return RunResult(out, start_step / steps_per_day, model.step_count / steps_per_day, crash, seconds_per_day(out))
 
 
