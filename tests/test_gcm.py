@@ -115,6 +115,9 @@ def test_a_resumed_run_ends_bit_identical_to_an_uninterrupted_one(tmp_path, monk
     xr.testing.assert_identical(open_history(tmp_path / "whole"), open_history(tmp_path / "parts"))
     harvested = sorted((tmp_path / "parts" / "radiation_columns").glob("*.nc"))
     assert len(harvested) == 2
+    for path in harvested:  # the same columns, drawn the same way after the resume
+        xr.testing.assert_identical(xr.open_dataset(path, engine="h5netcdf").load(),
+                                    xr.open_dataset(tmp_path / "whole" / "radiation_columns" / path.name, engine="h5netcdf").load())
     columns = xr.open_dataset(harvested[0], engine="h5netcdf")
     assert columns.sizes["level"] == CONFIG.levels and "cloud_liquid_water_path" in columns
 
@@ -189,11 +192,15 @@ def test_bad_inputs_give_one_line_errors(tmp_path):
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep me")
     refused = runner.invoke(app, ["gcm", "run", "--restart", str(tmp_path / "l10.pt"), "--out", str(tmp_path / "mine"),
-                                  "--days", "0.25"])  # fmt: skip
+                                  "--days", "1"])  # fmt: skip
     assert refused.exit_code == 2 and "already exists (pass --overwrite" in refused.output
     forced = runner.invoke(app, ["gcm", "run", "--restart", str(tmp_path / "l10.pt"), "--out", str(tmp_path / "mine"),
-                                 "--days", "0.25", "--overwrite"])  # fmt: skip
+                                 "--days", "1", "--overwrite"])  # fmt: skip
     assert forced.exit_code == 2 and "not written by subgrid" in forced.output
+    partial = runner.invoke(app, ["gcm", "run", "--restart", str(tmp_path / "l10.pt"), "--out", str(tmp_path / "new"),
+                                  "--days", "0.3"])  # fmt: skip
+    assert partial.exit_code == 2 and "whole number of restart intervals" in partial.output
+    assert not (tmp_path / "new").exists()  # refused before anything was written
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
 
 

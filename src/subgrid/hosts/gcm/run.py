@@ -70,9 +70,13 @@ def _write_netcdf(ds: xr.Dataset, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def _harvest(model: GCM, inputs: dict[str, np.ndarray], fraction: float, rng: np.random.Generator) -> xr.Dataset:
-    """A random ``fraction`` of the columns of one radiation call, in the radiation schema (surface first)."""
+def _harvest(model: GCM, inputs: dict[str, np.ndarray], fraction: float) -> xr.Dataset:
+    """A random ``fraction`` of the columns of one radiation call, in the radiation schema (surface first).
+
+    The draw is seeded by the model's seed and step, so a resumed run harvests what an uninterrupted one does.
+    """
     n = model.dynamics.ncol
+    rng = np.random.default_rng([model.config.seed, model.step_count])
     chosen = np.sort(rng.choice(n, size=max(1, int(round(fraction * n))), replace=False))
     data = {name: (RADIATION_INPUTS[name].dims, np.asarray(inputs[name])[chosen], RADIATION_INPUTS[name].attrs())
             for name in RADIATION_INPUTS}  # fmt: skip
@@ -113,6 +117,8 @@ def run_gcm(out: str | Path, days: float, radiation: Parameterization, config: G
                          f"radiation interval ({config.radiation_every_steps * config.time_step_s / 3600:g} h)")
     job = {"config": config.to_dict(), "radiation": repr(radiation), "days": days,
            "restart": str(restart) if restart else None, "settings": settings.__dict__}  # fmt: skip
+    if int(round(days * steps_per_day)) % per_restart:
+        raise InputError(f"gcm run: days ({days}) must be a whole number of restart intervals ({settings.restart_every_days} d)")
     model = GCM(config, radiation)
     resumed = _resume(out, job, overwrite)
     if resumed is not None:
@@ -123,20 +129,17 @@ def run_gcm(out: str | Path, days: float, radiation: Parameterization, config: G
             load_restart(model, restart)
         start_step = model.step_count
         out.mkdir(parents=True, exist_ok=True)
+        mark(out, GCM_RUN, __name__)
         for sub in ("history", "restarts", "radiation_columns"):
             (out / sub).mkdir(exist_ok=True)
         save_restart(model, out / "restart.pt")
         write_text_atomic(out / "run.json", json.dumps({**job, "start_step": start_step, "finished": False}, indent=1))
-        mark(out, GCM_RUN, __name__)
     end_step = start_step + int(round(days * steps_per_day))
-    if (end_step - start_step) % per_restart:
-        raise InputError(f"gcm run: days ({days}) must be a whole number of restart intervals ({settings.restart_every_days} d)")
-    rng = np.random.default_rng([config.seed, model.step_count])
     crash = None
     with tqdm(total=end_step - start_step, initial=model.step_count - start_step, desc=description or "GCM",
               unit="step", disable=not progress) as bar:  # fmt: skip
         while model.step_count < end_step and crash is None:
-            crash = _interval(model, out, per_restart, per_output, per_harvest, settings, rng, bar)
+            crash = _interval(model, out, per_restart, per_output, per_harvest, settings, bar)
     finished = crash is None
     record = json.loads((out / "run.json").read_text())
     counts = getattr(radiation, "counts", None)  # a guarded emulator: how many columns went to the fallback
@@ -165,7 +168,7 @@ def _resume(out: Path, job: dict, overwrite: bool) -> dict | None:
 
 
 def _interval(model: GCM, out: Path, steps: int, per_output: int, per_harvest: int, settings: RunSettings,
-              rng: np.random.Generator, bar) -> str | None:  # fmt: skip
+              bar) -> str | None:  # fmt: skip
     """One restart interval: step, write its history and harvest, then the restart. The crash message, if any."""
     records, harvested = [], []
     means = IntervalMeans()
@@ -184,7 +187,7 @@ def _interval(model: GCM, out: Path, steps: int, per_output: int, per_harvest: i
             budgets[f"max_{name}"] = max(budgets.get(f"max_{name}", 0.0), value)
         means.add(diagnostics)
         if per_harvest and (model.step_count - 1) % per_harvest == 0 and model.last_radiation_inputs is not None:
-            harvested.append(_harvest(model, model.last_radiation_inputs, settings.harvest_fraction, rng))
+            harvested.append(_harvest(model, model.last_radiation_inputs, settings.harvest_fraction))
         if model.step_count % per_output == 0:
             records.append(interval_dataset(model, means.means(), model.time_days))
             means = IntervalMeans()
