@@ -222,3 +222,21 @@ def test_an_emulator_trained_on_other_levels_is_refused_in_one_line(tmp_path):
     assert result.exit_code == 2, result.output
     assert "trained on 12 levels, this GCM has 10" in result.output and result.output.strip().count("\n") == 0
     assert not (tmp_path / "r").exists()
+
+
+def test_insolation_is_symmetric_at_equinox_and_follows_the_calendar_when_seasonal():
+    from subgrid.hosts.gcm.physics import ColumnPhysics
+
+    lat, lon = np.array([-45.0, 45.0]), np.zeros(2)
+
+    def daily_insolation(config):
+        physics = ColumnPhysics(config, lat, lon, RRTMG())
+        hours = np.arange(24) * 3600.0
+        return np.mean([np.maximum(physics.sun(t)[0], 0.0) for t in hours], axis=0)
+
+    equinox = daily_insolation(GCMConfig(levels=10, start_day_of_year=172))  # the day is ignored at equinox
+    assert equinox[0] == pytest.approx(equinox[1], rel=0.02)
+    june = daily_insolation(GCMConfig(levels=10, insolation="seasonal", start_day_of_year=172))
+    assert june[1] > 2.0 * june[0]  # 45N in June gets far more sun than 45S
+    december = daily_insolation(GCMConfig(levels=10, insolation="seasonal", start_day_of_year=355))
+    assert december[0] > 2.0 * december[1]

@@ -25,7 +25,7 @@ class GCMConfig(StrictConfig):
         time_step_s: dynamics and physics step.
         radiation_every_steps: radiation is called every this many steps; its heating is held between calls.
         insolation: ``equinox`` (perpetual, with a diurnal cycle) or ``seasonal`` (from ``start_day_of_year``).
-        start_day_of_year: the calendar day at time 0 (``seasonal``; equinox uses day 80).
+        start_day_of_year: the calendar day at time 0 of a ``seasonal`` run (``equinox`` is always day 80).
         co2_ppmv: well-mixed CO2.
         sst_max_K: the peak of the APE "Qobs" SST, ``T = 273.15 + (sst_max − 273.15)(1 − sin²(3φ/2))`` within ±60°, 0 °C poleward.
         gustiness_m_per_s: added to the wind speed of the surface exchange.

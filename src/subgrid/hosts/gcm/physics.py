@@ -32,6 +32,8 @@ from subgrid.physics.insolation import solar_geometry
 from subgrid.physics.surface import implicit_bulk_exchange
 from subgrid.physics.water import fill_negative_humidity, layer_mass_kg_per_m2
 
+#: The perpetual-equinox day (Spencer's declination is ~0 on day 80, 21 March).
+EQUINOX_DAY_OF_YEAR = 80.0
 #: Floor of the humidity RRTMG sees (its gas optics dislike exact zeros).
 RADIATION_MIN_HUMIDITY = 1e-8
 #: The top interface is at p = 0 in sigma coordinates; RRTMG gets this instead (Pa).
@@ -97,7 +99,7 @@ class ColumnPhysics:
         """cos(zenith) and distance factor at the middle of the radiation interval starting at ``time_s``."""
         config = self.config
         middle_h = (time_s + 0.5 * config.radiation_every_steps * self.dt) / 3600.0
-        day = config.start_day_of_year + (middle_h // 24.0 if config.insolation == "seasonal" else 0.0)
+        day = config.start_day_of_year + middle_h // 24.0 if config.insolation == "seasonal" else EQUINOX_DAY_OF_YEAR
         local_time = (middle_h + self.longitude_deg / 15.0) % 24.0
         cos_zenith, distance = solar_geometry(self.latitude_deg, np.full_like(self.latitude_deg, (day - 1) % 365 + 1),
                                               local_time)  # fmt: skip
