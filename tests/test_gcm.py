@@ -131,6 +131,15 @@ def test_a_resumed_run_ends_bit_identical_to_an_uninterrupted_one(tmp_path, monk
     # Emanuel closes its column water to ~5e-8 mm/day (its Fortran round-off), so a dry column may show -4e-9
     assert float(history["q"].min()) >= 0.0 and (history["precipitation"] >= -1e-6).all()
 
+    # the climate command reads the run: table, budgets, figure
+    from subgrid.cli.main import app
+
+    table = CliRunner().invoke(app, ["gcm", "climate", str(tmp_path / "whole"), "--plot", str(tmp_path / "zonal.png")])
+    assert table.exit_code == 0, table.output
+    assert "max_water_budget_residual" in table.output and (tmp_path / "zonal.png").stat().st_size > 10_000
+    checked = CliRunner().invoke(app, ["gcm", "climate", str(tmp_path / "whole"), "--check"])
+    assert checked.exit_code == 1  # four hours from the initial state is no climate: cloud cover, jets out of range
+
     # and a restart taken mid-run continues as the run did
     middle = GCM(CONFIG, RRTMG())
     load_restart(middle, sorted((tmp_path / "whole" / "restarts").glob("*.pt"))[0])

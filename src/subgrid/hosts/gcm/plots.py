@@ -4,12 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from subgrid.hosts.gcm.run import open_history  # noqa: E402
+from subgrid.evaluation.plots import _figure, _save
+from subgrid.hosts.gcm.run import open_history
 
 
 def plot_zonal_means(run: str | Path, path: str | Path, last_days: float = 30.0) -> Path:
@@ -17,7 +13,8 @@ def plot_zonal_means(run: str | Path, path: str | Path, last_days: float = 30.0)
     history = open_history(run)
     end = float(history["time"].max())
     recent = history.sel(time=history["time"] > end - last_days + 1e-9).mean(("time", "lon"))
-    fig, axes = plt.subplots(2, 2, figsize=(11, 7), constrained_layout=True)
+    fig = _figure(11, 7)
+    axes = fig.subplots(2, 2)
     ax = axes[0, 0]
     levels = range(-40, 65, 5)
     filled = ax.contourf(recent["lat"], recent["level"], recent["u"], levels=levels, cmap="RdBu_r", extend="both")
@@ -34,9 +31,4 @@ def plot_zonal_means(run: str | Path, path: str | Path, last_days: float = 30.0)
         ax.set(xlabel="latitude (°N)", title=f"zonal mean {label}")
         ax.grid(alpha=0.3)
     fig.suptitle(f"{Path(run).name}: days {end - last_days:g}-{end:g}")
-    path = Path(path)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    return _save(fig, path)
