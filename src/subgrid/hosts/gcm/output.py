@@ -13,6 +13,7 @@ import numpy as np
 import xarray as xr
 
 from subgrid.physics.constants import DRY_AIR_GAS_CONSTANT_J_PER_KG_K, RRTMG, SECONDS_PER_DAY
+from subgrid.physics.water import fill_negative_humidity
 
 #: Interval-mean fields: name -> (units, long name, CF standard name); from the physics diagnostics.
 MEAN_FIELDS = {
@@ -91,7 +92,8 @@ def interval_dataset(model, means: dict[str, np.ndarray], time_days: float) -> x
         "u": (grid3(columns["eastward_wind"]), "m s-1", "eastward wind", "eastward_wind"),
         "v": (grid3(columns["northward_wind"]), "m s-1", "northward wind", "northward_wind"),
         "T": (grid3(columns["air_temperature"]), "K", "air temperature", "air_temperature"),
-        "q": (grid3(np.maximum(columns["specific_humidity"], 0.0)), "kg kg-1", "specific humidity", "specific_humidity"),
+        "q": (grid3(fill_negative_humidity(columns["specific_humidity"], pi, dynamics.area_weight)[0]), "kg kg-1",
+              "specific humidity (spectral undershoots filled conservatively, as the physics sees it)", "specific_humidity"),
         "radiative_heating": (grid3(np.zeros_like(p) if heating is None else heating * SECONDS_PER_DAY), "K day-1",
                               "radiative heating rate (LW + SW)", "tendency_of_air_temperature_due_to_radiative_heating"),
         "ps": (grid2(pi[:, 0]), "Pa", "surface pressure", "surface_air_pressure"),
