@@ -1,6 +1,6 @@
 """Command-line layer of the 3-D GCM host (thin over :mod:`subgrid.hosts.gcm`): spin up, run, climate check.
 
-Mounted by ``subgrid.cli.main`` as ``subgrid gcm spinup | run | climate``. Errors the package
+Mounted by ``subgrid.cli.main`` as ``subgrid gcm spinup | run | climate | columns | forecasts | forecasts-report``. Errors the package
 raises on purpose print as one line with exit status 2.
 """
 
@@ -120,3 +120,50 @@ def columns_command(
     if out.exists():
         fail(ValueError(f"{out}: already exists"))
     typer.echo(f"{out}: {write_harvested_columns(run, out, from_day, to_day)} columns from days [{from_day:g}, {to_day:g})")
+
+
+def forecasts_command(
+    control: list[Path] = typer.Option(..., "--control", help="Control run directory (repeat for its continuations)."),
+    emulator: Path = typer.Option(..., "--emulator", help="Exported radiation emulator on the GCM's levels."),
+    out: Path = typer.Option(..., "--out", help="Experiment directory (resumed if it holds the same experiment)."),
+    starts: int = typer.Option(50, "--starts", min=1, help="Number of start states."),
+    days: float = typer.Option(10.0, "--days", min=0.0, help="Forecast length (days)."),
+    spacing_days: float = typer.Option(2.0, "--spacing-days", min=0.0, help="Days between starts."),
+    first_day: float = typer.Option(None, "--first-day", help="Model day of the first start (default: earliest restart)."),
+    perturbed_starts: int = typer.Option(10, "--perturbed-starts", min=0, help="Starts that also get perturbed physics."),
+    perturbation_k: float = typer.Option(0.05, "--perturbation-k", help="Temperature noise of the perturbed start (K)."),
+    reference: str = typer.Option("control", "--reference", help="control (verified reuse of the control history) or run."),
+    timed_starts: int = typer.Option(2, "--timed-starts", min=1, help="With --reference control: starts whose physics forecast runs (timing, verification)."),
+    guard: bool = typer.Option(True, "--guard/--no-guard", help="Send columns outside the emulator's training range to RRTMG."),
+    workers: int = typer.Option(2, "--workers", min=1, help="Local Dask worker processes (one thread each)."),
+    scheduler: str = typer.Option(None, "--scheduler", help="Address of an existing Dask scheduler (else a LocalCluster)."),
+    results: Path = typer.Option(None, "--results", help="Append each start's record and the summary to this JSON-lines file."),
+    progress: bool = PROGRESS,
+) -> None:
+    """Forecasts from N control states with RRTMG, the emulator and perturbed RRTMG; skill per lead day."""
+    from subgrid.hosts.gcm.forecast import ForecastConfig, run_forecasts, skill_table
+
+    config = ForecastConfig(starts=starts, days=days, spacing_days=spacing_days, first_day=first_day,
+                            perturbed_starts=perturbed_starts, perturbation_K=perturbation_k, reference=reference,
+                            timed_starts=timed_starts, guard=guard)  # fmt: skip
+    experiment = run_forecasts(list(control), emulator, out, config, workers=workers, scheduler=scheduler,
+                               results=results, progress=progress)  # fmt: skip
+    typer.echo(skill_table(experiment.summary))
+
+
+def forecasts_report_command(
+    experiment: Path = typer.Argument(..., help="A forecast experiment directory (subgrid gcm forecasts)."),
+    plots: Path = typer.Option(None, "--plots", help="Write the error-growth, difference-map and drift figures here."),
+) -> None:
+    """Print the skill table of a forecast experiment (and draw its figures)."""
+    from subgrid.hosts.gcm.forecast import read_experiment, skill_table
+
+    _, summary = read_experiment(experiment)
+    typer.echo(skill_table(summary))
+    if plots is not None:
+        from subgrid.hosts.gcm.plots import plot_forecast_differences, plot_forecast_drift, plot_forecast_skill
+
+        plots.mkdir(parents=True, exist_ok=True)
+        for draw, name in ((plot_forecast_skill, "rmse_vs_lead.png"), (plot_forecast_differences, "differences.png"),
+                           (plot_forecast_drift, "drift.png")):  # fmt: skip
+            typer.echo(f"figure: {draw(experiment, plots / name)}")

@@ -56,6 +56,8 @@ gcm_app.command("spinup")(gcm.spinup_command)
 gcm_app.command("run")(gcm.run_command)
 gcm_app.command("climate")(gcm.climate_command)
 gcm_app.command("columns")(gcm.columns_command)
+gcm_app.command("forecasts")(gcm.forecasts_command)
+gcm_app.command("forecasts-report")(gcm.forecasts_report_command)
 
 
 def _version(value: bool) -> None:

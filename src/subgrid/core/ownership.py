@@ -39,6 +39,7 @@ EVALUATION = "evaluation"
 DEMO = "demo"
 ONLINE = "online_results"  # an online comparison or replay output directory
 GCM_RUN = "gcm_run"  # a run directory of the 3-D GCM host (restarts, history, harvested columns)
+FORECASTS = "gcm_forecasts"  # a forecast experiment of the 3-D GCM host (its forecast runs and scores)
 
 
 def _record(kind: str, generator: str) -> dict:

@@ -1,0 +1,138 @@
+"""The forecast experiment in the GCM host: physics reused from the control only where it is bit-identical,
+perturbed physics as the yardstick, scores per lead, resumption, one-line errors.
+
+A tiny setting: T21 with 10 levels, a control of one day, forecasts of 12 hours scored every 6 hours.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import xarray as xr
+from typer.testing import CliRunner
+
+from subgrid.core.errors import InputError
+from subgrid.hosts.gcm.config import GCMConfig
+from subgrid.hosts.gcm.forecast import ForecastConfig, perturb_restart, run_forecasts, score_forecast
+from subgrid.hosts.gcm.model import GCM
+from subgrid.hosts.gcm.restart import load_restart
+from subgrid.hosts.gcm.run import RunSettings, open_history, run_gcm
+from subgrid.physics.rrtmg import RRTMG
+
+pytestmark = pytest.mark.slow
+
+CONFIG = GCMConfig(levels=10, radiation_every_steps=3)
+QUARTER = 0.25  # days
+
+
+@pytest.fixture(scope="module")
+def control_and_emulator(tmp_path_factory):
+    """A one-day control run with 6-hourly restarts, and an MLP exported for its 10 levels."""
+    from subgrid.hosts.rce.replay import label_with_rrtmg, write_replay_dataset
+    from subgrid.radiation.columns import ColumnSamplerConfig, sample_columns
+    from subgrid.radiation.export import export_run
+    from subgrid.radiation.training import RadiationTrainingConfig, train_radiation
+
+    root = tmp_path_factory.mktemp("forecast")
+    control = root / "control"
+    run_gcm(control, 1.0, RRTMG(), CONFIG, progress=False,
+            settings=RunSettings(output_every_hours=3.0, restart_every_days=QUARTER))  # fmt: skip
+    labelled = label_with_rrtmg(sample_columns(200, np.random.default_rng(3), ColumnSamplerConfig(n_levels=10)))
+    data = write_replay_dataset(labelled, root / "rad.zarr", chunk_size=100)
+    training = RadiationTrainingConfig(epochs=2, model="mlp", batch_size=64, statistics_columns=150)
+    train_radiation(data, root / "train", training, progress=False)
+    return control, export_run(root / "train", root / "artifact", "onnx")
+
+
+SMALL = ForecastConfig(starts=2, days=2 * QUARTER, spacing_days=QUARTER, first_day=QUARTER, perturbed_starts=1,
+                       perturbation_K=0.1, timed_starts=1, lead_step_days=QUARTER, output_every_hours=3.0)  # fmt: skip
+
+
+def test_forecasts_score_against_the_physics_and_resume(control_and_emulator, tmp_path):
+    control, artifact = control_and_emulator
+    results = tmp_path / "results.jsonl"
+    experiment = run_forecasts(control, artifact, tmp_path / "fc", SMALL, workers=2, results=results, progress=False)
+    records = experiment.records
+    assert [r["start_day"] for r in records] == pytest.approx([QUARTER, 2 * QUARTER])
+    first, second = records
+    # the physics forecast rerun from the control's restart is the control, to the bit: reuse is sound
+    assert first["reference_max_abs_difference_from_control"] == 0.0
+    assert "physics" not in second or "wall_s_per_day" not in second.get("physics", {})
+    assert set(first) >= {"emulator", "perturbed", "physics"} and "perturbed" not in second
+    for record in records:
+        assert record["emulator"]["completed"] and len(record["emulator"]["T850_rmse"]) == 2
+        guard = record["emulator"]["guard"]
+        assert guard["columns"] > 0 and 0 <= guard["fallback_columns"] <= guard["columns"]
+    perturbed = first["perturbed"]
+    # 0.1 K of noise: the perturbed forecast differs from the physics, by a fraction of a kelvin after 6 hours
+    assert 0.0 < perturbed["T850_rmse"][0] < 0.5 and 0.0 < perturbed["Z500_rmse"][0] < 5.0
+    assert perturbed["T850_acc"][0] > 0.95
+
+    summary = experiment.summary
+    assert summary["emulator_completed"] == 2 and summary["perturbed_completed"] == 1
+    assert summary["speed"]["timed_starts"] == 1 and summary["speed"]["physics"]["radiation_s_per_day"] > 0
+    lines = [json.loads(line) for line in results.read_text().splitlines()]
+    assert [line["record"] for line in lines] == ["forecast", "forecast", "summary"]
+    assert (tmp_path / "fc" / "starts" / f"day_{QUARTER:07.2f}" / "differences.nc").is_file()
+
+    # a second call finds every start scored: nothing reruns, nothing is appended
+    again = run_forecasts(control, artifact, tmp_path / "fc", SMALL, workers=1, results=results, progress=False)
+    assert again.records == records and len(results.read_text().splitlines()) == 3
+
+    # the figures and the CLI table read the experiment
+    from subgrid.cli.main import app
+
+    shown = CliRunner().invoke(app, ["gcm", "forecasts-report", str(tmp_path / "fc"), "--plots", str(tmp_path / "figs")])
+    assert shown.exit_code == 0, shown.output
+    assert "T850_rmse" in shown.output and len(list((tmp_path / "figs").glob("*.png"))) == 3
+
+
+def test_score_forecast_is_zero_for_the_reference_and_one_for_anomaly_correlation():
+    lat = xr.DataArray(np.linspace(-80, 80, 9), dims="lat")
+    rng = np.random.default_rng(0)
+    fields = {name: (("lead_day", "lat", "lon"), rng.normal(size=(2, 9, 12))) for name in ("Z500", "T850", "u250", "precipitation")}
+    reference = xr.Dataset(fields, coords={"lat": lat, "lead_day": [1.0, 2.0]})
+    climatology = reference.mean(("lead_day", "lon"))
+    same = score_forecast(reference, reference, climatology)
+    assert same["T850_rmse"] == [0.0, 0.0] and np.allclose(same["Z500_acc"], 1.0)
+    shifted = score_forecast(reference + 2.0, reference, climatology)
+    assert np.allclose(shifted["u250_rmse"], 2.0)
+    crashed = score_forecast(reference.where(reference["lead_day"] < 2), reference, climatology)
+    assert np.isnan(crashed["precipitation_rmse"][1]) and np.isfinite(crashed["precipitation_rmse"][0])
+
+
+def test_perturbed_start_has_the_asked_noise(control_and_emulator, tmp_path):
+    control, _ = control_and_emulator
+    source = sorted((control / "restarts").glob("*.pt"))[0]
+    perturb_restart(source, tmp_path / "p.pt", 0.05, seed=1)
+    a, b = GCM(CONFIG, RRTMG()), GCM(CONFIG, RRTMG())
+    load_restart(a, source)
+    load_restart(b, tmp_path / "p.pt")
+    difference = b.column_state()["air_temperature"] - a.column_state()["air_temperature"]
+    assert difference.std() == pytest.approx(0.05, rel=0.02) and abs(difference.mean()) < 0.005
+    np.testing.assert_array_equal(a.column_state()["eastward_wind"], b.column_state()["eastward_wind"])
+
+
+def test_bad_forecast_inputs_are_refused_in_one_line(control_and_emulator, tmp_path):
+    control, artifact = control_and_emulator
+    with pytest.raises(InputError, match="history ends at day"):
+        run_forecasts(control, artifact, tmp_path / "a", ForecastConfig(starts=3, days=2 * QUARTER, spacing_days=QUARTER,
+                                                                        first_day=QUARTER, timed_starts=1, perturbed_starts=0,
+                                                                        lead_step_days=QUARTER), progress=False)  # fmt: skip
+    with pytest.raises(InputError, match="no restart at day"):
+        run_forecasts(control, artifact, tmp_path / "a", ForecastConfig(starts=1, days=QUARTER, first_day=0.3,
+                                                                        timed_starts=1, perturbed_starts=0,
+                                                                        lead_step_days=QUARTER), progress=False)  # fmt: skip
+    with pytest.raises(InputError, match="not an exported emulator"):
+        run_forecasts(control, tmp_path, tmp_path / "a", SMALL, progress=False)
+    with pytest.raises(InputError, match="lead_step_days"):
+        ForecastConfig(days=1.0, lead_step_days=0.3)
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    with pytest.raises(InputError, match="not a forecast experiment"):
+        run_forecasts(control, artifact, tmp_path / "mine", SMALL, progress=False)
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep"
+    assert not (tmp_path / "a").exists()
+    assert open_history(control).sizes["time"] == 8
