@@ -47,7 +47,8 @@ def test_the_readme_states_the_demo_sizes():
                    f"{c.online_days:g} days", f"{c.qbo_years:g} years of online QBO", f"{c.fortran_columns} held-out columns",
                    f"width {c.replay_width}, depth {c.replay_depth},\n   {c.replay_epochs} epochs on "
                    + f"{c.replay_columns:,} columns".replace(",", " "), f"{c.replay_cases} cases of {c.replay_days:g} days",
-                   f"up to {c.replay_rounds} rounds"):  # fmt: skip
+                   f"up to {c.replay_rounds} rounds", f"{c.gcm_control_days:g}-day RRTMG control",
+                   f"{c.forecast_starts} starts of {c.forecast_days:g} days"):  # fmt: skip
         assert stated in text, stated
 
 
@@ -77,13 +78,16 @@ def test_the_quick_demo_runs_every_step_and_its_report_renders(tmp_path):
 
     html = result.report.read_text()
     assert "not run" not in html and not re.search(r"(src|href)=\"https?:", html)
-    assert html.count('src="data:image/png;base64,') == 6
+    assert html.count('src="data:image/png;base64,') == 9
     for source, key, value in re.findall(r'data-source="([^"]+)" data-key="([^"]+)" data-value="([^"]+)"', html):
         assert lookup(json.loads((result.out / source).read_text()), key) == json.loads(unescape(value))
     fortran = json.loads((result.out / "fortran" / "fortran.json").read_text())
     assert fortran["max_abs_flux_difference_W_m2"] <= 1e-3 and fortran["columns"] == DemoConfig.quick().fortran_columns
     speed = json.loads((result.out / "speed" / "speed.json").read_text())
     assert set(speed["batches"]) == {str(b) for b in DemoConfig.quick().speed_batches}
+    forecasts = json.loads((result.out / "gcm" / "forecasts" / "summary.json").read_text())
+    assert forecasts["scored_starts"] == DemoConfig.quick().forecast_starts == forecasts["emulator_completed"]
+    assert forecasts["speed"]["radiation_speedup"] > 1.0  # the emulator's radiation is faster than RRTMG's
 
     stats = screenshot(result.report, tmp_path / "report.png")
     assert stats["grey_std"] > 10 and stats["non_white_fraction"] > 0.02, stats

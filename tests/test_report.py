@@ -223,7 +223,7 @@ def test_the_demo_report_shows_what_ran_and_marks_the_rest_not_run(run_directory
     with pytest.raises(ValueError, match="unknown step"):  # the demo's figures need the demo's steps
         write_demo_report(run_directory)
     names = ("generate_train", "generate_test", "train", "evaluate", "export_torchscript", "export_onnx", "fortran",
-             "online", "generate_replay", "train_replay", "replay", "speed", "generate_gw", "train_gw", "online_gw")  # fmt: skip
+             "online", "generate_replay", "train_replay", "replay", "speed", "generate_gw", "train_gw", "online_gw", "gcm_control", "gcm_forecasts")  # fmt: skip
     manifest["steps"] = [{**manifest["steps"][0], "name": name, "title": name} for name in names]
     (run_directory / MANIFEST).write_text(json.dumps(manifest))
     parsed = _parse(write_demo_report(run_directory))
@@ -236,8 +236,9 @@ def test_the_demo_report_shows_what_ran_and_marks_the_rest_not_run(run_directory
     for number in (n for n in parsed.numbers if "missing" not in n["class"]):
         value = lookup(json.loads((run_directory / number["data-source"]).read_text()), number["data-key"])
         assert _shown_as(value, number["text"]), number
-    # The only digits outside numbers and commands name the QBO's reference heights.
-    assert set(re.findall(r"\d+", "".join(parsed.text_outside_numbers))) == {"25", "20"}
+    # The only digits outside numbers and commands name the QBO's reference heights and the pressure levels
+    # of the forecast fields (T850, Z500, u250).
+    assert set(re.findall(r"\d+", "".join(parsed.text_outside_numbers))) == {"25", "20", "850", "500", "250"}
 
 
 def test_chromium_renders_the_report_and_the_figures_show(run_directory, tmp_path):

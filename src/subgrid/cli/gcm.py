@@ -138,17 +138,23 @@ def forecasts_command(
     workers: int = typer.Option(2, "--workers", min=1, help="Local Dask worker processes (one thread each)."),
     scheduler: str = typer.Option(None, "--scheduler", help="Address of an existing Dask scheduler (else a LocalCluster)."),
     results: Path = typer.Option(None, "--results", help="Append each start's record and the summary to this JSON-lines file."),
+    plots: Path = typer.Option(None, "--plots", help="Write the error-growth, difference-map and drift figures here."),
     progress: bool = PROGRESS,
 ) -> None:
-    """Forecasts from N control states with RRTMG, the emulator and perturbed RRTMG; skill per lead day."""
+    """Forecasts from N control states with RRTMG, the emulator and perturbed RRTMG; skill per lead day.
+
+    --perturbed-starts and --timed-starts larger than --starts mean every start.
+    """
     from subgrid.hosts.gcm.forecast import ForecastConfig, run_forecasts, skill_table
 
     config = ForecastConfig(starts=starts, days=days, spacing_days=spacing_days, first_day=first_day,
-                            perturbed_starts=perturbed_starts, perturbation_K=perturbation_k, reference=reference,
-                            timed_starts=timed_starts, guard=guard)  # fmt: skip
+                            perturbed_starts=min(perturbed_starts, starts), perturbation_K=perturbation_k,
+                            reference=reference, timed_starts=min(timed_starts, starts), guard=guard)  # fmt: skip
     experiment = run_forecasts(list(control), emulator, out, config, workers=workers, scheduler=scheduler,
                                results=results, progress=progress)  # fmt: skip
     typer.echo(skill_table(experiment.summary))
+    if plots is not None:
+        _forecast_plots(out, plots)
 
 
 def forecasts_report_command(
@@ -161,9 +167,13 @@ def forecasts_report_command(
     _, summary = read_experiment(experiment)
     typer.echo(skill_table(summary))
     if plots is not None:
-        from subgrid.hosts.gcm.plots import plot_forecast_differences, plot_forecast_drift, plot_forecast_skill
+        _forecast_plots(experiment, plots)
 
-        plots.mkdir(parents=True, exist_ok=True)
-        for draw, name in ((plot_forecast_skill, "rmse_vs_lead.png"), (plot_forecast_differences, "differences.png"),
-                           (plot_forecast_drift, "drift.png")):  # fmt: skip
-            typer.echo(f"figure: {draw(experiment, plots / name)}")
+
+def _forecast_plots(experiment: Path, plots: Path) -> None:
+    from subgrid.hosts.gcm.plots import plot_forecast_differences, plot_forecast_drift, plot_forecast_skill
+
+    plots.mkdir(parents=True, exist_ok=True)
+    for draw, name in ((plot_forecast_skill, "rmse_vs_lead.png"), (plot_forecast_differences, "differences.png"),
+                       (plot_forecast_drift, "drift.png")):  # fmt: skip
+        typer.echo(f"figure: {draw(experiment, plots / name)}")

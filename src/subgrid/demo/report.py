@@ -62,6 +62,25 @@ def _replay_table(replay: dict | None) -> Table:
                  labelled=False)
 
 
+_FORECASTS = "gcm/forecasts/summary.json"
+
+
+def _forecast_table(summary: dict | None) -> Table:
+    """Per lead day: RMSE against the physics forecast of the emulator and of the perturbed physics."""
+    leads = len(summary["lead_days"]) if summary and isinstance(summary.get("lead_days"), list) else 1
+    rows = tuple(
+        ("", (Number(_FORECASTS, f"lead_days.{i}", "g"),
+              *(Number(_FORECASTS, f"skill.{kind}_{name}_rmse.{i}", ".3g")
+                for name in ("T850", "Z500", "u250", "precipitation") for kind in ("emulator", "perturbed"))))
+        for i in range(leads)
+    )  # fmt: skip
+    columns = ("lead (days)", "T850 emulator (K)", "T850 perturbed (K)", "Z500 emulator (m)", "Z500 perturbed (m)",
+               "u250 emulator (m/s)", "u250 perturbed (m/s)", "precip. emulator (mm/day)", "precip. perturbed (mm/day)")
+    return Table(columns, rows, caption="Area-weighted RMSE against the RRTMG forecast, mean over the starts; "
+                 "'perturbed' is RRTMG from the start state with temperature noise: the error growth the "
+                 "forecast has anyway.", labelled=False)  # fmt: skip
+
+
 def demo_report(directory: str | Path) -> Report:
     """The layout of the demo's report, from the manifest ``demo.json`` in ``directory``."""
     directory = Path(directory)
@@ -114,6 +133,11 @@ def demo_report(directory: str | Path) -> Report:
             Row("QBO amplitude σ(u) at 25 km, physics vs emulator",
                 (Number(qbo, "physics.sigma25_m_per_s", ".1f", "m/s"), " vs ",
                  Number(qbo, "emulator.sigma25_m_per_s", ".1f", "m/s"))),
+            Row("Forecasts in the global model (GCM) with the emulator completed",
+                (Number(_FORECASTS, "emulator_completed", "d"), " of ", Number(_FORECASTS, "scored_starts", "d"),
+                 " (", Number(_FORECASTS, "days", "g"), " days each); radiation ",
+                 Number(_FORECASTS, "speed.radiation_speedup", ".3g", "×"), " and the whole model ",
+                 Number(_FORECASTS, "speed.model_speedup", ".3g", "×"), " faster than with RRTMG")),
         ),
     )  # fmt: skip
     offline = Section(
@@ -211,6 +235,34 @@ def demo_report(directory: str | Path) -> Report:
         ),
         figures=(Figure("qbo_online/hovmoller.png", "Zonal wind Hovmöller, physics above, emulator below.", qbo_steps),),
     )  # fmt: skip
+    gcm_steps = ("gcm_control", "gcm_forecasts")
+    gcm_section = Section(
+        "Forecasts in the global moist GCM: emulated radiation against RRTMG",
+        "The moist aquaplanet GCM (dinosaur-torch spectral dynamics, climt column physics, condensate clouds) starts "
+        "from a shipped spun-up state; a short RRTMG control run supplies the start states. From each, the model "
+        "runs with RRTMG, with a ResCNN emulator trained on the GCM's own columns (shipped; guarded: columns "
+        "outside its training range go to RRTMG), and with RRTMG from a start with temperature noise added.",
+        rows=(
+            Row("Forecasts", (Number(_FORECASTS, "scored_starts", "d"), " starts of ", Number(_FORECASTS, "days", "g"),
+                " days; emulator completed ", Number(_FORECASTS, "emulator_completed", "d"), ", perturbed physics ",
+                Number(_FORECASTS, "perturbed_completed", "d"))),
+            Row("Temperature noise of the perturbed start", (Number(_FORECASTS, "perturbation_K", "g", "K"),)),
+            Row("Wall seconds per model day, RRTMG / emulator (one process each)",
+                (Number(_FORECASTS, "speed.physics.wall_s_per_day", ".3g"), " / ",
+                 Number(_FORECASTS, "speed.emulator.wall_s_per_day", ".3g"), "; radiation alone ",
+                 Number(_FORECASTS, "speed.physics.radiation_s_per_day", ".3g"), " / ",
+                 Number(_FORECASTS, "speed.emulator.radiation_s_per_day", ".3g"))),
+            Row("Global-mean T850 drift of the emulator forecasts (mean over the lead times)",
+                (Number(_FORECASTS, "T850_mean_drift_K.mean", ".3f", "K"),)),
+            Row("Columns the guard sent to RRTMG", (Number(_FORECASTS, "guard_fallback_fraction", ".2%"),)),
+        ),
+        tables=(_forecast_table(optional(_FORECASTS)),),
+        figures=(
+            Figure("gcm/forecasts/figures/rmse_vs_lead.png", "Error growth: emulator vs perturbed physics.", gcm_steps),
+            Figure("gcm/forecasts/figures/differences.png", "Emulator minus RRTMG forecast, mean over starts.", gcm_steps),
+            Figure("gcm/forecasts/figures/drift.png", "Global-mean T850 minus the RRTMG forecast.", gcm_steps),
+        ),
+    )  # fmt: skip
     timing = Table(
         ("", "wall time (s)"),
         tuple((step.title, (Number(MANIFEST, f"steps.{i}.wall_s", ".1f"),)) for i, step in enumerate(timed)),
@@ -226,7 +278,8 @@ def demo_report(directory: str | Path) -> Report:
     )  # fmt: skip
     return Report(
         "subgrid demo: machine-learned parameterizations end to end",
-        (headline, offline, coupling, online_section, replay_section, speed_section, qbo_section, steps_section),
+        (headline, offline, coupling, online_section, replay_section, speed_section, qbo_section, gcm_section,
+         steps_section),
         steps,
         header=header,
         footer="Written by subgrid.demo.report from the files of this run; no number is typed in.",

@@ -55,6 +55,7 @@ from subgrid.core.errors import InputError, SubgridError
 from subgrid.core.ownership import DEMO, MARKER, is_owned, mark, marker
 from subgrid.demo.report import MANIFEST, REPORT
 from subgrid.evaluation.timing import seconds_per_call
+from subgrid.hosts.gcm.forecast import SHIPPED_EMULATOR, SPUN_UP_RESTART
 from subgrid.core.stores import write_text_atomic
 
 
@@ -114,6 +115,9 @@ class DemoConfig:
     gw_epochs: int = 40
     qbo_years: float = 40.0
     qbo_spinup_years: float = 6.0
+    gcm_control_days: float = 2.0
+    forecast_starts: int = 2
+    forecast_days: float = 2.0
     torch_threads: int = 1
 
     def __post_init__(self) -> None:
@@ -139,7 +143,7 @@ class DemoConfig:
         return cls(columns=1000, test_columns=300, width=16, depth=3, epochs=3, fortran_columns=32, online_cases=2,
                    online_days=2.0, replay_columns=500, replay_epochs=2, replay_cases=2, replay_days=2.0,
                    replay_rounds=1, speed_batches=(1, 256), speed_repeats=1, gw_years=1.0, gw_epochs=3, qbo_years=6.0,
-                   qbo_spinup_years=2.0)  # fmt: skip
+                   qbo_spinup_years=2.0, gcm_control_days=1.0, forecast_starts=1, forecast_days=1.0)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -341,7 +345,7 @@ def _plot_speed(report: dict, path: Path) -> None:
 
 
 #: What an earlier demo in the output directory leaves that a new one must not resume or be refused by.
-EARLIER_RESULTS = ("runs", "replay", "online", "qbo_online", "evaluation", "speed", "fortran/fortran.json", REPORT)
+EARLIER_RESULTS = ("runs", "replay", "online", "qbo_online", "evaluation", "speed", "fortran/fortran.json", "gcm", REPORT)
 
 
 def _clear_earlier_demo(out: Path) -> None:
@@ -422,6 +426,14 @@ def demo_steps(out: Path, config: DemoConfig) -> list[DemoStep]:
         DemoStep("online_gw", "Online QBO with the emulator, side by side with the physics",
                  ("online", "gw", "--emulator", str(gw_run), "--years", f"{c.qbo_years:g}", "--spinup-years",
                   f"{c.qbo_spinup_years:g}", "--out", str(out / "qbo_online"))),
+        DemoStep("gcm_control", "3-D GCM: a short control run with RRTMG from the shipped spun-up state",
+                 ("gcm", "run", "--restart", str(SPUN_UP_RESTART), "--out", str(out / "gcm" / "control"), "--days",
+                  f"{c.gcm_control_days:g}", "--no-progress")),
+        DemoStep("gcm_forecasts", "3-D GCM forecasts: RRTMG, the shipped emulator, and perturbed RRTMG",
+                 ("gcm", "forecasts", "--control", str(out / "gcm" / "control"), "--emulator", str(SHIPPED_EMULATOR),
+                  "--out", str(out / "gcm" / "forecasts"), "--starts", str(c.forecast_starts), "--spacing-days", "1",
+                  "--days", f"{c.forecast_days:g}", "--reference", "run", "--perturbed-starts", "1", "--workers",
+                  str(c.workers), "--plots", str(out / "gcm" / "forecasts" / "figures"), "--no-progress")),
     ]  # fmt: skip
 
 

@@ -42,6 +42,10 @@ from subgrid.core.errors import InputError
 from subgrid.core.stores import write_text_atomic
 
 KINDS = ("physics", "emulator", "perturbed")
+#: The shipped spun-up restart and emulator (``assets/README.md`` says how to regenerate them).
+ASSETS = Path(__file__).parent / "assets"
+SPUN_UP_RESTART = ASSETS / "spinup_t21_l20_day60.pt"
+SHIPPED_EMULATOR = ASSETS / "emulator_rescnn16"
 #: Fields scored: the state at the end of each lead day, or (precipitation) the mean over it.
 SCORED = ("Z500", "T850", "u250", "precipitation")
 _MEAN_OVER_DAY = {"precipitation"}
@@ -465,7 +469,7 @@ def summarise(records: list[dict], config: ForecastConfig) -> dict:
         "starts": config.starts, "days": config.days, "scored_starts": len(records),
         "emulator_completed": sum(e["completed"] for e in emulated),
         "perturbed_starts": len(perturbed), "perturbed_completed": sum(p["completed"] for p in perturbed),
-        "reference": config.reference,
+        "reference": config.reference, "perturbation_K": config.perturbation_K,
     }  # fmt: skip
     table = {}
     for kind, runs in (("emulator", emulated), ("perturbed", perturbed)):
