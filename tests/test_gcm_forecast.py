@@ -7,6 +7,7 @@ A tiny setting: T21 with 10 levels, a control of one day, forecasts of 12 hours 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -136,3 +137,32 @@ def test_bad_forecast_inputs_are_refused_in_one_line(control_and_emulator, tmp_p
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep"
     assert not (tmp_path / "a").exists()
     assert open_history(control).sizes["time"] == 8
+
+
+def test_replay_relabels_the_states_of_failed_forecasts_fine_tunes_and_reruns(control_and_emulator, tmp_path):
+    from subgrid.hosts.gcm.replay import ReplaySettings, replay_gcm
+
+    control, artifact = control_and_emulator
+    run, data = artifact.parent / "train", artifact.parent / "rad.zarr"
+    # a tolerance no emulator meets: every round fails, so both rounds run and the second is a fine-tune
+    forecast = ForecastConfig(starts=1, days=2 * QUARTER, first_day=QUARTER, perturbed_starts=0, timed_starts=1,
+                              lead_step_days=QUARTER, output_every_hours=3.0, drift_tolerance_K=1e-9,
+                              harvest_every_hours=3.0, harvest_fraction=0.05)  # fmt: skip
+    report = replay_gcm(data, run, control, tmp_path / "replay", forecast, ReplaySettings(rounds=1, epochs=1),
+                        workers=1, progress=False)  # fmt: skip
+    before, after = report["rounds"]
+    assert before["emulator_failed"] == 1 and before["failed_starts"] == [QUARTER]
+    # 4 harvests of 5 % of 2 048 columns from the failed forecast, relabelled by RRTMG
+    replayed = xr.open_zarr(tmp_path / "replay" / "round_0" / "replay.zarr")
+    assert before["replayed_states"] == replayed.sizes["column"] == 4 * round(0.05 * 2048)
+    assert replayed.attrs["origin"] == "online_replay" and float(replayed["lw_flux_up"].min()) > 0
+    tuned = json.loads((tmp_path / "replay" / "round_1" / "run" / "model.json").read_text())
+    assert tuned["init_from"] == str(run.resolve())
+    assert [Path(e["path"]).name for e in tuned["extra_data"]] == ["replay.zarr"]
+    assert after["round"] == 1 and after["artifact"] != before["artifact"] and report["rounds_run"] == 1
+    assert "replayed_states" not in after  # the last round harvests nothing: there is no round to train on it
+    weights = tmp_path / "replay" / "round_1" / "run" / "model.safetensors"
+    stamp = weights.stat().st_mtime_ns
+    again = replay_gcm(data, run, control, tmp_path / "replay", forecast, ReplaySettings(rounds=1, epochs=1),
+                       workers=1, progress=False)  # fmt: skip
+    assert again["rounds"] == report["rounds"] and weights.stat().st_mtime_ns == stamp  # resumed, nothing redone

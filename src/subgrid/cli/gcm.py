@@ -1,7 +1,7 @@
-"""Command-line layer of the 3-D GCM host (thin over :mod:`subgrid.hosts.gcm`): spin up, run, climate check.
+"""Command-line layer of the 3-D GCM host (thin over :mod:`subgrid.hosts.gcm`): spin up, run, climate, forecasts, replay.
 
-Mounted by ``subgrid.cli.main`` as ``subgrid gcm spinup | run | climate | columns | forecasts | forecasts-report``. Errors the package
-raises on purpose print as one line with exit status 2.
+Mounted by ``subgrid.cli.main`` as ``subgrid gcm spinup | run | climate | columns | forecasts |
+forecasts-report | replay``. Errors the package raises on purpose print as one line with exit status 2.
 """
 
 from __future__ import annotations
@@ -177,3 +177,38 @@ def _forecast_plots(experiment: Path, plots: Path) -> None:
     for draw, name in ((plot_forecast_skill, "rmse_vs_lead.png"), (plot_forecast_differences, "differences.png"),
                        (plot_forecast_drift, "drift.png")):  # fmt: skip
         typer.echo(f"figure: {draw(experiment, plots / name)}")
+
+
+def replay_command(
+    run: Path = typer.Option(..., "--run", help="Training run of the emulator (subgrid train radiation)."),
+    data: Path = typer.Option(..., "--data", help="The run's training dataset (fine-tuning trains on it too)."),
+    control: list[Path] = typer.Option(..., "--control", help="Control run directory (repeat for its continuations)."),
+    out: Path = typer.Option(..., "--out", help="Replay directory (one round_K per round; resumed)."),
+    starts: int = typer.Option(6, "--starts", min=1, help="Forecast starts per round."),
+    days: float = typer.Option(10.0, "--days", min=0.0, help="Forecast length (days)."),
+    spacing_days: float = typer.Option(2.0, "--spacing-days", min=0.0, help="Days between starts."),
+    first_day: float = typer.Option(None, "--first-day", help="Model day of the first start (default: earliest restart)."),
+    rounds: int = typer.Option(3, "--rounds", min=0, help="Most fine-tuning rounds."),
+    drift_tolerance_k: float = typer.Option(0.5, "--drift-tolerance-k", help="A forecast whose mean global T850 drift exceeds this fails."),
+    harvest_every_hours: float = typer.Option(12.0, "--harvest-every-hours", min=0.0, help="Columns kept from the emulator forecasts every this many hours."),
+    harvest_fraction: float = typer.Option(0.1, "--harvest-fraction", min=0.0, max=1.0, help="Share of columns kept each time."),
+    guard: bool = typer.Option(True, "--guard/--no-guard", help="Send columns outside the emulator's training range to RRTMG."),
+    fmt: str = typer.Option("onnx", "--format", help="Export format of each round's emulator."),
+    workers: int = typer.Option(2, "--workers", min=1, help="Local Dask worker processes (one thread each)."),
+    progress: bool = PROGRESS,
+) -> None:
+    """Experience replay in the GCM: forecasts, relabel the states of failed ones with RRTMG, fine-tune, rerun."""
+    from subgrid.hosts.gcm.forecast import ForecastConfig
+    from subgrid.hosts.gcm.replay import ReplaySettings, replay_gcm
+
+    forecast = ForecastConfig(starts=starts, days=days, spacing_days=spacing_days, first_day=first_day,
+                              perturbed_starts=0, timed_starts=1, guard=guard, drift_tolerance_K=drift_tolerance_k,
+                              harvest_every_hours=harvest_every_hours, harvest_fraction=harvest_fraction)  # fmt: skip
+    report = replay_gcm(data, run, list(control), out, forecast, ReplaySettings(rounds=rounds, fmt=fmt),
+                        workers=workers, progress=progress)  # fmt: skip
+    for entry in report["rounds"]:
+        typer.echo(f"round {entry['round']}: {entry['emulator_failed']}/{entry['forecasts']} forecasts failed "
+                   f"(crashed {entry['forecasts'] - entry['emulator_completed']}); mean T850 drift "
+                   f"{entry['T850_mean_drift_K']['mean']:+.3f} K (largest {entry['T850_mean_drift_K']['max_abs']:.3f}); "
+                   f"states replayed {entry.get('replayed_states', 0)}")  # fmt: skip
+    typer.echo(f"report: {out / 'replay.json'}")

@@ -58,6 +58,7 @@ gcm_app.command("climate")(gcm.climate_command)
 gcm_app.command("columns")(gcm.columns_command)
 gcm_app.command("forecasts")(gcm.forecasts_command)
 gcm_app.command("forecasts-report")(gcm.forecasts_report_command)
+gcm_app.command("replay")(gcm.replay_command)
 
 
 def _version(value: bool) -> None:

@@ -9,8 +9,8 @@
 
 Layouts climt wants (DESIGN.md section 8): Emanuel (column, level) with pressures in hPa, the
 boundary layer (level, column) in Pa; both surface first. The boundary layer's kernel is numba
-``parallel=True``: set ``NUMBA_NUM_THREADS=1`` on shared cores (the host does); its first call
-compiles (~15 s).
+``parallel=True``: call ``numba.set_num_threads(1)`` (thread-local) on shared cores, as the 3-D
+host's model does, or its idle threads spin on the other cores; its first call compiles (~15 s).
 
 Water: Emanuel's convective precipitation here is the column's loss of vapour,
 ``−Σ (∂q/∂t) Δp / g``, so the column budget closes exactly (the scheme's own precipitation

@@ -71,6 +71,10 @@ class ForecastConfig:
         seed: seeds the perturbations.
         lead_step_days: scores every this many days of lead (and the forecasts' restart interval).
         output_every_hours: the forecasts' history interval.
+        drift_tolerance_K: an emulator forecast whose global-mean T850 differs from the physics by more than this,
+            averaged over the lead times, counts as failed (as one that crashed does).
+        harvest_every_hours: the emulator forecasts keep the radiation inputs of ``harvest_fraction`` of the
+            columns every this many hours (0: none), for experience replay.
     """
 
     starts: int = 50
@@ -85,6 +89,9 @@ class ForecastConfig:
     seed: int = 0
     lead_step_days: float = 1.0
     output_every_hours: float = 6.0
+    drift_tolerance_K: float = 0.5
+    harvest_every_hours: float = 0.0
+    harvest_fraction: float = 0.05
 
     def __post_init__(self) -> None:
         if self.starts < 1 or self.days <= 0 or self.spacing_days <= 0:
@@ -198,7 +205,8 @@ def perturb_restart(source: Path, target: Path, kelvin: float, seed: int) -> Pat
 
 def run_one_forecast(kind: str, restart: str, out: str, days: float, emulator: str | None, guard: bool,
                      perturbation_K: float, seed: int, restart_every_days: float = 1.0,
-                     output_every_hours: float = 6.0) -> dict:  # fmt: skip
+                     output_every_hours: float = 6.0, harvest_every_hours: float = 0.0,
+                     harvest_fraction: float = 0.05) -> dict:  # fmt: skip
     """One forecast run directory (resumed or left as it is if finished); what happened. Runs in a Dask worker."""
     import torch
 
@@ -206,7 +214,10 @@ def run_one_forecast(kind: str, restart: str, out: str, days: float, emulator: s
     from subgrid.hosts.gcm.restart import restart_config
     from subgrid.hosts.gcm.run import RunSettings, run_gcm, seconds_per_day
 
+    from subgrid.radiation.emulator import keep_freed_memory
+
     torch.set_num_threads(1)
+    keep_freed_memory()  # a worker of an existing cluster may trim the heap after every array (core.chunked._client)
     run_dir = Path(out)
     record = _finished_record(run_dir)
     if record is None:
@@ -218,10 +229,13 @@ def run_one_forecast(kind: str, restart: str, out: str, days: float, emulator: s
         config = restart_config(start)
         scheme = radiation_scheme(emulator if kind == "emulator" else "rrtmg", config, guard=guard)
         run_gcm(run_dir, days, scheme, config, restart=start, progress=False, description=kind,
-                settings=RunSettings(output_every_hours=output_every_hours, restart_every_days=restart_every_days))  # fmt: skip
+                settings=RunSettings(output_every_hours=output_every_hours, restart_every_days=restart_every_days,
+                                     harvest_every_hours=harvest_every_hours if kind == "emulator" else 0.0,
+                                     harvest_fraction=harvest_fraction))  # fmt: skip
         record = _finished_record(run_dir) or json.loads((run_dir / "run.json").read_text())
     return {"kind": kind, "path": str(run_dir), "crash": record.get("crash"),
-            "guard": record.get("guard_this_session"), "seconds_per_day": seconds_per_day(run_dir)}  # fmt: skip
+            "guard": record.get("guard_this_session"), "seconds_per_day": seconds_per_day(run_dir),
+            "seconds_per_day_warm": seconds_per_day(run_dir, skip_intervals=1)}  # fmt: skip
 
 
 def _finished_record(run_dir: Path) -> dict | None:
@@ -376,6 +390,10 @@ def _claim(out: Path, settings: dict) -> None:
     path = out / _EXPERIMENT
     if is_owned(out, FORECASTS) and path.is_file():
         recorded = json.loads(path.read_text())
+        # settings added to ForecastConfig since the experiment began count as theirs if they have the defaults
+        defaults = asdict(ForecastConfig())
+        recorded["config"] = {**{k: defaults[k] for k in defaults if k not in recorded.get("config", {})},
+                              **recorded.get("config", {})}  # fmt: skip
         if recorded != json.loads(json.dumps(settings)):
             changed = sorted(k for k in settings if recorded.get(k) != json.loads(json.dumps(settings[k])))
             raise InputError(f"{out}: holds a forecast experiment with other {', '.join(changed)}; use another --out")
@@ -406,7 +424,8 @@ def _jobs(starts: list[float], restarts: dict[float, Path], out: Path, emulator:
             task = {"kind": kind, "restart": str(restarts[round(start, 6)]), "out": str(here / kind),
                     "days": config.days, "emulator": str(emulator), "guard": config.guard,
                     "perturbation_K": config.perturbation_K, "seed": config.seed,
-                    "restart_every_days": config.lead_step_days, "output_every_hours": config.output_every_hours}  # fmt: skip
+                    "restart_every_days": config.lead_step_days, "output_every_hours": config.output_every_hours,
+                    "harvest_every_hours": config.harvest_every_hours, "harvest_fraction": config.harvest_fraction}  # fmt: skip
             jobs.append({"start_day": start, "kind": kind, "task": task})
     return jobs
 
@@ -418,7 +437,7 @@ def _start_of(path: str) -> float:
 def _score_start(start: float, runs: dict[str, dict], control: xr.Dataset, climatology: xr.Dataset,
                  config: ForecastConfig, out: Path) -> dict:  # fmt: skip
     """The record of one start: scores per lead day, drift, timing, crashes; its fields kept for the figures."""
-    from subgrid.hosts.gcm.run import open_history
+    from subgrid.hosts.gcm.run import _write_netcdf, open_history
 
     def fields(kind: str) -> xr.Dataset:
         return _lead_fields(open_history(runs[kind]["path"])[list(SCORED)], start, config)
@@ -446,18 +465,18 @@ def _score_start(start: float, runs: dict[str, dict], control: xr.Dataset, clima
         drift = global_mean(forecast["T850"] - reference["T850"])
         record[kind]["T850_global_mean_difference_K"] = drift.values.tolist()
         record[kind]["T850_mean_drift_K"] = float(drift.mean())
+        record[kind]["failed"] = bool(runs[kind]["crash"]) or not abs(float(drift.mean())) <= config.drift_tolerance_K
         if kind == "emulator":  # the difference maps at day 5 and the last day, for the figures
             leads = lead_days(config)
             maps = (forecast - reference)[["T850", "Z500"]].isel(lead_day=sorted({min(4, leads.size - 1), leads.size - 1}))
-            path = out / "starts" / f"day_{start:07.2f}" / "differences.nc"
-            tmp = path.with_name(".differences.nc.tmp")
-            maps.to_netcdf(tmp, engine="h5netcdf")
-            os.replace(tmp, path)
+            _write_netcdf(maps, out / "starts" / f"day_{start:07.2f}" / "differences.nc")
     for kind in ("physics", "emulator"):
         if kind in runs:
-            timing = runs[kind]["seconds_per_day"]
+            timing, warm = runs[kind]["seconds_per_day"], runs[kind].get("seconds_per_day_warm") or {}
             record.setdefault(kind, {}).update({"wall_s_per_day": timing.get("wall_s"),
-                                                "radiation_s_per_day": timing.get("radiation")})  # fmt: skip
+                                                "radiation_s_per_day": timing.get("radiation"),
+                                                "wall_s_per_day_after_first": warm.get("wall_s"),
+                                                "radiation_s_per_day_after_first": warm.get("radiation")})  # fmt: skip
     return record
 
 
@@ -470,6 +489,7 @@ def summarise(records: list[dict], config: ForecastConfig) -> dict:
         "emulator_completed": sum(e["completed"] for e in emulated),
         "perturbed_starts": len(perturbed), "perturbed_completed": sum(p["completed"] for p in perturbed),
         "reference": config.reference, "perturbation_K": config.perturbation_K,
+        "emulator_failed": sum(e["failed"] for e in emulated), "drift_tolerance_K": config.drift_tolerance_K,
     }  # fmt: skip
     table = {}
     for kind, runs in (("emulator", emulated), ("perturbed", perturbed)):
@@ -489,11 +509,18 @@ def summarise(records: list[dict], config: ForecastConfig) -> dict:
         summary["T850_mean_drift_K"] = {"mean": float(drifts.mean()), "max_abs": float(np.abs(drifts).max())}
     timed = [r for r in records if r.get("physics", {}).get("wall_s_per_day") and r.get("emulator", {}).get("wall_s_per_day")]
     if timed:
-        phys = {k: float(np.mean([r["physics"][k] for r in timed])) for k in ("wall_s_per_day", "radiation_s_per_day")}
-        emu = {k: float(np.mean([r["emulator"][k] for r in timed])) for k in ("wall_s_per_day", "radiation_s_per_day")}
-        summary["speed"] = {"timed_starts": len(timed), "physics": phys, "emulator": emu,
+        # the headline leaves out each run's first day (one-off compilation) when the runs are longer than one
+        keys = ("wall_s_per_day", "radiation_s_per_day")
+        warm = all(r[kind].get(f"{k}_after_first") for r in timed for kind in ("physics", "emulator") for k in keys)
+        suffix = "_after_first" if warm else ""
+        phys = {k: float(np.mean([r["physics"][k + suffix] for r in timed])) for k in keys}
+        emu = {k: float(np.mean([r["emulator"][k + suffix] for r in timed])) for k in keys}
+        everything = {kind: float(np.mean([r[kind]["wall_s_per_day"] for r in timed])) for kind in ("physics", "emulator")}
+        summary["speed"] = {"timed_starts": len(timed), "days_timed": "after the first" if warm else "all",
+                            "physics": phys, "emulator": emu,
                             "radiation_speedup": phys["radiation_s_per_day"] / emu["radiation_s_per_day"],
-                            "model_speedup": phys["wall_s_per_day"] / emu["wall_s_per_day"]}  # fmt: skip
+                            "model_speedup": phys["wall_s_per_day"] / emu["wall_s_per_day"],
+                            "model_speedup_all_days": everything["physics"] / everything["emulator"]}  # fmt: skip
     guard = [e["guard"] for e in emulated if e.get("guard")]
     if guard:
         columns = sum(g["columns"] for g in guard)
@@ -533,7 +560,8 @@ def skill_table(summary: dict) -> str:
     skill = summary["skill"]
     columns = [key for key in skill if key.endswith("_rmse") or key.endswith("_acc")]
     lines = [f"{summary['emulator_completed']}/{summary['scored_starts']} emulator forecasts completed "
-             f"({summary['starts']} starts planned); perturbed physics {summary['perturbed_completed']}/"
+             f"({summary['starts']} starts planned; failed: {summary['emulator_failed']} crashed or drifted more than "
+             f"{summary['drift_tolerance_K']:g} K); perturbed physics {summary['perturbed_completed']}/"
              f"{summary['perturbed_starts']}; reference: {summary['reference']}"]  # fmt: skip
     for kind in ("emulator", "perturbed"):
         mine = [key for key in columns if key.startswith(kind + "_")]

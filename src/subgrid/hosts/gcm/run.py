@@ -221,12 +221,16 @@ def _precrash_dataset(crash: ModelCrash) -> xr.Dataset:
     return xr.concat(parts, "column").assign_attrs(crash=str(crash), vertical_order="surface_first")
 
 
-def seconds_per_day(out: Path) -> dict[str, float]:
-    """Wall seconds per model day of each part, over the whole run in ``out`` (from ``timing.jsonl``)."""
+def seconds_per_day(out: Path, skip_intervals: int = 0) -> dict[str, float]:
+    """Wall seconds per model day of each part, over the run in ``out`` (from ``timing.jsonl``).
+
+    ``skip_intervals`` leaves out the first restart intervals (a process's first day pays one-off
+    costs: the boundary layer's numba kernel compiles in ~11 s).
+    """
     path = Path(out) / "timing.jsonl"
     if not path.is_file():
         return {}
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()][skip_intervals:]
     days = sum(row["model_days"] for row in rows)
     if days <= 0:
         return {}
