@@ -225,6 +225,7 @@ def run_one_forecast(kind: str, restart: str, out: str, days: float, emulator: s
         if kind == "perturbed":
             start = run_dir.parent / "perturbed_start.pt"
             if not start.is_file():
+                start.parent.mkdir(parents=True, exist_ok=True)
                 perturb_restart(Path(restart), start, perturbation_K, seed)
         config = restart_config(start)
         scheme = radiation_scheme(emulator if kind == "emulator" else "rrtmg", config, guard=guard)
