@@ -144,9 +144,10 @@ def test_replay_relabels_the_states_of_failed_forecasts_fine_tunes_and_reruns(co
 
     control, artifact = control_and_emulator
     run, data = artifact.parent / "train", artifact.parent / "rad.zarr"
-    # a tolerance no emulator meets: every round fails, so both rounds run and the second is a fine-tune
+    # unguarded (the guard sends this MLP's out-of-range columns to RRTMG, which would match the physics), and a
+    # tolerance no emulator meets: every round fails, so both rounds run and the second is a fine-tune
     forecast = ForecastConfig(starts=1, days=2 * QUARTER, first_day=QUARTER, perturbed_starts=0, timed_starts=1,
-                              lead_step_days=QUARTER, output_every_hours=3.0, drift_tolerance_K=1e-9,
+                              lead_step_days=QUARTER, output_every_hours=3.0, drift_tolerance_K=1e-9, guard=False,
                               harvest_every_hours=3.0, harvest_fraction=0.05)  # fmt: skip
     report = replay_gcm(data, run, control, tmp_path / "replay", forecast, ReplaySettings(rounds=1, epochs=1),
                         workers=1, progress=False)  # fmt: skip

@@ -14,6 +14,7 @@ at the failed columns are kept on the exception (experience replay relabels them
 
 from __future__ import annotations
 
+
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -57,12 +58,17 @@ class GCM:
 
     def __init__(self, config: GCMConfig, radiation: Parameterization, precrash_calls: int = 3) -> None:
         import numba
+        import torch
 
         # One thread per model (parallelise with processes: forecasts run as Dask tasks). The boundary
         # layer's numba kernel is parallel=True; with a thread per core its idle threads spin after each
         # call and take the other cores. Two unpinned runs on 2 cores measured 10x slower dynamics that
         # way (13 s instead of 1.3 s for 30 steps at T21). Thread-local: set in the thread that steps.
         numba.set_num_threads(1)
+        # And torch (its MKL): the dynamics' sums change with the thread count, and a forecast must be
+        # bit-identical to the run that wrote its restart whatever the environment (measured: 0.05 K in T850
+        # after 6 hours between MKL_NUM_THREADS=1 and the default). Process-wide.
+        torch.set_num_threads(1)
         self.config = config
         self.dynamics = Dynamics(config)
         self.timers = Timers()

@@ -85,7 +85,8 @@ def _round_entry(index: int, run: Path, artifact: Path, experiment) -> dict:
 
 
 def replay_gcm(data: str | Path, run: str | Path, control: str | Path | list, out: str | Path,
-               forecast: ForecastConfig = ForecastConfig(starts=6, harvest_every_hours=12.0, harvest_fraction=0.1),
+               forecast: ForecastConfig = ForecastConfig(starts=6, perturbed_starts=0, timed_starts=1,
+                                                         harvest_every_hours=12.0, harvest_fraction=0.1),
                settings: ReplaySettings = ReplaySettings(), *, workers: int = 2, scheduler: str | None = None,
                progress: bool = True) -> dict:  # fmt: skip
     """Experience replay of the emulator of training run ``run`` (trained on ``data``) in GCM forecasts.
