@@ -12,7 +12,7 @@ forecast experiment (:mod:`.forecast`):
 3. the states the failed forecasts visited (their harvested columns, and the inputs before a crash,
    ``precrash.nc``) are labelled by RRTMG with the emulator's training settings;
 4. the run is fine-tuned on its training data plus every round's replayed states
-   (:func:`subgrid.hosts.rce.online.fine_tuning_config`), exported, and the *same* forecasts are
+   (:func:`subgrid.radiation.replay_data.fine_tuning_config`), exported, and the *same* forecasts are
    run again — all of them, so a fine-tune that breaks a forecast that had passed shows.
 
 Each round lives in ``OUT/round_K`` (``run``, ``artifact``, ``forecasts``, ``replay.zarr``,
@@ -96,10 +96,9 @@ def replay_gcm(data: str | Path, run: str | Path, control: str | Path | list, ou
     """
     import torch
 
-    from subgrid.hosts.rce.online import fine_tuning_config
-    from subgrid.hosts.rce.replay import label_with_rrtmg, write_replay_dataset
     from subgrid.radiation.emulator import Emulator
     from subgrid.radiation.export import export_run
+    from subgrid.radiation.replay_data import fine_tuning_config, label_with_rrtmg, write_replay_dataset
     from subgrid.radiation.training import train_radiation
 
     data, run, out = Path(data), Path(run), Path(out)

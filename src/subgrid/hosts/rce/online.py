@@ -47,6 +47,7 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 import subgrid
+from subgrid.core.chunked import write_zarr_atomic
 from subgrid.core.contract import Parameterization
 from subgrid.core.errors import InputError
 from subgrid.core.stores import write_text_atomic
@@ -59,7 +60,6 @@ from subgrid.hosts.rce.replay import (
     harvest_replay_states,
     label_with_rrtmg,
     write_replay_dataset,
-    write_zarr_atomic,
 )
 from subgrid.physics.rrtmg import RRTMG, to_surface_first
 from subgrid.physics.schema import RADIATION_INPUTS
@@ -67,6 +67,7 @@ from subgrid.radiation.columns import ColumnSamplerConfig, sample_columns
 from subgrid.radiation.emulator import Emulator
 from subgrid.radiation.export import export_run
 from subgrid.radiation.training import RadiationTrainingConfig, train_radiation
+from subgrid.radiation.replay_data import fine_tuning_config
 from subgrid.radiation.training_data import open_radiation_dataset
 
 #: ``case_kind`` codes of :func:`online_cases` (index = code).
@@ -260,24 +261,6 @@ def online_radiation(
 
 # --------------------------------------------------------------------------------------------
 # Experience replay
-
-
-def fine_tuning_config(
-    run: str | Path, *, epochs: int = 10, learning_rate_factor: float = 0.3, extra_data_repeats: int = 4
-) -> RadiationTrainingConfig:
-    """``run``'s own training config for fine-tuning: ``epochs`` epochs at its learning rate times the factor.
-
-    The defaults are the measured better of two settings: a ResCNN 8x2 that crashed in 62 of
-    64 30-day cases survived all 64 after 3 rounds with these, and 39 of 64 after 4 rounds with 5
-    epochs, a factor 0.1 and no oversampling of the replayed states (README, "Online tests").
-
-    The seed and validation fraction stay, so fine-tuning validates on the run's own held-out chunks.
-    """
-    if learning_rate_factor <= 0:
-        raise InputError(f"learning_rate_factor: must be > 0, got {learning_rate_factor}")
-    config = RadiationTrainingConfig.from_yaml(Path(run) / "config.yaml")
-    return replace(config, epochs=epochs, learning_rate=config.learning_rate * learning_rate_factor,
-                   max_minutes=None, extra_data_repeats=extra_data_repeats)  # fmt: skip
 
 
 @dataclass
