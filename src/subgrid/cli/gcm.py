@@ -23,6 +23,11 @@ HARVEST_HOURS = typer.Option(
 HARVEST_FRACTION = typer.Option(0.25, "--harvest-fraction", min=0.0, max=1.0, help="Share of columns harvested per call.")
 OVERWRITE = typer.Option(False, "--overwrite", help="Replace --out if it holds another (or a finished) GCM run of subgrid's.")
 PROGRESS = typer.Option(True, "--progress/--no-progress", help="Show a progress bar.")
+# options of the forecast experiment and the replay that runs it
+CONTROL = typer.Option(..., "--control", help="Control run directory (repeat for its continuations).")
+FORECAST_DAYS = typer.Option(10.0, "--days", min=0.0, help="Forecast length (days).")
+SPACING_DAYS = typer.Option(2.0, "--spacing-days", min=0.0, help="Days between starts.")
+FIRST_DAY = typer.Option(None, "--first-day", help="Model day of the first start (default: earliest restart).")
 
 
 def _settings(output_every_hours, restart_every_days, harvest_every_hours, harvest_fraction):
@@ -123,13 +128,13 @@ def columns_command(
 
 
 def forecasts_command(
-    control: list[Path] = typer.Option(..., "--control", help="Control run directory (repeat for its continuations)."),
+    control: list[Path] = CONTROL,
     emulator: Path = typer.Option(..., "--emulator", help="Exported radiation emulator on the GCM's levels."),
     out: Path = typer.Option(..., "--out", help="Experiment directory (resumed if it holds the same experiment)."),
     starts: int = typer.Option(50, "--starts", min=1, help="Number of start states."),
-    days: float = typer.Option(10.0, "--days", min=0.0, help="Forecast length (days)."),
-    spacing_days: float = typer.Option(2.0, "--spacing-days", min=0.0, help="Days between starts."),
-    first_day: float = typer.Option(None, "--first-day", help="Model day of the first start (default: earliest restart)."),
+    days: float = FORECAST_DAYS,
+    spacing_days: float = SPACING_DAYS,
+    first_day: float = FIRST_DAY,
     perturbed_starts: int = typer.Option(10, "--perturbed-starts", min=0, help="Starts that also get perturbed physics."),
     perturbation_k: float = typer.Option(0.05, "--perturbation-k", help="Temperature noise of the perturbed start (K)."),
     reference: str = typer.Option("control", "--reference", help="control (verified reuse of the control history) or run."),
@@ -182,12 +187,12 @@ def _forecast_plots(experiment: Path, plots: Path) -> None:
 def replay_command(
     run: Path = typer.Option(..., "--run", help="Training run of the emulator (subgrid train radiation)."),
     data: Path = typer.Option(..., "--data", help="The run's training dataset (fine-tuning trains on it too)."),
-    control: list[Path] = typer.Option(..., "--control", help="Control run directory (repeat for its continuations)."),
+    control: list[Path] = CONTROL,
     out: Path = typer.Option(..., "--out", help="Replay directory (one round_K per round; resumed)."),
     starts: int = typer.Option(6, "--starts", min=1, help="Forecast starts per round."),
-    days: float = typer.Option(10.0, "--days", min=0.0, help="Forecast length (days)."),
-    spacing_days: float = typer.Option(2.0, "--spacing-days", min=0.0, help="Days between starts."),
-    first_day: float = typer.Option(None, "--first-day", help="Model day of the first start (default: earliest restart)."),
+    days: float = FORECAST_DAYS,
+    spacing_days: float = SPACING_DAYS,
+    first_day: float = FIRST_DAY,
     rounds: int = typer.Option(3, "--rounds", min=0, help="Most fine-tuning rounds."),
     drift_tolerance_k: float = typer.Option(0.5, "--drift-tolerance-k", help="A forecast whose mean global T850 drift exceeds this fails."),
     harvest_every_hours: float = typer.Option(12.0, "--harvest-every-hours", min=0.0, help="Columns kept from the emulator forecasts every this many hours."),
