@@ -7,6 +7,7 @@ A tiny setting: T21 with 10 levels, a control of one day, forecasts of 12 hours 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -81,6 +82,18 @@ def test_forecasts_score_against_the_physics_and_resume(control_and_emulator, tm
     # a second call finds every start scored: nothing reruns, nothing is appended
     again = run_forecasts(control, artifact, tmp_path / "fc", SMALL, workers=1, results=results, progress=False)
     assert again.records == records and len(results.read_text().splitlines()) == 3
+
+    # another emulator's experiment (here: unguarded) copies the perturbed forecast instead of rerunning it
+    unguarded = replace(SMALL, guard=False)
+    other = run_forecasts(control, artifact, tmp_path / "fc2", unguarded, workers=1, perturbed_from=tmp_path / "fc",
+                          progress=False)  # fmt: skip
+    copied = tmp_path / "fc2" / "starts" / f"day_{QUARTER:07.2f}" / "perturbed" / "run.json"
+    assert copied.read_text() == (tmp_path / "fc" / "starts" / f"day_{QUARTER:07.2f}" / "perturbed" / "run.json").read_text()
+    assert other.records[0]["perturbed"]["T850_rmse"] == first["perturbed"]["T850_rmse"]
+    assert json.loads((tmp_path / "fc2" / "perturbed_from.json").read_text())[0]["copied"] == 1
+    with pytest.raises(InputError, match="another perturbation_K"):
+        run_forecasts(control, artifact, tmp_path / "fc3", replace(SMALL, perturbation_K=0.2), workers=1,
+                      perturbed_from=tmp_path / "fc", progress=False)  # fmt: skip
 
     # the figures and the CLI table read the experiment
     from subgrid.cli.main import app

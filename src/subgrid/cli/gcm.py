@@ -144,6 +144,7 @@ def forecasts_command(
     scheduler: str = typer.Option(None, "--scheduler", help="Address of an existing Dask scheduler (else a LocalCluster)."),
     results: Path = typer.Option(None, "--results", help="Append each start's record and the summary to this JSON-lines file."),
     plots: Path = typer.Option(None, "--plots", help="Write the error-growth, difference-map and drift figures here."),
+    perturbed_from: Path = typer.Option(None, "--perturbed-from", help="An experiment on the same control and starts (e.g. of another emulator): copy its finished perturbed-physics forecasts instead of rerunning them."),
     progress: bool = PROGRESS,
 ) -> None:
     """Forecasts from N control states with RRTMG, the emulator and perturbed RRTMG; skill per lead day.
@@ -156,7 +157,7 @@ def forecasts_command(
                             perturbed_starts=min(perturbed_starts, starts), perturbation_K=perturbation_k,
                             reference=reference, timed_starts=min(timed_starts, starts), guard=guard)  # fmt: skip
     experiment = run_forecasts(list(control), emulator, out, config, workers=workers, scheduler=scheduler,
-                               results=results, progress=progress)  # fmt: skip
+                               results=results, perturbed_from=perturbed_from, progress=progress)  # fmt: skip
     typer.echo(skill_table(experiment.summary))
     if plots is not None:
         _forecast_plots(out, plots)

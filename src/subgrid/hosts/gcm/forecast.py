@@ -310,7 +310,8 @@ def global_mean(field: xr.DataArray) -> xr.DataArray:
 
 def run_forecasts(control: str | Path | list[str | Path], emulator: str | Path, out: str | Path,
                   config: ForecastConfig = ForecastConfig(), *, workers: int = 2, scheduler: str | None = None,
-                  results: str | Path | None = None, progress: bool = True) -> ForecastExperiment:  # fmt: skip
+                  results: str | Path | None = None, perturbed_from: str | Path | None = None,
+                  progress: bool = True) -> ForecastExperiment:  # fmt: skip
     """Run (or continue) the forecast experiment of the module docstring into ``out``; its records and summary.
 
     Args:
@@ -321,6 +322,9 @@ def run_forecasts(control: str | Path | list[str | Path], emulator: str | Path, 
         workers: local Dask worker processes (one thread each) unless ``scheduler`` is given.
         results: a JSON-lines file to append each start's record and the summary line to
             (e.g. ``benchmarks/results/forecasts_cpu.jsonl``).
+        perturbed_from: another experiment on the same control, starts and perturbation (e.g. of another
+            emulator): its finished perturbed-physics forecasts, which do not depend on the emulator, are
+            copied instead of rerun (:func:`copy_perturbed_forecasts`).
     """
     controls = [Path(c) for c in (control if isinstance(control, list | tuple) else [control])]
     out, emulator = Path(out), Path(emulator)
@@ -332,9 +336,13 @@ def run_forecasts(control: str | Path | list[str | Path], emulator: str | Path, 
     _check_emulator_levels(emulator, restarts[starts[0]])
     settings = {"control": [str(c.resolve()) for c in controls], "emulator": str(emulator.resolve()),
                 "config": asdict(config), "starts": starts}  # fmt: skip
+    if perturbed_from is not None:
+        check_perturbed_source(Path(perturbed_from), settings)
     _claim(out, settings)
     climatology = history.mean(("time", "lon"))
     jobs = _jobs(starts, restarts, out, emulator, config)
+    if perturbed_from is not None:
+        copy_perturbed_forecasts(Path(perturbed_from), out, settings, [j["start_day"] for j in jobs if j["kind"] == "perturbed"])
     done_path = out / "forecasts.jsonl"
     records = _read_jsonl(done_path)
     scored = {r["start_day"] for r in records}
@@ -372,6 +380,53 @@ def run_forecasts(control: str | Path | list[str | Path], emulator: str | Path, 
     if results is not None and jobs:
         _append_jsonl(Path(results), {"record": "summary", **summary})
     return ForecastExperiment(out, records, summary)
+
+
+def check_perturbed_source(source: Path, settings: dict) -> None:
+    """Refuse (one line) an experiment ``source`` whose perturbed forecasts are not those of ``settings``.
+
+    They are if it ran from the same control with the same forecast length, output, lead step,
+    perturbation and seed (a perturbed start depends only on its restart and the seed).
+    """
+    path = source / _EXPERIMENT
+    if not path.is_file():
+        raise InputError(f"perturbed_from {source}: not a forecast experiment (no {_EXPERIMENT})")
+    theirs, ours = json.loads(path.read_text()), json.loads(json.dumps(settings))
+    same = ("days", "perturbation_K", "seed", "lead_step_days", "output_every_hours")
+    differ = [k for k in same if theirs["config"].get(k) != ours["config"][k]]
+    if theirs["control"] != ours["control"] or differ:
+        raise InputError(f"perturbed_from {source}: ran with another {', '.join(differ or ['control'])}; "
+                         "its perturbed forecasts are not this experiment's")  # fmt: skip
+
+
+def copy_perturbed_forecasts(source: Path, out: Path, settings: dict, starts: list[float]) -> int:
+    """Copy the finished perturbed forecasts of experiment ``source`` for ``starts`` into ``out``; how many.
+
+    ``source`` is checked first (:func:`check_perturbed_source`); starts it did not perturb, or that
+    ``out`` already has, are left alone. Each copy goes to a temporary name first, so an interrupted
+    copy is never taken for a forecast; ``out/perturbed_from.json`` says what was copied from where.
+    """
+    import shutil
+
+    check_perturbed_source(source, settings)
+    copied = 0
+    for start in starts:
+        name = f"day_{start:07.2f}"
+        there, here = source / "starts" / name, out / "starts" / name
+        if _finished_record(there / "perturbed") is None or (here / "perturbed").exists():
+            continue
+        here.mkdir(parents=True, exist_ok=True)
+        for item in ("perturbed_start.pt", "perturbed"):
+            partial = here / f".{item}.partial"
+            shutil.rmtree(partial, ignore_errors=True)
+            (shutil.copytree if (there / item).is_dir() else shutil.copy2)(there / item, partial)
+            partial.rename(here / item)
+        copied += 1
+    if copied:
+        log = out / "perturbed_from.json"
+        earlier = json.loads(log.read_text()) if log.is_file() else []
+        write_text_atomic(log, json.dumps(earlier + [{"source": str(source.resolve()), "copied": copied}], indent=1))
+    return copied
 
 
 def _check_emulator_levels(emulator: Path, restart: Path) -> None:
