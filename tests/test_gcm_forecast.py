@@ -17,7 +17,8 @@ from typer.testing import CliRunner
 
 from subgrid.core.errors import InputError
 from subgrid.hosts.gcm.config import GCMConfig
-from subgrid.hosts.gcm.forecast import ForecastConfig, perturb_restart, run_forecasts, score_forecast
+from subgrid.hosts.gcm.forecast import ForecastConfig, run_forecasts, score_forecast
+from subgrid.hosts.gcm.perturbed import perturb_restart
 from subgrid.hosts.gcm.model import GCM
 from subgrid.hosts.gcm.restart import load_restart
 from subgrid.hosts.gcm.run import RunSettings, open_history, run_gcm
@@ -178,5 +179,7 @@ def test_replay_relabels_the_states_of_failed_forecasts_fine_tunes_and_reruns(co
     weights = tmp_path / "replay" / "round_1" / "run" / "model.safetensors"
     stamp = weights.stat().st_mtime_ns
     again = replay_gcm(data, run, control, tmp_path / "replay", forecast, ReplaySettings(rounds=1, epochs=1),
-                       workers=1, progress=False)  # fmt: skip
+                       workers=1, results=tmp_path / "results.jsonl", progress=False)  # fmt: skip
     assert again["rounds"] == report["rounds"] and weights.stat().st_mtime_ns == stamp  # resumed, nothing redone
+    (line,) = [json.loads(text) for text in (tmp_path / "results.jsonl").read_text().splitlines()]
+    assert line["record"] == "replay" and line["before"]["emulator_failed"] == 1 and line["rounds_run"] == 1

@@ -201,6 +201,7 @@ def replay_command(
     guard: bool = typer.Option(True, "--guard/--no-guard", help="Send columns outside the emulator's training range to RRTMG."),
     fmt: str = typer.Option("onnx", "--format", help="Export format of each round's emulator."),
     workers: int = typer.Option(2, "--workers", min=1, help="Local Dask worker processes (one thread each)."),
+    results: Path = typer.Option(None, "--results", help="Append the before -> after line to this JSON-lines file."),
     progress: bool = PROGRESS,
 ) -> None:
     """Experience replay in the GCM: forecasts, relabel the states of failed ones with RRTMG, fine-tune, rerun."""
@@ -211,7 +212,7 @@ def replay_command(
                               perturbed_starts=0, timed_starts=1, guard=guard, drift_tolerance_K=drift_tolerance_k,
                               harvest_every_hours=harvest_every_hours, harvest_fraction=harvest_fraction)  # fmt: skip
     report = replay_gcm(data, run, list(control), out, forecast, ReplaySettings(rounds=rounds, fmt=fmt),
-                        workers=workers, progress=progress)  # fmt: skip
+                        workers=workers, results=results, progress=progress)  # fmt: skip
     for entry in report["rounds"]:
         typer.echo(f"round {entry['round']}: {entry['emulator_failed']}/{entry['forecasts']} forecasts failed "
                    f"(crashed {entry['forecasts'] - entry['emulator_completed']}); mean T850 drift "

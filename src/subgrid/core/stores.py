@@ -9,6 +9,7 @@ variable, wherever the read happens (``.values``, ``.load()``, a dask computatio
 from __future__ import annotations
 
 from collections.abc import Mapping
+import json
 import os
 from pathlib import Path
 
@@ -82,3 +83,25 @@ def write_text_atomic(path: str | Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
+
+
+def append_json_line(path: str | Path, record: dict) -> None:
+    """Append ``record`` as one JSON line to ``path`` (created with its folder), flushed to disk.
+
+    Results files of long experiments grow a line per finished part; a crash loses at most the
+    line being written, never the earlier ones.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        handle.write(json.dumps(record) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def read_json_lines(path: str | Path) -> list[dict]:
+    """The records of a JSON-lines file (blank lines skipped); an empty list if it does not exist."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

@@ -30,7 +30,6 @@ as soon as its forecasts are done, so an interrupted experiment continues where 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -39,7 +38,7 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from subgrid.core.errors import InputError
-from subgrid.core.stores import write_text_atomic
+from subgrid.core.stores import append_json_line, read_json_lines, write_text_atomic
 
 KINDS = ("physics", "emulator", "perturbed")
 #: The shipped spun-up restart and emulator (``assets/README.md`` says how to regenerate them).
@@ -175,34 +174,6 @@ def choose_starts(restarts: dict[float, Path], history_end: float, config: Forec
 # One forecast (a Dask task)
 
 
-def perturb_restart(source: Path, target: Path, kelvin: float, seed: int) -> Path:
-    """``source`` with Gaussian noise of standard deviation ``kelvin`` on the temperature at every grid point.
-
-    The noise is drawn on the grid, truncated to the model's spectral resolution, and rescaled so its
-    grid-point standard deviation is ``kelvin``. Written atomically to ``target``.
-    """
-    import torch
-
-    from subgrid.hosts.gcm.model import GCM
-    from subgrid.hosts.gcm.restart import load_restart, restart_config, save_restart
-    from subgrid.physics.rrtmg import RRTMG
-
-    config = restart_config(source)
-    model = GCM(config, RRTMG(seed=config.radiation_seed))
-    load_restart(model, source)
-    dynamics, state = model.dynamics, model.state
-    grid = dynamics.grid
-    rng = np.random.default_rng([seed, int(model.step_count)])
-    with torch.no_grad():
-        shape = grid.to_nodal(state.temperature_variation).shape
-        noise = grid.to_modal(torch.as_tensor(rng.standard_normal(shape), dtype=dynamics.dtype))
-        scale = kelvin / float(grid.to_nodal(noise).std()) / dynamics._scale["temperature"]
-        model.state = state.__class__(vorticity=state.vorticity, divergence=state.divergence,
-                                      temperature_variation=state.temperature_variation + noise * scale,
-                                      log_surface_pressure=state.log_surface_pressure, tracers=state.tracers)  # fmt: skip
-    return save_restart(model, target)
-
-
 def run_one_forecast(kind: str, restart: str, out: str, days: float, emulator: str | None, guard: bool,
                      perturbation_K: float, seed: int, restart_every_days: float = 1.0,
                      output_every_hours: float = 6.0, harvest_every_hours: float = 0.0,
@@ -210,16 +181,17 @@ def run_one_forecast(kind: str, restart: str, out: str, days: float, emulator: s
     """One forecast run directory (resumed or left as it is if finished); what happened. Runs in a Dask worker."""
     import torch
 
+    from subgrid.hosts.gcm.perturbed import perturb_restart
     from subgrid.hosts.gcm.radiation import radiation_scheme
     from subgrid.hosts.gcm.restart import restart_config
-    from subgrid.hosts.gcm.run import RunSettings, run_gcm, seconds_per_day
+    from subgrid.hosts.gcm.run import RunSettings, finished_record, run_gcm, seconds_per_day
 
     from subgrid.radiation.emulator import keep_freed_memory
 
     torch.set_num_threads(1)
     keep_freed_memory()  # a worker of an existing cluster may trim the heap after every array (core.chunked._client)
     run_dir = Path(out)
-    record = _finished_record(run_dir)
+    record = finished_record(run_dir)
     if record is None:
         start = Path(restart)
         if kind == "perturbed":
@@ -233,19 +205,10 @@ def run_one_forecast(kind: str, restart: str, out: str, days: float, emulator: s
                 settings=RunSettings(output_every_hours=output_every_hours, restart_every_days=restart_every_days,
                                      harvest_every_hours=harvest_every_hours if kind == "emulator" else 0.0,
                                      harvest_fraction=harvest_fraction))  # fmt: skip
-        record = _finished_record(run_dir) or json.loads((run_dir / "run.json").read_text())
+        record = finished_record(run_dir) or json.loads((run_dir / "run.json").read_text())
     return {"kind": kind, "path": str(run_dir), "crash": record.get("crash"),
             "guard": record.get("guard_this_session"), "seconds_per_day": seconds_per_day(run_dir),
             "seconds_per_day_warm": seconds_per_day(run_dir, skip_intervals=1)}  # fmt: skip
-
-
-def _finished_record(run_dir: Path) -> dict | None:
-    """The run record of a run that finished or crashed (nothing left to do), else None."""
-    path = run_dir / "run.json"
-    if not path.is_file():
-        return None
-    record = json.loads(path.read_text())
-    return record if record.get("finished") or record.get("crash") else None
 
 
 # --------------------------------------------------------------------------------------------
@@ -324,7 +287,7 @@ def run_forecasts(control: str | Path | list[str | Path], emulator: str | Path, 
             (e.g. ``benchmarks/results/forecasts_cpu.jsonl``).
         perturbed_from: another experiment on the same control, starts and perturbation (e.g. of another
             emulator): its finished perturbed-physics forecasts, which do not depend on the emulator, are
-            copied instead of rerun (:func:`copy_perturbed_forecasts`).
+            copied instead of rerun (:mod:`.perturbed`).
     """
     controls = [Path(c) for c in (control if isinstance(control, list | tuple) else [control])]
     out, emulator = Path(out), Path(emulator)
@@ -337,14 +300,16 @@ def run_forecasts(control: str | Path | list[str | Path], emulator: str | Path, 
     settings = {"control": [str(c.resolve()) for c in controls], "emulator": str(emulator.resolve()),
                 "config": asdict(config), "starts": starts}  # fmt: skip
     if perturbed_from is not None:
-        check_perturbed_source(Path(perturbed_from), settings)
+        from subgrid.hosts.gcm.perturbed import check_perturbed_source, copy_perturbed_forecasts
+
+        check_perturbed_source(_recorded_settings(Path(perturbed_from), "perturbed_from"), settings)
     _claim(out, settings)
     climatology = history.mean(("time", "lon"))
     jobs = _jobs(starts, restarts, out, emulator, config)
     if perturbed_from is not None:
-        copy_perturbed_forecasts(Path(perturbed_from), out, settings, [j["start_day"] for j in jobs if j["kind"] == "perturbed"])
+        copy_perturbed_forecasts(Path(perturbed_from), out, [j["start_day"] for j in jobs if j["kind"] == "perturbed"])
     done_path = out / "forecasts.jsonl"
-    records = _read_jsonl(done_path)
+    records = read_json_lines(done_path)
     scored = {r["start_day"] for r in records}
     jobs = [job for job in jobs if job["start_day"] not in scored]
     finished: dict[float, dict[str, dict]] = {}
@@ -366,9 +331,9 @@ def run_forecasts(control: str | Path | list[str | Path], emulator: str | Path, 
                     bar.update(1)
                     if set(finished[start]) == wanted[start]:
                         record = _score_start(start, finished[start], history, climatology, config, out)
-                        _append_jsonl(done_path, record)
+                        append_json_line(done_path, record)
                         if results is not None:
-                            _append_jsonl(Path(results), {"record": "forecast", **record})
+                            append_json_line(Path(results), {"record": "forecast", **record})
                         records.append(record)
         finally:
             client.close()
@@ -378,55 +343,16 @@ def run_forecasts(control: str | Path | list[str | Path], emulator: str | Path, 
     summary = summarise(records, config)
     write_text_atomic(out / "summary.json", json.dumps(summary, indent=1))
     if results is not None and jobs:
-        _append_jsonl(Path(results), {"record": "summary", **summary})
+        append_json_line(Path(results), {"record": "summary", **summary})
     return ForecastExperiment(out, records, summary)
 
 
-def check_perturbed_source(source: Path, settings: dict) -> None:
-    """Refuse (one line) an experiment ``source`` whose perturbed forecasts are not those of ``settings``.
-
-    They are if it ran from the same control with the same forecast length, output, lead step,
-    perturbation and seed (a perturbed start depends only on its restart and the seed).
-    """
-    path = source / _EXPERIMENT
+def _recorded_settings(experiment: Path, what: str) -> dict:
+    """The settings an experiment directory was run with (one-line error if it is none)."""
+    path = experiment / _EXPERIMENT
     if not path.is_file():
-        raise InputError(f"perturbed_from {source}: not a forecast experiment (no {_EXPERIMENT})")
-    theirs, ours = json.loads(path.read_text()), json.loads(json.dumps(settings))
-    same = ("days", "perturbation_K", "seed", "lead_step_days", "output_every_hours")
-    differ = [k for k in same if theirs["config"].get(k) != ours["config"][k]]
-    if theirs["control"] != ours["control"] or differ:
-        raise InputError(f"perturbed_from {source}: ran with another {', '.join(differ or ['control'])}; "
-                         "its perturbed forecasts are not this experiment's")  # fmt: skip
-
-
-def copy_perturbed_forecasts(source: Path, out: Path, settings: dict, starts: list[float]) -> int:
-    """Copy the finished perturbed forecasts of experiment ``source`` for ``starts`` into ``out``; how many.
-
-    ``source`` is checked first (:func:`check_perturbed_source`); starts it did not perturb, or that
-    ``out`` already has, are left alone. Each copy goes to a temporary name first, so an interrupted
-    copy is never taken for a forecast; ``out/perturbed_from.json`` says what was copied from where.
-    """
-    import shutil
-
-    check_perturbed_source(source, settings)
-    copied = 0
-    for start in starts:
-        name = f"day_{start:07.2f}"
-        there, here = source / "starts" / name, out / "starts" / name
-        if _finished_record(there / "perturbed") is None or (here / "perturbed").exists():
-            continue
-        here.mkdir(parents=True, exist_ok=True)
-        for item in ("perturbed_start.pt", "perturbed"):
-            partial = here / f".{item}.partial"
-            shutil.rmtree(partial, ignore_errors=True)
-            (shutil.copytree if (there / item).is_dir() else shutil.copy2)(there / item, partial)
-            partial.rename(here / item)
-        copied += 1
-    if copied:
-        log = out / "perturbed_from.json"
-        earlier = json.loads(log.read_text()) if log.is_file() else []
-        write_text_atomic(log, json.dumps(earlier + [{"source": str(source.resolve()), "copied": copied}], indent=1))
-    return copied
+        raise InputError(f"{what} {experiment}: not a forecast experiment (no {_EXPERIMENT})")
+    return json.loads(path.read_text())
 
 
 def _check_emulator_levels(emulator: Path, restart: Path) -> None:
@@ -584,28 +510,13 @@ def summarise(records: list[dict], config: ForecastConfig) -> dict:
     return summary
 
 
-def _read_jsonl(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def _append_jsonl(path: Path, record: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        handle.write(json.dumps(record) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
-
 def read_experiment(out: str | Path) -> tuple[list[dict], dict]:
     """The records (one per scored start) and the summary of a forecast experiment directory."""
     out = Path(out)
     if not (out / _EXPERIMENT).is_file():
         raise InputError(f"{out}: not a forecast experiment (no {_EXPERIMENT}; run subgrid gcm forecasts)")
     settings = json.loads((out / _EXPERIMENT).read_text())
-    records = sorted(_read_jsonl(out / "forecasts.jsonl"), key=lambda r: r["start_day"])
+    records = sorted(read_json_lines(out / "forecasts.jsonl"), key=lambda r: r["start_day"])
     if not records:
         raise InputError(f"{out}: no forecast scored yet")
     return records, summarise(records, ForecastConfig(**settings["config"]))

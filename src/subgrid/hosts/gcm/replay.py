@@ -30,7 +30,7 @@ import numpy as np
 import xarray as xr
 
 from subgrid.core.errors import InputError
-from subgrid.core.stores import write_text_atomic
+from subgrid.core.stores import append_json_line, write_text_atomic
 from subgrid.hosts.gcm.forecast import ForecastConfig, run_forecasts
 from subgrid.physics.schema import RADIATION_INPUTS
 
@@ -88,11 +88,12 @@ def replay_gcm(data: str | Path, run: str | Path, control: str | Path | list, ou
                forecast: ForecastConfig = ForecastConfig(starts=6, perturbed_starts=0, timed_starts=1,
                                                          harvest_every_hours=12.0, harvest_fraction=0.1),
                settings: ReplaySettings = ReplaySettings(), *, workers: int = 2, scheduler: str | None = None,
-               progress: bool = True) -> dict:  # fmt: skip
+               results: str | Path | None = None, progress: bool = True) -> dict:  # fmt: skip
     """Experience replay of the emulator of training run ``run`` (trained on ``data``) in GCM forecasts.
 
     Rounds (module docstring) continue while a forecast fails and fewer than ``settings.rounds``
-    fine-tuning rounds have run. Returns the report also written to ``OUT/replay.json``.
+    fine-tuning rounds have run. Returns the report also written to ``OUT/replay.json``; with
+    ``results``, its before → after line is appended there (e.g. ``benchmarks/results/forecasts_cpu.jsonl``).
     """
     import torch
 
@@ -153,5 +154,9 @@ def replay_gcm(data: str | Path, run: str | Path, control: str | Path | list, ou
     report = {"record": record, "rounds": entries, "before": entries[0], "after": entries[-1],
               "rounds_run": len(entries) - 1, "all_passed": entries[-1]["emulator_failed"] == 0}  # fmt: skip
     write_text_atomic(report_path, json.dumps(report, indent=1))
+    if results is not None:
+        append_json_line(results, {"record": "replay", "run": record["run"], "out": str(out.resolve()),
+                                   "starts": forecast.starts, "days": forecast.days, "guard": forecast.guard,
+                                   **{k: report[k] for k in ("before", "after", "rounds_run", "all_passed")}})  # fmt: skip
     return report
 

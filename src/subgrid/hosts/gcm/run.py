@@ -221,6 +221,15 @@ def _precrash_dataset(crash: ModelCrash) -> xr.Dataset:
     return xr.concat(parts, "column").assign_attrs(crash=str(crash), vertical_order="surface_first")
 
 
+def finished_record(run_dir: str | Path) -> dict | None:
+    """The run record of a run directory that finished or crashed (nothing left to do), else None."""
+    path = Path(run_dir) / "run.json"
+    if not path.is_file():
+        return None
+    record = json.loads(path.read_text())
+    return record if record.get("finished") or record.get("crash") else None
+
+
 def seconds_per_day(out: Path, skip_intervals: int = 0) -> dict[str, float]:
     """Wall seconds per model day of each part, over the run in ``out`` (from ``timing.jsonl``).
 
