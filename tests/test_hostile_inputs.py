@@ -25,7 +25,7 @@ from subgrid.radiation.dataset import (
     RadiationDatasetConfig,
     compute_columns_chunk,
     compute_radiation_chunk,
-    _chunk_seeds,
+    chunk_seeds,
     open_columns_file,
 )
 from subgrid.radiation.emulator import Emulator
@@ -110,7 +110,7 @@ def test_stated_units_are_converted_once_and_label_like_si_columns(tmp_path):
     config = ColumnsLabellingConfig.for_file(source, units=units, chunk_size=4)
     assert config.to_dict()["units"]["ozone_mole_fraction"] == "ppmv"  # part of the job: no resume across units
     labelled = compute_columns_chunk(config, 0, slice(0, 4))
-    direct = radiative_transfer(si, seed=_chunk_seeds(config.seed, 0)[1])  # the same McICA draw
+    direct = radiative_transfer(si, seed=chunk_seeds(config.seed, 0)[1])  # the same McICA draw
     for name in ("lw_heating_rate", "sw_heating_rate", "lw_flux_up"):
         np.testing.assert_allclose(labelled[name].values, direct[name].values, rtol=1e-6, atol=1e-6)
 

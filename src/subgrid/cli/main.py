@@ -13,7 +13,7 @@ from pathlib import Path
 import typer
 
 from subgrid import __version__
-from subgrid.cli import gcm, gw_column, gw_gridded, rce
+from subgrid.cli import gcm, gw_column, gw_gridded, rce, suite
 from subgrid.cli.configs import config_option, configured, model_help
 from subgrid.cli.errors import OneLineUsageErrors, fail, one_line_errors
 from subgrid.demo.run import DemoConfig, run_demo
@@ -45,6 +45,8 @@ train_app.command("gw-gridded")(gw_gridded.train_gw_gridded_command)
 generate_app.command("gw-fluxes")(gw_gridded.generate_gw_fluxes_command)
 generate_app.command("gw-simulation")(gw_gridded.generate_gw_simulation_command)
 app.command("pretrain")(gw_gridded.pretrain_command)
+# The radiation generalisation suite lives in subgrid.cli.suite; `evaluate --suite` dispatches to it.
+generate_app.command("suite")(suite.generate_suite_command)
 # The radiation emulator's online commands live in rce.
 online_app.command("radiation")(rce.online_radiation_command)
 replay_app.command("radiation")(rce.replay_radiation_command)
@@ -217,7 +219,12 @@ def evaluate_command(
     run: list[Path] = typer.Option(
         ..., "--run", help="Run directory of a trained emulator; gridded GW runs: repeat to compare several "
         "(the ablation table: comparison.md/json and side-by-side maps in --out)."),
-    data: Path = typer.Option(..., "--data", help="Held-out dataset (zarr; gridded GW runs: a fine-tuning netCDF/zarr file)."),
+    data: Path = typer.Option(
+        None, "--data", help="Held-out dataset (zarr; gridded GW runs: a fine-tuning netCDF/zarr file); or --suite."),
+    suite_dir: Path = typer.Option(
+        None, "--suite", help="Radiation runs or artifacts: a suite directory from `subgrid generate suite`; scores every "
+        "set into one table (comparison.md in --out, default RUN/evaluation/suite_NAME)."),
+    results: Path = typer.Option(None, "--results", help="With --suite: append one JSON line per set to this file."),
     out: Path = typer.Option(
         None, "--out", help="Where to write metrics.json and plots (default RUN/evaluation/NAME; required when "
         "comparing runs)."),
@@ -232,15 +239,25 @@ def evaluate_command(
         None, "--region", help="Gridded GW runs only: LAT0,LAT1,LON0,LON1 (degrees): score this box alone, e.g. "
         "the region a pre-trained backbone never saw."),
 ) -> None:
-    """Score an emulator on a dataset: metrics.json and plots.
+    """Score an emulator on a dataset: metrics.json and plots; or a radiation emulator on a generalisation suite.
 
     Radiation runs: against RRTMG (per-level error profiles, scatter, regimes). Gridded
     gravity-wave runs: Hellinger distance (symlog bins), RMSE and R² per level, band and overall,
     time-mean and zonal-mean maps, an instantaneous map; several --run: one table and side-by-side
-    figures of them all (the ablation).
+    figures of them all (the ablation). --suite DIR (a radiation run or exported artifact): flux MAE %,
+    heating RMSE above and below 10 hPa, OLR and surface SW biases on every set, one table.
     """
     from subgrid.evaluation.metrics import metrics_table
 
+    if suite_dir is not None:
+        if data is not None or len(run) > 1 or label:
+            raise InputError("--suite: scores one --run on every set of the suite; no --data, no second --run")
+        suite.evaluate_suite_command(run[0], suite_dir, out, results)
+        return
+    if data is None:
+        raise InputError("--data: required (or --suite DIR for a radiation emulator)")
+    if results is not None:
+        raise InputError("--results: only with --suite")
     if len(run) > 1 or label:
         gw_gridded.compare_gw_gridded_runs(run, label, data, out, period, plot_level, region)
         return

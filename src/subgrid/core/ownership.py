@@ -22,6 +22,7 @@ import datetime as _dt
 import json
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import subgrid
@@ -139,3 +140,21 @@ def publish(staged: Path, path: Path, kind: str) -> Path:
         raise
     shutil.rmtree(old, ignore_errors=True)
     return path
+
+
+def write_directory(out: Path, kind: str, generator: str, write: Callable[[Path], None]) -> Path:
+    """Call ``write(staging)`` in a temporary directory, mark it ``kind``, then swap it in at ``out`` (:func:`publish`).
+
+    Only an output of subgrid's ``kind`` at ``out`` is replaced; anything else there is refused, untouched,
+    before ``write`` runs.
+    """
+    out = Path(out)
+    check_replaceable(out, kind)
+    staging = staging_path(out, "tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        write(staging)
+        return publish(mark(staging, kind, generator), out, kind)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

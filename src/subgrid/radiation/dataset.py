@@ -77,7 +77,7 @@ class RadiationDatasetConfig:
         }
 
 
-def _chunk_seeds(seed: int, index: int) -> tuple[np.random.Generator, int]:
+def chunk_seeds(seed: int, index: int) -> tuple[np.random.Generator, int]:
     """Independent sampler generator and McICA seed for one chunk."""
     sampler_seq, mcica_seq = np.random.SeedSequence([seed, index]).spawn(2)
     return np.random.default_rng(sampler_seq), int(mcica_seq.generate_state(1)[0])
@@ -85,7 +85,7 @@ def _chunk_seeds(seed: int, index: int) -> tuple[np.random.Generator, int]:
 
 def compute_radiation_chunk(config: RadiationDatasetConfig, index: int, columns: slice) -> xr.Dataset:
     """Sample the columns of chunk ``index`` and run RRTMG on them: inputs and outputs in one Dataset."""
-    rng, mcica_seed = _chunk_seeds(config.seed, index)
+    rng, mcica_seed = chunk_seeds(config.seed, index)
     inputs = sample_columns(columns.stop - columns.start, rng, config.sampler)
     validate_radiation_inputs(inputs, config.rrtmg)
     arrays = {name: inputs[name].values for name in RADIATION_INPUTS}
@@ -233,8 +233,9 @@ class ColumnsLabellingConfig:
                 "seed": self.seed, "units": dict(sorted(self.units.items()))}  # fmt: skip
 
 
-def _columns_block(config: ColumnsLabellingConfig, columns: slice) -> xr.Dataset:
-    """The file's columns ``columns``, surface first: the radiation inputs and the descriptors present."""
+def columns_block(config: ColumnsLabellingConfig, columns: slice | np.ndarray) -> xr.Dataset:
+    """The file's columns ``columns`` (a slice or column indices), loaded, surface first: the radiation inputs
+    and the descriptors present (``earth_sun_distance_factor`` 1 where the file has none)."""
     ds = open_columns_file(config.source, config.units)
     names = [n for n in (*RADIATION_INPUTS, *_DESCRIPTORS) if n in ds and "column" in ds[n].dims]
     block, _ = to_surface_first(ds[names].isel(column=columns).load())
@@ -248,12 +249,12 @@ def _columns_block(config: ColumnsLabellingConfig, columns: slice) -> xr.Dataset
 
 def compute_columns_chunk(config: ColumnsLabellingConfig, index: int, columns: slice) -> xr.Dataset:
     """Run RRTMG on chunk ``index`` of the file's columns: inputs (surface first) and outputs in one Dataset."""
-    inputs = _columns_block(config, columns)
+    inputs = columns_block(config, columns)
     try:
         validate_radiation_inputs(inputs, config.rrtmg)
     except InputError as error:
         raise InputError(f"{config.source}, columns {columns.start}-{columns.stop - 1}: {error}") from error
-    _, mcica_seed = _chunk_seeds(config.seed, index)
+    _, mcica_seed = chunk_seeds(config.seed, index)
     outputs = mcica_mean({name: inputs[name].values for name in RADIATION_INPUTS}, config.rrtmg, mcica_seed,
                          config.mcica_samples)  # fmt: skip
     for name, var in RADIATION_OUTPUTS.items():
@@ -282,10 +283,10 @@ def label_columns(
     for start in range(0, config.n_columns, config.chunk_size):
         columns = slice(start, min(start + config.chunk_size, config.n_columns))
         try:
-            validate_radiation_inputs(_columns_block(config, columns), config.rrtmg)
+            validate_radiation_inputs(columns_block(config, columns), config.rrtmg)
         except InputError as error:
             raise InputError(f"{config.source}, columns {columns.start}-{columns.stop - 1}: {error}") from error
-    first = _columns_block(config, slice(0, 1))
+    first = columns_block(config, slice(0, 1))
     for name, var in RADIATION_OUTPUTS.items():
         shape = tuple(first.sizes[dim] for dim in var.dims)
         first[name] = xr.Variable(var.dims, np.zeros(shape), var.attrs())

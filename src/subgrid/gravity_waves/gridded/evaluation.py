@@ -28,7 +28,6 @@ distance per level.
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -37,7 +36,7 @@ import xarray as xr
 
 from subgrid.gravity_waves.gridded.dataset import GriddedSelection, LatLonBox, open_gw_gridded
 from subgrid.core.errors import InputError
-from subgrid.core.ownership import EVALUATION, check_replaceable, mark, publish, staging_path
+from subgrid.core.ownership import EVALUATION, write_directory
 from subgrid.evaluation.metrics import hellinger_bins, hellinger_by_level, hellinger_distance, r2, rmse
 from subgrid.evaluation.plots import _figure, _save
 from subgrid.gravity_waves.gridded.training import (
@@ -279,20 +278,6 @@ def _plot_position(truth: xr.Dataset, levels: list[int], plot_level: int | None,
     return levels.index(plot_level)
 
 
-def _write_directory(out: Path, write) -> None:
-    """Call ``write(staging)`` in a temporary directory, then swap it in at ``out``, replacing only an evaluation
-    subgrid wrote there (:mod:`subgrid.core.ownership`; anything else at ``out`` is refused, untouched)."""
-    check_replaceable(out, EVALUATION)
-    staging = staging_path(out, "tmp")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    try:
-        write(staging)
-        publish(mark(staging, EVALUATION, __name__), out, EVALUATION)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
 def evaluate_gw_gridded(
     run: str | Path,
     data: str | Path | list[str | Path],
@@ -333,7 +318,7 @@ def evaluate_gw_gridded(
         (staging / "metrics.json").write_text(json.dumps(metrics, indent=2, allow_nan=False))
 
     out = Path(out) if out is not None else run / "evaluation" / Path(ds.attrs["source_files"][0]).stem
-    _write_directory(out, write)
+    write_directory(out, EVALUATION, __name__, write)
     metrics["output_directory"] = str(out)
     return metrics
 
@@ -527,6 +512,6 @@ def compare_gw_gridded(
         (staging / "comparison.json").write_text(json.dumps(summary, indent=2, allow_nan=False))
 
     out = Path(out)
-    _write_directory(out, write)
+    write_directory(out, EVALUATION, __name__, write)
     summary["output_directory"] = str(out)
     return summary

@@ -37,7 +37,8 @@ class ColumnSamplerConfig:
             than the lowest layer of a grid uniform in log-pressure (the least stretched grid).
         ocean_fraction: probability that a column is over ocean (or sea ice).
         land_elevation_mean_m: mean of the exponential elevation distribution of land columns.
-        land_elevation_max_m: truncation of that distribution, at most 5000 m.
+        land_elevation_max_m: truncation of that distribution, at most 6000 m (surfaces down to ~470 hPa:
+            the high plateaus, and the generalisation suite's ``high_ground`` set).
         clear_fraction: probability of the ``clear`` cloud regime.
         cloudy_regime_weights: relative weights of the other regimes, in ``CLOUD_REGIMES[1:]``
             order (low, middle, high, multi_layer, deep_convective); normalised here.
@@ -86,8 +87,8 @@ class ColumnSamplerConfig:
                 fail(name, "a probability in [0, 1]")
         if self.land_elevation_mean_m <= 0.0:
             fail("land_elevation_mean_m", "> 0 m")
-        if not 0.0 < self.land_elevation_max_m <= 5000.0:
-            fail("land_elevation_max_m", "in (0, 5000] m")
+        if not 0.0 < self.land_elevation_max_m <= 6000.0:
+            fail("land_elevation_max_m", "in (0, 6000] m")
         if len(self.cloudy_regime_weights) != len(CLOUD_REGIMES) - 1 or min(self.cloudy_regime_weights) < 0.0:
             fail("cloudy_regime_weights", f"{len(CLOUD_REGIMES) - 1} non-negative weights for {CLOUD_REGIMES[1:]}")
         if self.clear_fraction < 1.0 and sum(self.cloudy_regime_weights) <= 0.0:

@@ -21,7 +21,7 @@ from subgrid.radiation.columns.profiles import (
 )
 
 
-def _smooth_bumps(
+def smooth_bumps(
     rng: np.random.Generator,
     z_km: np.ndarray,
     n_bumps: int,
@@ -67,9 +67,9 @@ def sample_columns(
         c.surface_pressure_Pa, config.n_levels, config.top_pressure_Pa, config.bottom_layer_thickness_Pa
     )
     z_km = log_pressure_height_km(p_level)
-    temperature = temperature_profile_K(z_km, c) + _smooth_bumps(generator, z_km, 3, (-1.5, 1.5), (1.0, 5.0))
+    temperature = temperature_profile_K(z_km, c) + smooth_bumps(generator, z_km, 3, (-1.5, 1.5), (1.0, 5.0))
     fraction, liquid_path, ice_path = sample_clouds(generator, c, config, z_km, temperature, p_interface)
-    dry_moist_layers = 1.0 + _smooth_bumps(generator, z_km, 2, (-0.5, 0.5), (0.5, 2.0))
+    dry_moist_layers = 1.0 + smooth_bumps(generator, z_km, 2, (-0.5, 0.5), (0.5, 2.0))
     relative_humidity = np.clip(manabe_relative_humidity(p_level, c) * dry_moist_layers, 0.0, 1.0)
     # Cloudy layers are close to saturation.
     relative_humidity = np.where(fraction > 0.0, np.maximum(relative_humidity, 0.9 + 0.1 * fraction), relative_humidity)

@@ -1,0 +1,68 @@
+"""Command-line layer of the generalisation suite (thin over :mod:`subgrid.radiation.shifted_sets` and
+:mod:`subgrid.radiation.generalization`): ``subgrid generate suite`` and ``subgrid evaluate --suite``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from subgrid.core.errors import InputError
+from subgrid.radiation.shifted_sets import SHIFTED_SETS
+
+
+def _hosts(entries: list[str]) -> dict[str, str]:
+    """``--hosts NAME=FILE`` (or ``FILE``, named by its stem) as a mapping."""
+    hosts = {}
+    for entry in entries:
+        name, sep, path = entry.rpartition("=")
+        name = name.strip() if sep else Path(entry).stem.removesuffix(".zarr")
+        if name in hosts:
+            raise InputError(f"--hosts {entry!r}: a second host set named {name!r}; name them NAME=FILE")
+        hosts[name] = path if sep else entry
+    return hosts
+
+
+def generate_suite_command(
+    out: Path = typer.Option(..., "--out", help="Suite directory: one NAME.zarr per set; finished sets are kept."),
+    columns: int = typer.Option(500, "--columns", min=1, help="Columns per set (host sets: at most this many)."),
+    sets: str = typer.Option(None, "--sets", help=f"Comma-separated names (default all): {', '.join(SHIFTED_SETS)}."),
+    hosts: list[str] = typer.Option(
+        [], "--hosts", help="[NAME=]FILE: a host's columns (netCDF or zarr in the schema, e.g. from `subgrid gcm "
+        "columns`) as set host_NAME (NAME: the file's stem); repeatable."),
+    like: Path = typer.Option(
+        None, "--like", help="Training dataset (zarr) or run directory whose sampler and RRTMG settings the sets take "
+        "(default: those of `subgrid generate radiation`)."),
+    levels: int = typer.Option(None, "--levels", min=2, help="Layers of the base grid without --like (default 60)."),
+    seed: int = typer.Option(1000, "--seed", min=0, help="Seed of the sampled columns and the shifts: one the training "
+                             "data did not use."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace sets made with other settings (subgrid's only)"),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+) -> None:
+    """Generate the generalisation suite: named sets of shifted columns (another seed, +4 K, CO2 and ozone outside the
+    training ranges, other grids, high ground, perturbed standard atmospheres, host states), labelled by RRTMG."""
+    from dataclasses import replace
+
+    from subgrid.radiation.shifted_sets import SuiteConfig, generate_suite
+
+    settings = {"n_columns": columns, "seed": seed, "hosts": _hosts(hosts)}
+    if sets is not None:
+        settings["sets"] = tuple(name.strip() for name in sets.split(",") if name.strip())
+    if like is not None and levels is not None:
+        raise InputError("--levels: the base grid comes from --like; give one of them")
+    config = SuiteConfig.like(like, **settings) if like is not None else SuiteConfig(**settings)
+    if levels is not None:
+        config = replace(config, sampler=replace(config.sampler, n_levels=levels))
+    report = generate_suite(out, config, overwrite=overwrite, progress=progress)
+    typer.echo(f"{out}: {len(report.written)} set(s) written ({', '.join(report.written) or 'none'}), "
+               f"{len(report.skipped)} already there ({', '.join(report.skipped) or 'none'})")  # fmt: skip
+
+
+def evaluate_suite_command(run: Path, suite: Path, out: Path | None, results: Path | None) -> None:
+    """``subgrid evaluate --run RUN --suite DIR``: the table of every set, printed and written."""
+    from subgrid.radiation.generalization import evaluate_suite
+
+    evaluation = evaluate_suite(run, suite, out=out, results=results)
+    typer.echo(evaluation["table"])
+    appended = f"; {len(evaluation['rows'])} lines appended to {results}" if results else ""
+    typer.echo(f"wrote {evaluation['output_directory']}/comparison.md and suite_metrics.json{appended}")
