@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from subgrid.core.stores import append_json_line
+
 
 def _rounded(value: float) -> float:
     """4 decimals; values under 1e-3 (residuals, fractions of a budget) keep 4 significant digits instead."""
@@ -13,9 +15,7 @@ def _rounded(value: float) -> float:
 
 def emit(result: dict, out: Path | None = None) -> None:
     """Print ``result`` as one JSON line (floats rounded, :func:`_rounded`) and append it to ``out``."""
-    line = json.dumps({k: _rounded(v) if isinstance(v, float) else v for k, v in result.items()})
-    print(line, flush=True)
+    rounded = {k: _rounded(v) if isinstance(v, float) else v for k, v in result.items()}
+    print(json.dumps(rounded), flush=True)
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with out.open("a") as handle:
-            handle.write(line + "\n")
+        append_json_line(out, rounded)

@@ -302,7 +302,7 @@ def run_forecasts(control: str | Path | list[str | Path], emulator: str | Path, 
     if perturbed_from is not None:
         from subgrid.hosts.gcm.perturbed import check_perturbed_source, copy_perturbed_forecasts
 
-        check_perturbed_source(_recorded_settings(Path(perturbed_from), "perturbed_from"), settings)
+        check_perturbed_source(_recorded_settings(Path(perturbed_from), "perturbed_from wants one"), settings)
     _claim(out, settings)
     climatology = history.mean(("time", "lon"))
     jobs = _jobs(starts, restarts, out, emulator, config)
@@ -347,11 +347,11 @@ def run_forecasts(control: str | Path | list[str | Path], emulator: str | Path, 
     return ForecastExperiment(out, records, summary)
 
 
-def _recorded_settings(experiment: Path, what: str) -> dict:
-    """The settings an experiment directory was run with (one-line error if it is none)."""
+def _recorded_settings(experiment: Path, hint: str) -> dict:
+    """The settings an experiment directory was run with (one-line error, ending in ``hint``, if it is none)."""
     path = experiment / _EXPERIMENT
     if not path.is_file():
-        raise InputError(f"{what} {experiment}: not a forecast experiment (no {_EXPERIMENT})")
+        raise InputError(f"{experiment}: not a forecast experiment (no {_EXPERIMENT}; {hint})")
     return json.loads(path.read_text())
 
 
@@ -513,9 +513,7 @@ def summarise(records: list[dict], config: ForecastConfig) -> dict:
 def read_experiment(out: str | Path) -> tuple[list[dict], dict]:
     """The records (one per scored start) and the summary of a forecast experiment directory."""
     out = Path(out)
-    if not (out / _EXPERIMENT).is_file():
-        raise InputError(f"{out}: not a forecast experiment (no {_EXPERIMENT}; run subgrid gcm forecasts)")
-    settings = json.loads((out / _EXPERIMENT).read_text())
+    settings = _recorded_settings(out, "run subgrid gcm forecasts")
     records = sorted(read_json_lines(out / "forecasts.jsonl"), key=lambda r: r["start_day"])
     if not records:
         raise InputError(f"{out}: no forecast scored yet")

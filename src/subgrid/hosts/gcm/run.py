@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 from subgrid.core.contract import Parameterization
 from subgrid.core.errors import InputError
 from subgrid.core.ownership import GCM_RUN, check_replaceable, is_owned, mark
-from subgrid.core.stores import write_text_atomic
+from subgrid.core.stores import append_json_line, write_text_atomic
 from subgrid.hosts.gcm.config import GCMConfig
 from subgrid.hosts.gcm.model import GCM, ModelCrash
 from subgrid.hosts.gcm.output import IntervalMeans, interval_dataset
@@ -201,9 +201,8 @@ def _interval(model: GCM, out: Path, steps: int, per_output: int, per_harvest: i
         save_restart(model, out / "restarts" / f"{name}.pt")
         save_restart(model, out / "restart.pt")
     timing = {part: model.timers.seconds[part] - before[part] for part in before}
-    with open(out / "timing.jsonl", "a") as log:
-        log.write(json.dumps({"day": model.time_days, "wall_s": time.perf_counter() - started,
-                              "model_days": steps / model.config.steps_per_day, **timing, **budgets}) + "\n")  # fmt: skip
+    append_json_line(out / "timing.jsonl", {"day": model.time_days, "wall_s": time.perf_counter() - started,
+                                            "model_days": steps / model.config.steps_per_day, **timing, **budgets})  # fmt: skip
     return crash
 
 
