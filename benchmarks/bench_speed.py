@@ -161,7 +161,7 @@ def _prepare(work: Path, run: Path | None, width: int, depth: int, n_columns: in
         _untrained_run(work / "run", width, depth)
     else:
         emulator, description = load_emulator(run)
-        if description["n_levels"] != N_LEVELS:
+        if description["n_levels"] not in (N_LEVELS, None):  # None: a grid-agnostic run takes 60 levels too
             raise SystemExit(f"--run {run}: {description['n_levels']} levels; this benchmark uses {N_LEVELS}")
         (work / "run").mkdir()
         save_weights(emulator, work / "run" / "model.safetensors")
@@ -177,6 +177,7 @@ def _prepare(work: Path, run: Path | None, width: int, depth: int, n_columns: in
     return {
         "model": description["model"],
         "model_options": description["model_options"],
+        "vertical_grid": description.get("vertical_grid", "fixed"),
         "parameters": sum(p.numel() for p in emulator.parameters()),
         "rrtmg_settings": settings,
         "rrtmg_settings_source": "the training data" if recorded else "defaults (untrained model)",
@@ -194,7 +195,7 @@ def _measure(command: list[str], threads: int) -> dict[int, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--run", type=Path, default=None, help="Trained run directory (60 levels).")
+    parser.add_argument("--run", type=Path, default=None, help="Trained run directory (60 levels, or grid-agnostic).")
     parser.add_argument("--width", type=int, default=32, help="ResCNN width when no --run is given.")
     parser.add_argument("--depth", type=int, default=4, help="ResCNN depth when no --run is given.")
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 64, 1024, 8192])

@@ -73,6 +73,27 @@ def columns() -> xr.Dataset:
 MERRA2_LEVELS = 24
 
 
+def train_tiny_radiation_run(root, n_levels: int = 12, epochs: int = 1):
+    """A ResCNN 8x2 trained for ``epochs`` on 240 sampled, RRTMG-labelled columns in ``root/train.zarr``: ``root/run``."""
+    import json
+
+    from subgrid.core.chunked import write_zarr_atomic
+    from subgrid.physics.rrtmg import RRTMGConfig
+    from subgrid.radiation.columns import ColumnSamplerConfig, sample_columns
+    from subgrid.radiation.shifted_sets import label_with_mcica
+    from subgrid.radiation.training import RadiationTrainingConfig, train_radiation
+
+    sampler = ColumnSamplerConfig(n_levels=n_levels)
+    labelled = label_with_mcica(sample_columns(240, 4, sampler), RRTMGConfig(), 4, 1, 240, progress=False)
+    labelled.attrs = {"vertical_order": "surface_first", "sampler_settings": json.dumps(sampler.to_dict()),
+                      "rrtmg_settings": json.dumps(RRTMGConfig().to_dict())}  # fmt: skip
+    data = write_zarr_atomic(labelled.chunk({"column": 60}), root / "train.zarr")
+    config = RadiationTrainingConfig(model="rescnn", model_options={"width": 8, "depth": 2}, batch_size=64,
+                                     epochs=epochs, statistics_columns=200)  # fmt: skip
+    train_radiation(data, root / "run", config, progress=False)
+    return root / "run"
+
+
 def merra2_fields(times=("2020-03-20T12:00", "2020-06-21T00:00"), lats=(-60.0, 0.0, 45.0), lons=(0.0, 90.0)):
     """Small fields in the layout of MERRA-2 inst3_3d_asm_Nv (lev 1 = top) plus TS from inst1_2d_asm_Nx."""
     rng = np.random.default_rng(0)

@@ -426,3 +426,25 @@ def test_config_settings_take_effect():
     assert np.all(np.abs(ds["co2_mole_fraction"] - 420e-6) < 100e-6)
     land = {SURFACE_TYPES.index("land"), SURFACE_TYPES.index("snow_covered_land")}
     assert not land & set(np.unique(ds["surface_type"].values))
+
+
+def test_wide_coverage_widens_the_upper_atmosphere_ozone_ice_and_ground(large):
+    """The wide settings reach what the defaults never do, and the defaults keep their ranges (tested above)."""
+    from subgrid.radiation.columns import WIDE_COVERAGE
+
+    wide = sample_columns(2000, np.random.default_rng(0), ColumnSamplerConfig(**WIDE_COVERAGE))
+    validate_radiation_inputs(wide)
+    peak = wide["ozone_mole_fraction"].values.max(axis=1)
+    assert peak.min() < 5e-6 and peak.max() > 1.3e-5 and peak.max() <= 1.6e-5
+    q = wide["specific_humidity"].values
+    ppmv = q / (EPSILON + (1 - EPSILON) * q) * 1e6
+    p = wide["air_pressure"].values
+    middle_stratosphere = (p > 500.0) & (p < 2000.0)
+    assert ppmv[middle_stratosphere].max() > 6.0
+    # land up to 6 km: surfaces below the ~595 hPa that 4 km of land allows at the lowest sea-level pressure
+    highland = sample_columns(300, np.random.default_rng(1), ColumnSamplerConfig(**{**WIDE_COVERAGE, "ocean_fraction": 0.0,
+                                                                                      "land_elevation_mean_m": 3000.0}))  # fmt: skip
+    assert highland["air_pressure_on_interface"].values[:, 0].min() < 58000.0
+    assert wide["cloud_ice_radius"].values.max() > large["cloud_ice_radius"].values.max()
+    with pytest.raises(ValueError, match="ozone_peak_mol_per_mol must be a range"):
+        ColumnSamplerConfig(ozone_peak_mol_per_mol=(1e-5, 6e-6))

@@ -121,3 +121,25 @@ def test_the_artifact_records_the_fortran_layout(artifact):
         ["interface", "column"],
     ]
     assert [o["fortran_dims"] for o in sidecar["outputs"]] == [["interface", "flux", "column"], ["level", "band", "column"]]
+
+
+def test_a_grid_agnostic_artifact_takes_the_hosts_level_count_at_init(build, tmp_path):
+    """One TorchScript file, two hosts with 9 and 23 levels: each gets the eager model's outputs."""
+    ds = sample_columns(120, np.random.default_rng(2), ColumnSamplerConfig(n_levels=N_LEVELS))
+    outputs = radiative_transfer_arrays({name: ds[name].values for name in RADIATION_INPUTS})
+    for name, variable in RADIATION_OUTPUTS.items():
+        ds[name] = (variable.dims, outputs[name])
+    torch.manual_seed(0)
+    emulator = build_emulator("rescnn", {"width": 8, "depth": 2}, None)
+    fit_statistics(emulator, [to_tensors(ds)])
+    artifact = export_emulator(emulator.eval(), {**DESCRIPTION, "n_levels": None}, tmp_path / "any") / "emulator.pt"
+    for n_levels in (9, 23):
+        inputs = _inputs(5, n_levels=n_levels)
+        result = _host(build, artifact, inputs, tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert f"5 columns of {n_levels} levels done" in result.stdout
+        fluxes, heating = read_outputs(tmp_path / "outputs.bin")
+        with torch.no_grad():
+            reference = emulator(*inputs)
+        discrepancy = output_discrepancy(reference, (torch.from_numpy(fluxes), torch.from_numpy(heating)), inputs[2])
+        assert max(discrepancy.values()) <= 1e-5, discrepancy

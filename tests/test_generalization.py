@@ -10,8 +10,9 @@ import pytest
 import xarray as xr
 from typer.testing import CliRunner
 
+from conftest import train_tiny_radiation_run
+
 from subgrid.cli.main import app
-from subgrid.core.chunked import write_zarr_atomic
 from subgrid.core.errors import InputError
 from subgrid.physics.constants import DRY_AIR_GAS_CONSTANT_J_PER_KG_K, EPSILON, LATENT_HEAT_VAPORIZATION_J_PER_KG
 from subgrid.physics.rrtmg import RRTMGConfig
@@ -27,7 +28,6 @@ from subgrid.radiation.shifted_sets import (
     label_with_mcica,
     warmer,
 )
-from subgrid.radiation.training import RadiationTrainingConfig, train_radiation
 
 N_LEVELS = 12
 SAMPLER = ColumnSamplerConfig(n_levels=N_LEVELS)
@@ -167,15 +167,7 @@ def test_labels_match_rrtmg_chunk_by_chunk():
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     """A ResCNN trained for one epoch on 240 sampled 12-level columns (seconds)."""
-    root = tmp_path_factory.mktemp("suite_run")
-    labelled = label_with_mcica(sample_columns(240, 4, SAMPLER), RRTMGConfig(), 4, 1, 240, progress=False)
-    labelled.attrs = {"vertical_order": "surface_first", "sampler_settings": json.dumps(SAMPLER.to_dict()),
-                      "rrtmg_settings": json.dumps(RRTMGConfig().to_dict())}  # fmt: skip
-    data = write_zarr_atomic(labelled.chunk({"column": 60}), root / "train.zarr")
-    config = RadiationTrainingConfig(model="rescnn", model_options={"width": 8, "depth": 2}, batch_size=64, epochs=1,
-                                     statistics_columns=200)  # fmt: skip
-    train_radiation(data, root / "run", config, progress=False)
-    return root / "run"
+    return train_tiny_radiation_run(tmp_path_factory.mktemp("suite_run"), N_LEVELS)
 
 
 @pytest.mark.slow

@@ -240,3 +240,21 @@ def test_online_and_replay_commands_document_every_option():
         assert result.exit_code == 0
         for option in options:
             assert option in result.output, (command, option)
+
+
+def test_rce_states_command_writes_the_hosts_columns_as_a_labellable_file(tmp_path):
+    """Two cases, two days, a state a day: four columns of the host's radiation inputs, surface first."""
+    from subgrid.radiation.dataset import open_columns_file
+
+    out = tmp_path / "rce_states.nc"
+    result = CliRunner().invoke(app, ["generate", "rce-states", "--out", str(out), "--cases", "2", "--days", "2",
+                                      "--every-hours", "24", "--no-progress"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    states = open_columns_file(out)
+    assert states.sizes["column"] == 4 and states.attrs["vertical_order"] == "surface_first"
+    assert (states["air_pressure"].diff("level") < 0).all()
+    assert 150.0 < float(states["air_temperature"].min()) and float(states["air_temperature"].max()) < 330.0
+    bad = CliRunner().invoke(app, ["generate", "rce-states", "--out", str(tmp_path / "x.nc"), "--cases", "1", "--days",
+                                   "2", "--every-hours", "0.7"])  # fmt: skip
+    assert bad.exit_code != 0 and "every_hours: must be a whole number of radiation steps" in bad.output
+    assert not (tmp_path / "x.nc").exists()

@@ -47,6 +47,7 @@ generate_app.command("gw-simulation")(gw_gridded.generate_gw_simulation_command)
 app.command("pretrain")(gw_gridded.pretrain_command)
 # The radiation generalisation suite lives in subgrid.cli.suite; `evaluate --suite` dispatches to it.
 generate_app.command("suite")(suite.generate_suite_command)
+generate_app.command("rce-states")(rce.rce_states_command)
 # The radiation emulator's online commands live in rce.
 online_app.command("radiation")(rce.online_radiation_command)
 replay_app.command("radiation")(rce.replay_radiation_command)
@@ -54,6 +55,10 @@ replay_app.command("radiation")(rce.replay_radiation_command)
 gcm_app = typer.Typer(help="The 3-D moist aquaplanet GCM host: spin up, run with RRTMG or an emulator, check its climate.",
                       no_args_is_help=True)  # fmt: skip
 app.add_typer(gcm_app, name="gcm")
+guard_app = typer.Typer(help="The emulator's guard: which columns it would get wrong, sent to the physics.",
+                        no_args_is_help=True)
+app.add_typer(guard_app, name="guard")
+guard_app.command("calibrate")(suite.calibrate_guard_command)
 gcm_app.command("spinup")(gcm.spinup_command)
 gcm_app.command("run")(gcm.run_command)
 gcm_app.command("climate")(gcm.climate_command)
@@ -76,11 +81,20 @@ def main(
     """subgrid: build, test and couple machine-learned parameterizations."""
 
 
+#: ``--coverage`` of the sampling commands.
+COVERAGE = typer.Option("standard", "--coverage", help="Sampler ranges: standard | wide (a wider upper atmosphere, "
+                        "ice sizes and high ground: subgrid.radiation.columns.WIDE_COVERAGE).")
+
+
 @generate_app.command("radiation")
 def generate_radiation(
     out: Path = typer.Option(..., "--out", help="Output zarr store (written as OUT.partial, renamed when complete)."),
     columns: int = typer.Option(20000, "--columns", min=1, help="Number of atmospheric columns."),
     levels: int = typer.Option(60, "--levels", min=2, help="Number of layers per column."),
+    top_pressure_pa: float = typer.Option(20.0, "--top-pressure-pa", help="Pressure of the model top interface (Pa)."),
+    bottom_layer_pa: float = typer.Option(
+        1500.0, "--bottom-layer-pa", help="Thickness of the lowest layer over a 1013 hPa surface (Pa): sets the stretching."),
+    coverage: str = COVERAGE,
     seed: int = typer.Option(0, "--seed", min=0, help="Seed: same seed and settings give an identical dataset."),
     workers: int = typer.Option(2, "--workers", min=1, help="Local Dask worker processes."),
     chunk_size: int = typer.Option(500, "--chunk-size", min=1, help="Columns per chunk (zarr chunk and task)."),
@@ -119,7 +133,12 @@ def generate_radiation(
         report = label_columns(out, config, workers=workers, scheduler=scheduler, overwrite=overwrite,
                                progress=progress)  # fmt: skip
     else:
-        config = RadiationDatasetConfig(n_columns=columns, sampler=ColumnSamplerConfig(n_levels=levels), **settings)
+        try:
+            sampler = ColumnSamplerConfig(n_levels=levels, top_pressure_Pa=top_pressure_pa,
+                                          bottom_layer_thickness_Pa=bottom_layer_pa, **_coverage(coverage))  # fmt: skip
+        except ValueError as error:
+            raise InputError(f"--levels/--top-pressure-pa/--bottom-layer-pa: {error}") from error
+        config = RadiationDatasetConfig(n_columns=columns, sampler=sampler, **settings)
         report = generate_radiation_dataset(
             out, config, workers=workers, scheduler=scheduler, overwrite=overwrite, progress=progress
         )
@@ -130,6 +149,80 @@ def generate_radiation(
     )
     if summary:
         _print_summary(out, as_json=False)
+
+
+def _datasets(paths: list[Path]) -> list[Path]:
+    """Each path as given, except a directory that is not itself a zarr store: its ``*.zarr`` datasets, sorted."""
+    expanded = []
+    for path in paths:
+        is_store = any((path / name).exists() for name in (".zgroup", ".zattrs", "zarr.json"))
+        children = sorted(path.glob("*.zarr")) if path.is_dir() and not is_store else []
+        expanded.extend(children or [path])
+    return expanded
+
+
+def _coverage(name: str) -> dict:
+    """``--coverage``: the sampler settings of a named coverage."""
+    from subgrid.radiation.columns import WIDE_COVERAGE
+
+    coverages = {"standard": {}, "wide": WIDE_COVERAGE}
+    if name not in coverages:
+        raise InputError(f"--coverage: expected one of {', '.join(coverages)}, got {name!r}")
+    return coverages[name]
+
+
+def _range(text: str, option: str, kind: type) -> tuple:
+    """``LOW:HIGH`` (or one value) as a pair of ``kind``."""
+    try:
+        values = tuple(kind(v) for v in text.split(":"))
+    except ValueError:
+        values = ()
+    if len(values) not in (1, 2):
+        raise InputError(f"{option}: expected LOW:HIGH or one value, got {text!r}")
+    return (values[0], values[-1])
+
+
+@generate_app.command("grids")
+def generate_grids_command(
+    out: Path = typer.Option(..., "--out", help="Directory: one grid_KK_L<n>.zarr per grid (finished ones are kept)."),
+    grids: int = typer.Option(16, "--grids", min=1, help="Number of random grids."),
+    columns: int = typer.Option(4000, "--columns", min=1, help="RRTMG columns per grid."),
+    levels: str = typer.Option("24:110", "--levels", help="Level counts LOW:HIGH (uniform)."),
+    top_pressure_pa: str = typer.Option("8:300", "--top-pressure-pa", help="Top interface pressures LOW:HIGH, Pa "
+                                        "(log-uniform)."),
+    bottom_layer_pa: str = typer.Option("500:3000", "--bottom-layer-pa", help="Lowest-layer thicknesses over a 1013 hPa "
+                                        "surface LOW:HIGH, Pa (log-uniform)."),
+    seed: int = typer.Option(30, "--seed", min=0, help="Seed of the grids; grid k's columns take seed + k."),
+    coverage: str = COVERAGE,
+    workers: int = typer.Option(2, "--workers", min=1, help="Local Dask worker processes."),
+    chunk_size: int = typer.Option(500, "--chunk-size", min=1, help="Columns per chunk."),
+    mcica_samples: int = typer.Option(1, "--mcica-samples", min=1, help="McICA draws averaged per cloudy column."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace datasets made with other settings (subgrid's only)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """RRTMG datasets on a family of random vertical grids (level count, top, stretching): the training data of a
+    grid-agnostic emulator (`subgrid train radiation --vertical-grid any --extra-data DIR/grid_*.zarr`)."""
+    import numpy as np
+
+    from subgrid.physics.rrtmg import RRTMGConfig
+    from subgrid.radiation.columns.grid import random_grids
+    from subgrid.radiation.dataset import RadiationDatasetConfig, generate_grid_family
+
+    try:
+        family = random_grids(grids, np.random.default_rng(seed), _range(levels, "--levels", int),
+                              _range(top_pressure_pa, "--top-pressure-pa", float),
+                              _range(bottom_layer_pa, "--bottom-layer-pa", float))  # fmt: skip
+    except ValueError as error:
+        raise InputError(str(error)) from error
+    from subgrid.radiation.columns import ColumnSamplerConfig
+
+    config = RadiationDatasetConfig(n_columns=columns, seed=seed, chunk_size=chunk_size, rrtmg=RRTMGConfig(),
+                                    mcica_samples=mcica_samples, sampler=ColumnSamplerConfig(**_coverage(coverage)))  # fmt: skip
+    report = generate_grid_family(out, config, family, workers=workers, overwrite=overwrite, progress=progress)
+    for path, grid in zip(report.paths, family, strict=True):
+        state = "kept" if path in report.skipped else "written"
+        typer.echo(f"{path}: {grid['n_levels']} levels, top {grid['top_pressure_Pa']:g} Pa, lowest layer "
+                   f"{grid['bottom_layer_thickness_Pa']:g} Pa ({state})")  # fmt: skip
 
 
 def _stated_units(pairs: list[str]) -> dict[str, str]:
@@ -176,10 +269,14 @@ def train_radiation_command(
     init_from: Path = typer.Option(
         None, "--init-from", help="Fine-tune this finished run (its weights and normalisation statistics)."),
     extra_data: list[Path] = typer.Option(
-        [], "--extra-data", help="Further dataset for the training split only, e.g. replayed states (repeatable)."),
+        [], "--extra-data", help="Further dataset for the training split only, e.g. replayed states, or a directory of "
+        "datasets such as `generate grids` writes (repeatable)."),
     extra_data_repeats: int = config_option(
         RadiationTrainingConfig, "extra_data_repeats", "--extra-data-repeats", "Visits of each extra column per epoch (oversampling)",
         min=1),
+    vertical_grid: str = config_option(
+        RadiationTrainingConfig, "vertical_grid", "--vertical-grid",
+        "fixed (the data's level count only) | any (one model for every pressure grid; --extra-data may be on other grids)"),
     accelerator: str = config_option(RadiationTrainingConfig, "accelerator", "--accelerator", "cpu | gpu | auto"),
     devices: int = config_option(
         RadiationTrainingConfig, "devices", "--devices", "Processes (GPUs) per node; more than 1 trains with DDP", min=1),
@@ -199,12 +296,12 @@ def train_radiation_command(
     overrides = {
         "model": model, "epochs": epochs, "optimizer": optimizer, "learning_rate": learning_rate,
         "batch_size": batch_size, "max_minutes": max_minutes, "seed": seed, "extra_data_repeats": extra_data_repeats,
-        "accelerator": accelerator, "devices": devices, "num_nodes": num_nodes, "strategy": strategy,
+        "vertical_grid": vertical_grid, "accelerator": accelerator, "devices": devices, "num_nodes": num_nodes, "strategy": strategy,
         "precision": precision,
     }  # fmt: skip
     config = configured(config, overrides, model_option)
     report = train_radiation(
-        data, out, config, init_from=init_from, extra_data=extra_data, resume=resume, progress=progress
+        data, out, config, init_from=init_from, extra_data=_datasets(extra_data), resume=resume, progress=progress
     )
     if report.rank != 0:
         return

@@ -151,3 +151,27 @@ def replay_radiation_command(
     typer.echo(rounds_table(report.rounds))
     outcome = "every case survived" if report.all_survived else "cases still crash at the round limit"
     typer.echo(f"{outcome}; final run {report.final_run}, artifact {report.final_artifact}; wrote {report.path}")
+
+
+def rce_states_command(
+    out: Path = typer.Option(..., "--out", help="Columns file (netCDF) to write."),
+    cases: int = typer.Option(100, "--cases", min=1, help="Number of RCE columns (cases), as `online radiation` starts them."),
+    days: float = DAYS,
+    every_hours: float = typer.Option(24.0, "--every-hours", help="Keep every column's state this often (model hours)."),
+    seed: int = CASE_SEED,
+    surface: str = SURFACE,
+    radiation_every: int = RADIATION_EVERY,
+    relaxation_days: float = RELAXATION_DAYS,
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """Run the RCE host with RRTMG and write its columns' states as a columns file (for `generate suite --hosts
+    rce=FILE` or `generate radiation --from FILE`)."""
+    from subgrid.hosts.rce.snapshots import record_states
+
+    try:
+        config = _rce_config(days, surface, radiation_every, relaxation_days)
+        states = record_states(out, cases=cases, days=days, every_hours=every_hours, seed=seed, config=config,
+                               progress=progress)  # fmt: skip
+    except (SubgridError, ValueError) as error:
+        fail(error)
+    typer.echo(f"wrote {out}: {states.sizes['column']} columns of {states.sizes['level']} levels ({states.attrs['source']})")

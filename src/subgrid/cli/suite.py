@@ -66,3 +66,31 @@ def evaluate_suite_command(run: Path, suite: Path, out: Path | None, results: Pa
     typer.echo(evaluation["table"])
     appended = f"; {len(evaluation['rows'])} lines appended to {results}" if results else ""
     typer.echo(f"wrote {evaluation['output_directory']}/comparison.md and suite_metrics.json{appended}")
+
+
+def calibrate_guard_command(
+    artifact: Path = typer.Option(..., "--artifact", help="Exported emulator directory; guard.json is written into it."),
+    run: Path = typer.Option(..., "--run", help="The training run the artifact was exported from."),
+    data: list[Path] = typer.Option(
+        ..., "--data", help="Labelled calibration dataset (zarr): held-out columns, a `--sets stress` set, other grids; "
+        "never the test sets (repeatable)."),
+    target: float = typer.Option(0.5, "--target-rmse", help="Heating RMSE (K/day, LW and SW) the kept calibration "
+                                 "columns must stay below."),
+    max_columns: int = typer.Option(20000, "--max-columns", min=100, help="Columns used per dataset at most."),
+) -> None:
+    """Calibrate the error-predicting guard of an exported emulator: a score from how far each column's inputs lie
+    from the training data, fitted to the emulator's actual errors, and the threshold above which columns go to
+    RRTMG (replaces the min/max guard)."""
+    from subgrid.radiation.calibration import calibrate_guard
+
+    record = calibrate_guard(artifact, run, data, target_rmse_K_day=target, max_columns=max_columns)
+    c = record["calibration"]
+
+    def rmse(value: float | None) -> str:
+        return "-" if value is None else f"{value:.3f}"
+
+    typer.echo(f"{artifact}/guard.json: threshold {record['threshold_K_day'] or 0:.3f} K/day predicted column error; "
+               f"on {c['columns']} calibration columns {100 * c['sent_fraction']:.1f} % sent to RRTMG, kept LW/SW "
+               f"heating RMSE {rmse(c['kept_lw_heating_rmse_K_day'])}/{rmse(c['kept_sw_heating_rmse_K_day'])} K/day "
+               f"(all: {rmse(c['all_lw_heating_rmse_K_day'])}/{rmse(c['all_sw_heating_rmse_K_day'])}); "
+               f"correlation of predicted and actual log error {c['log_error_correlation']:.2f}")  # fmt: skip

@@ -85,6 +85,15 @@ def write_text_atomic(path: str | Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def write_netcdf_atomic(ds: xr.Dataset, path: str | Path) -> Path:
+    """Write ``ds`` as netCDF (h5netcdf) to a hidden temporary file beside ``path`` and rename it."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    ds.to_netcdf(tmp, engine="h5netcdf")
+    os.replace(tmp, path)
+    return path
+
+
 def append_json_line(path: str | Path, record: dict) -> None:
     """Append ``record`` as one JSON line to ``path`` (created with its folder), flushed to disk.
 

@@ -23,9 +23,19 @@ Inputs are physical (the same units as :mod:`subgrid.physics.schema`, surface fi
 ``pressure_interface_Pa[B, L+1]``. Feature transforms (logs) and per-level normalisation
 statistics (fitted on the training split, stored as buffers) live inside the module, so an
 exported artifact takes and returns physical quantities.
+
+Vertical grids. A *fixed-grid* emulator (``n_levels`` an integer) keeps one mean and σ per model
+level, so it takes that level count only. A *grid-agnostic* one (``n_levels=None``) keeps them as
+tables over :data:`LOG_PRESSURE_NODES` instead, read at each layer's own pressure by linear
+interpolation in ln p (:func:`log_pressure_weights`), and its backbone is a convolution over levels
+(length-free), so one set of weights takes any number of layers, any top and any surface
+pressure. What it predicts per layer (heating contributions, K/day) is intensive, so its meaning
+does not depend on how thick the layer is; the fluxes are integrated on the caller's grid.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
@@ -85,11 +95,25 @@ _Q, _O3, _CF, _LWP, _IWP, _R_LIQ, _R_ICE = (
         "cloud_ice_water_path", "cloud_droplet_radius", "cloud_ice_radius",
     )
 )  # fmt: skip
+_PRESSURE = _LEVEL_NAMES.index("air_pressure")
 _COLUMN_NAMES = [name for name, _ in COLUMN_FEATURES]
 _COS_ZENITH = _COLUMN_NAMES.index("cos_solar_zenith_angle")
 _DISTANCE = _COLUMN_NAMES.index("earth_sun_distance_factor")
 _SURFACE_TEMPERATURE = _COLUMN_NAMES.index("surface_temperature")
 _EMISSIVITY = _COLUMN_NAMES.index("surface_emissivity")
+
+
+#: ln p (Pa) of the nodes of a grid-agnostic emulator's normalisation tables: 1 Pa to 1100 hPa, ~0.46
+#: apart (3.2 km of log-pressure height). Pressures outside take the end nodes' values.
+LOG_PRESSURE_NODES: tuple[float, ...] = tuple(math.log(1.1e5) * k / 25 for k in range(26))
+
+
+def log_pressure_weights(log_pressure: torch.Tensor, nodes: torch.Tensor) -> torch.Tensor:
+    """Linear-interpolation weights ``[B, K, L]`` of layers at ``log_pressure[B, L]`` (ln Pa) on evenly spaced
+    ``nodes[K]``: hat functions one spacing wide, summing to 1 at every layer (clamped to the end nodes)."""
+    spacing = nodes[1] - nodes[0]
+    x = torch.minimum(torch.maximum(log_pressure, nodes[0]), nodes[-1])
+    return torch.relu(1.0 - torch.abs(x.unsqueeze(1) - nodes[None, :, None]) / spacing)
 
 
 def _masks(features: tuple[tuple[str, str], ...], kind: str) -> torch.Tensor:
@@ -127,12 +151,23 @@ def _transform(x: torch.Tensor, log_mask: torch.Tensor, log1p_mask: torch.Tensor
 
 
 class RadiationEmulator(nn.Module):
-    """Physical-in, physical-out LW+SW radiation emulator around a column backbone."""
+    """Physical-in, physical-out LW+SW radiation emulator around a column backbone.
 
-    def __init__(self, backbone: nn.Module, n_levels: int, solar_constant_W_per_m2: float = 1367.0) -> None:
+    ``n_levels``: the level count of a fixed-grid emulator, or None for a grid-agnostic one (module
+    docstring, "Vertical grids"): its normalisation buffers then have one column per node of
+    :data:`LOG_PRESSURE_NODES` instead of one per level.
+    """
+
+    def __init__(self, backbone: nn.Module, n_levels: int | None, solar_constant_W_per_m2: float = 1367.0) -> None:
         super().__init__()
         self.backbone = backbone
         self.n_levels = n_levels
+        self.grid_agnostic = n_levels is None
+        n_profile = len(LOG_PRESSURE_NODES) if n_levels is None else n_levels
+        if n_levels is None:
+            self.register_buffer("log_pressure_nodes", torch.tensor(LOG_PRESSURE_NODES))
+        else:  # a fixed grid has none (its state dict stays as it was)
+            self.log_pressure_nodes = None
         self.solar_constant_W_per_m2 = solar_constant_W_per_m2
         n_level_features = len(LEVEL_FEATURES) + len(DERIVED_LEVEL_FEATURES)
         n_column_features = len(COLUMN_FEATURES)
@@ -140,12 +175,12 @@ class RadiationEmulator(nn.Module):
         self.register_buffer("level_log1p", _masks(LEVEL_FEATURES, "log1p")[:, None])
         self.register_buffer("column_log", _masks(COLUMN_FEATURES, "log"))
         self.register_buffer("column_log1p", _masks(COLUMN_FEATURES, "log1p"))
-        self.register_buffer("level_mean", torch.zeros(n_level_features, n_levels))
-        self.register_buffer("level_std", torch.ones(n_level_features, n_levels))
+        self.register_buffer("level_mean", torch.zeros(n_level_features, n_profile))
+        self.register_buffer("level_std", torch.ones(n_level_features, n_profile))
         self.register_buffer("column_mean", torch.zeros(n_column_features))
         self.register_buffer("column_std", torch.ones(n_column_features))
-        self.register_buffer("heating_mean", torch.zeros(len(FLUXES), n_levels))
-        self.register_buffer("heating_std", torch.ones(len(FLUXES), n_levels))
+        self.register_buffer("heating_mean", torch.zeros(len(FLUXES), n_profile))
+        self.register_buffer("heating_std", torch.ones(len(FLUXES), n_profile))
         self.register_buffer("anchor_mean", torch.zeros(2))
         self.register_buffer("anchor_std", torch.ones(2))
 
@@ -158,6 +193,16 @@ class RadiationEmulator(nn.Module):
         derived = derived_level_features(level_inputs, pressure_interface_Pa)
         level = torch.cat([_transform(level_inputs, self.level_log, self.level_log1p), derived], dim=1)
         return level, _transform(column_inputs, self.column_log, self.column_log1p)
+
+    def profiles(self, table: torch.Tensor, level_inputs: torch.Tensor) -> torch.Tensor:
+        """A normalisation buffer (``[C, L]`` per level, or ``[C, K]`` per node) as ``[B or 1, C, L]`` for these columns.
+
+        Fixed grid: the buffer itself. Grid-agnostic: the table interpolated in ln p to each layer's pressure.
+        """
+        if not self.grid_agnostic:
+            return table.unsqueeze(0)
+        log_pressure = torch.log(torch.clamp(level_inputs[:, _PRESSURE], min=1e-3))
+        return torch.einsum("ck,bkl->bcl", table, log_pressure_weights(log_pressure, self.log_pressure_nodes))
 
     def insolation_W_per_m2(self, column_inputs: torch.Tensor) -> torch.Tensor:
         """S = S0 · max(cos Z, 0) · (Earth-Sun distance factor): the TOA SW down flux, 0 at night."""
@@ -202,12 +247,13 @@ class RadiationEmulator(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Fluxes ``[B, 4, L+1]`` (W m⁻², order :data:`FLUXES`) and heating ``[B, 2, L]`` (K/day, LW, SW)."""
         level, column = self.physical_features(level_inputs, column_inputs, pressure_interface_Pa)
-        level = (level - self.level_mean) / self.level_std
+        level = (level - self.profiles(self.level_mean, level_inputs)) / self.profiles(self.level_std, level_inputs)
         column = (column - self.column_mean) / self.column_std
         x = torch.cat([level, column.unsqueeze(-1).expand(-1, -1, level.shape[-1])], dim=1)
         y = self.backbone(x)
 
-        contributions = y[:, :4] * self.heating_std + self.heating_mean
+        heating_std = self.profiles(self.heating_std, level_inputs)
+        contributions = y[:, :4] * heating_std + self.profiles(self.heating_mean, level_inputs)
         anchors = y[:, 4:].mean(dim=-1) * self.anchor_std + self.anchor_mean
         fluxes = self.fluxes_from_contributions(contributions, anchors, column_inputs, pressure_interface_Pa)
         return fluxes, heating_from_fluxes(fluxes, pressure_interface_Pa)

@@ -17,16 +17,18 @@ from __future__ import annotations
 import datetime as _dt
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 import xarray as xr
 
 import subgrid
-from subgrid.core.chunked import ChunkedRunReport, lazy_template, run_chunked
+from subgrid.core.chunked import JOB_ATTR, ChunkedRunReport, lazy_template, run_chunked
+from subgrid.core.ownership import marker
 from subgrid.radiation.columns import ColumnSamplerConfig, sample_columns
 from subgrid.core.errors import InputError
 from subgrid.core import validation
@@ -167,6 +169,54 @@ def generate_radiation_dataset(
     """
     return _run_rrtmg_chunks(path, config, _template(config), partial(compute_radiation_chunk, config),
                              workers=workers, scheduler=scheduler, overwrite=overwrite, progress=progress)  # fmt: skip
+
+
+def finished_dataset(path: Path, config: RadiationDatasetConfig) -> bool:
+    """True if ``path`` holds a finished dataset :func:`generate_radiation_dataset` wrote with exactly ``config``."""
+    if marker(path) is None:
+        return False
+    job = {"generator": GENERATOR, "version": subgrid.__version__, **config.to_dict()}
+    return open_store(path).attrs.get(JOB_ATTR) == json.dumps(job, sort_keys=True)
+
+
+@dataclass
+class GridFamilyReport:
+    """What :func:`generate_grid_family` did: the datasets (one per grid) written and those already there."""
+
+    paths: list[Path] = field(default_factory=list)
+    written: list[Path] = field(default_factory=list)
+    skipped: list[Path] = field(default_factory=list)
+
+
+def generate_grid_family(
+    out: str | Path,
+    config: RadiationDatasetConfig,
+    grids: list[dict],
+    *,
+    workers: int = 2,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> GridFamilyReport:
+    """One dataset per grid of ``grids`` (sampler settings over ``config.sampler``: ``n_levels``, ``top_pressure_Pa``,
+    ``bottom_layer_thickness_Pa``), ``config.n_columns`` columns each, seeds ``config.seed + k``: the training data of a
+    grid-agnostic emulator. Written to ``out/grid_KK_L<n>.zarr``; datasets already finished with the same settings
+    are skipped (resumable grid by grid); nothing else in ``out`` is touched."""
+    out = Path(out)
+    report = GridFamilyReport()
+    for k, grid in enumerate(tqdm(grids, desc="grids", unit="grid", disable=not progress)):
+        try:
+            sampler = replace(config.sampler, **grid)
+        except (TypeError, ValueError) as error:
+            raise InputError(f"grid {k} {grid}: {error}") from error
+        grid_config = replace(config, sampler=sampler, seed=config.seed + k)
+        path = out / f"grid_{k:02d}_L{sampler.n_levels}.zarr"
+        report.paths.append(path)
+        if finished_dataset(path, grid_config):
+            report.skipped.append(path)
+            continue
+        generate_radiation_dataset(path, grid_config, workers=workers, overwrite=overwrite, progress=False)
+        report.written.append(path)
+    return report
 
 
 # --------------------------------------------------------------------------------------------

@@ -19,7 +19,9 @@ plausibility ranges (a surface pressure of 1013 Pa, ozone of 5 mol/mol are refus
 always in the schema's units. :meth:`Emulator.load` refuses an artifact whose sidecar or model
 file changed since export (sha256 recorded in the sidecar).
 
-Out-of-distribution guard: :meth:`Emulator.out_of_distribution` flags a column any of whose inputs
+Out-of-distribution guard: :meth:`Emulator.out_of_distribution` flags a column whose predicted error
+exceeds the threshold of the artifact's calibrated guard (``guard.json``, :mod:`subgrid.radiation.guard`,
+written by ``subgrid guard calibrate``), or, for an artifact without one, any of whose inputs
 lies outside the training range, widened by ``ood_tolerance`` times the range's width (per level,
 per feature; ranges from the artifact's sidecar). :meth:`Emulator.guarded` wraps the emulator in a
 :class:`~subgrid.core.contract.Guarded` that computes those columns (and any whose emulated output
@@ -84,6 +86,7 @@ from subgrid.radiation.export import (
     without_torchscript_deprecation,
 )
 from subgrid.radiation.export_aoti import load_package
+from subgrid.radiation.guard import CalibratedGuard
 
 LEVEL_NAMES = tuple(name for name, _ in LEVEL_FEATURES)
 COLUMN_NAMES = tuple(name for name, _ in COLUMN_FEATURES)
@@ -94,6 +97,8 @@ EMULATED_OUTPUTS: dict[str, Variable] = {name: RADIATION_OUTPUTS[name] for name 
 NonFinite = Literal["raise", "return"]
 #: Calls made at load time: TorchScript's profiling executor optimises the graph on the third call.
 WARMUP_CALLS = 3
+#: Level count of the warm-up column of a grid-agnostic artifact.
+WARMUP_LEVELS = 60
 
 
 #: glibc mallopt parameters (malloc.h): M_TRIM_THRESHOLD, M_MMAP_MAX.
@@ -179,8 +184,8 @@ def read_sidecar(path: Path) -> dict:
     if not isinstance(sidecar, dict):
         raise InputError(f"{path}: expected a JSON object, got {type(sidecar).__name__}")
     n_levels = sidecar.get("n_levels")
-    if isinstance(n_levels, bool) or not isinstance(n_levels, int) or n_levels < 1:
-        raise InputError(f"{path}: n_levels must be a positive integer, got {n_levels!r}")
+    if n_levels is not None and (isinstance(n_levels, bool) or not isinstance(n_levels, int) or n_levels < 1):
+        raise InputError(f"{path}: n_levels must be a positive integer or null (any grid), got {n_levels!r}")
     for key in ("format", "artifact"):
         if not isinstance(sidecar.get(key), str):
             raise InputError(f"{path}: {key} must be a string, got {sidecar.get(key)!r}")
@@ -228,7 +233,8 @@ class Emulator:
         self.directory = directory
         self.sidecar = sidecar
         self.format = sidecar["format"]
-        self.n_levels = int(sidecar["n_levels"])
+        #: The level count the artifact takes; None: any (a grid-agnostic emulator).
+        self.n_levels: int | None = sidecar["n_levels"]
         self.max_batch_size = max_batch_size
         self.ood_guard = ood_guard
         self.ood_tolerance = ood_tolerance
@@ -237,7 +243,10 @@ class Emulator:
         self.non_finite = non_finite
         #: The training data's RRTMG settings (the sidecar's ``fallback_scheme``).
         self.rrtmg_config = RRTMGConfig(**sidecar["fallback_scheme"]["settings"])
-        self._bounds = self._ood_bounds() if ood_guard else None
+        #: The calibrated guard of the artifact (``guard.json``, :mod:`subgrid.radiation.guard`), used instead of the
+        #: training min/max when present.
+        self.calibrated_guard = CalibratedGuard.load(directory, sidecar) if ood_guard else None
+        self._bounds = self._ood_bounds() if ood_guard and self.calibrated_guard is None else None
         self._run = RUNTIMES[self.format](directory / sidecar["artifact"], threads)
         self._warm_up()
 
@@ -261,8 +270,9 @@ class Emulator:
             max_batch_size: columns per call into the runtime; larger states are split. ``None``:
                 :data:`BEST_BATCH` of the runtime (LibTorch's small convolutions ran 2x faster per
                 column in calls of 64 columns than of 1 024: the activations stay in cache).
-            ood_guard: read the training ranges (min/max in the sidecar), so that
-                :meth:`out_of_distribution` works and :meth:`guarded` sends out-of-range columns to RRTMG.
+            ood_guard: read the artifact's calibrated guard (``guard.json``: columns whose predicted error is too
+                large) or else the training ranges (min/max in the sidecar), so that :meth:`out_of_distribution`
+                works and :meth:`guarded` sends those columns to RRTMG.
             ood_tolerance: widening of each training range, as a fraction of its width.
             validate: check inputs as the physics scheme does (off only for trusted, hot loops); the
                 RRTMG fallback of :meth:`guarded` checks the columns it gets likewise.
@@ -321,9 +331,10 @@ class Emulator:
 
     def _warm_up(self) -> None:
         """A few calls on a synthetic column: allocation and graph optimisation happen here, not in the first step."""
-        level = np.ones((1, len(LEVEL_NAMES), self.n_levels), dtype=np.float32)
+        levels = self.n_levels or WARMUP_LEVELS
+        level = np.ones((1, len(LEVEL_NAMES), levels), dtype=np.float32)
         column = np.ones((1, len(COLUMN_NAMES)), dtype=np.float32)
-        pressure = np.linspace(1.0e5, 20.0, self.n_levels + 1, dtype=np.float32)[None]
+        pressure = np.linspace(1.0e5, 20.0, levels + 1, dtype=np.float32)[None]
         for _ in range(WARMUP_CALLS):
             self._run(level, column, pressure)
 
@@ -367,7 +378,8 @@ class Emulator:
             fallback = RRTMG(self.rrtmg_config, seed=self.fallback_seed, validate=self.validate)
         returning = copy.copy(self)  # the same runtime, handing non-finite columns to the guard
         returning.non_finite = "return"
-        return _GuardedColumns(returning, fallback, out_of_distribution=self._bounds is not None, blow_up=blow_up)
+        guarding = self._bounds is not None or self.calibrated_guard is not None
+        return _GuardedColumns(returning, fallback, out_of_distribution=guarding, blow_up=blow_up)
 
     def _dataset_tendencies(self, columns: xr.Dataset) -> xr.Dataset:
         arrays, flipped = _surface_first_arrays(columns, self.rrtmg_config if self.validate else None)
@@ -377,7 +389,7 @@ class Emulator:
 
     def _column_count(self, arrays: Mapping[str, np.ndarray]) -> int:
         n_columns, n_levels = np.shape(arrays["air_temperature"])
-        if n_levels != self.n_levels:
+        if self.n_levels is not None and n_levels != self.n_levels:
             raise InputError(f"air_temperature: {n_levels} levels but the emulator was trained on {self.n_levels}")
         return n_columns
 
@@ -390,12 +402,16 @@ class Emulator:
         return level, column, pressure
 
     def out_of_distribution(self, arrays: Mapping[str, np.ndarray]) -> np.ndarray:
-        """Boolean per column: some input lies outside its (widened) training range (NaN is not outside)."""
-        if self._bounds is None:
+        """Boolean per column: the calibrated guard predicts too large an error, or (without one) some input lies
+        outside its (widened) training range (NaN is not outside)."""
+        if self.calibrated_guard is None and self._bounds is None:
             raise InputError("out_of_distribution: this emulator was loaded with ood_guard=False")
-        missing = [name for name in self._bounds if name not in arrays and name != "earth_sun_distance_factor"]
+        needed = (*LEVEL_NAMES, *COLUMN_NAMES, "air_pressure_on_interface")
+        missing = [name for name in needed if name not in arrays and name != "earth_sun_distance_factor"]
         if missing:
             raise InputError(f"radiation inputs: missing variable(s) {', '.join(missing)}")
+        if self.calibrated_guard is not None:
+            return self.calibrated_guard.flags(*self._inputs(arrays))
         n_columns = self._column_count(arrays)
         columns = {"earth_sun_distance_factor": np.ones(n_columns), **arrays}
         outside = np.zeros(n_columns, dtype=bool)

@@ -20,15 +20,21 @@ All artifacts take physical inputs and return physical outputs, as
 the flux constraints are inside), in the FTorch convention: ``forward(level_inputs[B, 9, L],
 column_inputs[B, 7], pressure_interface_Pa[B, L+1]) -> (fluxes[B, 4, L+1], heating[B, 2, L])``,
 float32, surface first, batch size free. FTorch passes several outputs through
-``torch_model_forward``'s output array, so no single-tensor variant is needed.
+``torch_model_forward``'s output array, so no single-tensor variant is needed. A grid-agnostic
+emulator's artifact takes any level count ``L`` too: its sidecar's ``n_levels`` is ``null`` (shapes
+``null`` along ``level``/``interface``), the TorchScript module's and the AOTI package's ``n_levels``
+is 0, and the C ABI / Fortran module take the host's level count at ``init``. It is verified on
+two grids (the training data's and :data:`SECOND_PROBE_GRID`).
 
 Training ranges (``training_range`` in the sidecar), per input feature:
 
 * ``min``/``max``: physical units, per level (per interface for pressure), over every column of
   the training dataset named in ``model.json`` (or ``training_data=``); ``null`` when that
-  dataset is not found, and then the runtime's OOD guard cannot be used.
+  dataset is not found, and then the runtime's OOD guard cannot be used. Grid-agnostic: one
+  min/max per feature over every level of every training dataset.
 * ``mean``/``std``: of the *transformed* feature (``transform``: identity, log or log1p), per
-  level: the emulator's normalisation buffers, fitted on a sample of the training split.
+  level (grid-agnostic: per node of ``log_pressure_nodes``, ln Pa): the emulator's normalisation
+  buffers, fitted on a sample of the training split.
 
 Every export is checked before it is published: the artifact is run on sampled columns (day,
 night, clear and cloudy) and must agree with the eager model to :data:`EXPORT_TOLERANCE` (see
@@ -54,7 +60,7 @@ import xarray as xr
 from torch import nn
 
 import subgrid
-from subgrid.radiation.columns import ColumnSamplerConfig, sample_columns
+from subgrid.radiation.columns import sample_columns
 from subgrid.radiation.export_aoti import compile_package, run_package
 from subgrid.core.errors import InputError, SubgridError
 from subgrid.core.ownership import ARTIFACT, check_replaceable, mark, publish, staging_path
@@ -68,7 +74,7 @@ from subgrid.models.radiation import (
 )
 from subgrid.physics.rrtmg import RRTMGConfig
 from subgrid.physics.schema import RADIATION_INPUTS, RADIATION_OUTPUTS, VERTICAL_ORDER
-from subgrid.radiation.training import load_emulator
+from subgrid.radiation.training import load_emulator, sampler_settings
 from subgrid.radiation.training_data import open_radiation_dataset, to_tensors
 
 SIDECAR = "emulator.json"
@@ -78,6 +84,8 @@ OUTPUT_NAMES = ("fluxes", "heating")
 #: Largest discrepancy (relative to each column's flux scale) an export may show; see output_discrepancy.
 EXPORT_TOLERANCE = 1e-5
 PROBE_COLUMNS = 64
+#: Sampler grid (level count, top, lowest layer) a grid-agnostic artifact is also verified on.
+SECOND_PROBE_GRID = {"n_levels": 31, "top_pressure_Pa": 100.0, "bottom_layer_thickness_Pa": 2500.0}
 
 
 class ExportError(SubgridError, RuntimeError):
@@ -167,13 +175,14 @@ class FTorchRadiation(nn.Module):
 
     The checks catch the usual coupling mistakes (transposed Fortran arrays, double precision,
     another level count) with a message instead of garbage. ``n_levels``, ``n_level_features``
-    and ``n_column_features`` stay readable as module attributes (the C++ adapter checks them).
+    and ``n_column_features`` stay readable as module attributes (the C++ adapter checks them);
+    ``n_levels`` 0: a grid-agnostic emulator, any level count (interfaces one more than levels).
     """
 
-    def __init__(self, traced: nn.Module, n_levels: int) -> None:
+    def __init__(self, traced: nn.Module, n_levels: int | None) -> None:
         super().__init__()
         self.traced = traced
-        self.n_levels = n_levels
+        self.n_levels = 0 if n_levels is None else n_levels
         self.n_level_features = len(LEVEL_FEATURES)
         self.n_column_features = len(COLUMN_FEATURES)
 
@@ -181,10 +190,13 @@ class FTorchRadiation(nn.Module):
         self, level_inputs: torch.Tensor, column_inputs: torch.Tensor, pressure_interface_Pa: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         n = level_inputs.shape[0] if level_inputs.dim() == 3 else -1
+        levels = self.n_levels
+        if levels == 0:
+            levels = level_inputs.shape[2] if level_inputs.dim() == 3 else -1
         expected = (
-            (level_inputs, [n, self.n_level_features, self.n_levels], "level_inputs [column, feature, level]"),
+            (level_inputs, [n, self.n_level_features, levels], "level_inputs [column, feature, level]"),
             (column_inputs, [n, self.n_column_features], "column_inputs [column, feature]"),
-            (pressure_interface_Pa, [n, self.n_levels + 1], "pressure_interface_Pa [column, interface]"),
+            (pressure_interface_Pa, [n, levels + 1], "pressure_interface_Pa [column, interface]"),
         )
         for tensor, shape, name in expected:
             if list(tensor.shape) != shape:
@@ -235,9 +247,20 @@ def _quiet_onnx_exporter() -> Iterator[None]:
         logger.setLevel(level)
 
 
+def dynamic_shapes(emulator: RadiationEmulator) -> dict[str, dict]:
+    """``torch.export`` dynamic dims of the three inputs: ``column``, and for a grid-agnostic emulator ``level``
+    (interfaces: ``level + 1``)."""
+    column = torch.export.Dim("column", min=1)
+    if not emulator.grid_agnostic:
+        return {name: {0: column} for name in INPUT_NAMES}
+    level = torch.export.Dim("level", min=2, max=1000)
+    return {"level_inputs": {0: column, 2: level}, "column_inputs": {0: column},
+            "pressure_interface_Pa": {0: column, 1: level + 1}}  # fmt: skip
+
+
 def export_onnx(emulator: RadiationEmulator, path: Path, example: tuple[torch.Tensor, ...]) -> None:
-    """``torch.onnx.export`` (the torch.export-based exporter) with a dynamic ``column`` dim, weights inline."""
-    column = torch.export.Dim("column")
+    """``torch.onnx.export`` (the torch.export-based exporter) with a dynamic ``column`` dim (grid-agnostic: and
+    ``level``), weights inline."""
     with _quiet_onnx_exporter():
         program = torch.onnx.export(
             emulator,
@@ -245,7 +268,7 @@ def export_onnx(emulator: RadiationEmulator, path: Path, example: tuple[torch.Te
             dynamo=True,
             input_names=list(INPUT_NAMES),
             output_names=list(OUTPUT_NAMES),
-            dynamic_shapes={name: {0: column} for name in INPUT_NAMES},
+            dynamic_shapes=dynamic_shapes(emulator),
             external_data=False,
             verbose=False,
         )
@@ -256,11 +279,11 @@ def export_aoti(emulator: RadiationEmulator, path: Path, example: tuple[torch.Te
     """AOTInductor package (dynamic ``column`` dim) whose metadata gives the level and feature counts."""
     metadata = {
         "kind": "radiation",
-        "n_levels": emulator.n_levels,
+        "n_levels": emulator.n_levels or 0,  # 0: grid-agnostic
         "n_level_features": len(LEVEL_FEATURES),
         "n_column_features": len(COLUMN_FEATURES),
     }
-    compile_package(emulator, path, example, INPUT_NAMES, metadata)
+    compile_package(emulator, path, example, INPUT_NAMES, metadata, dynamic_shapes(emulator))
 
 
 EXPORTERS: dict[str, Callable[[RadiationEmulator, Path, tuple[torch.Tensor, ...]], None]] = {
@@ -299,8 +322,10 @@ def _tensor(name: str, dims: list[str], shape: list[int | None], **described) ->
     return {"name": name, "dims": dims, "shape": shape, "fortran_dims": dims[::-1], "dtype": "float32", **described}
 
 
-def io_spec(n_levels: int) -> dict:
-    """Inputs and outputs of an artifact: names in order, dims (C order and Fortran order), shapes, units."""
+def io_spec(n_levels: int | None) -> dict:
+    """Inputs and outputs of an artifact: names in order, dims (C order and Fortran order), shapes, units
+    (``None`` in a shape: any size; ``n_levels`` None: a grid-agnostic emulator)."""
+    interfaces = None if n_levels is None else n_levels + 1
     level_names = tuple(n for n, _ in LEVEL_FEATURES)
     column_names = tuple(n for n, _ in COLUMN_FEATURES)
     pressure = RADIATION_INPUTS["air_pressure_on_interface"]
@@ -315,13 +340,13 @@ def io_spec(n_levels: int) -> dict:
                 features=_features(column_names, RADIATION_INPUTS),
             ),
             _tensor(
-                "pressure_interface_Pa", ["column", "interface"], [None, n_levels + 1],
+                "pressure_interface_Pa", ["column", "interface"], [None, interfaces],
                 variable="air_pressure_on_interface", units=pressure.units, long_name=pressure.long_name,
             ),
         ],
         "outputs": [
             _tensor(
-                "fluxes", ["column", "flux", "interface"], [None, len(FLUXES), n_levels + 1],
+                "fluxes", ["column", "flux", "interface"], [None, len(FLUXES), interfaces],
                 features=_features(FLUXES, RADIATION_OUTPUTS),
             ),
             _tensor(
@@ -332,14 +357,17 @@ def io_spec(n_levels: int) -> dict:
     }  # fmt: skip
 
 
-def _dataset_extremes(path: Path, n_levels: int) -> dict[str, tuple[list, list]]:
+def _dataset_extremes(path: Path, n_levels: int | None) -> dict[str, tuple[list, list]]:
+    """Per-level min and max of every input over the dataset's columns (``n_levels`` None: over every level too)."""
     ds = open_radiation_dataset(path, n_levels=n_levels, targets=False)
     names = [n for n, _ in LEVEL_FEATURES + COLUMN_FEATURES] + ["air_pressure_on_interface"]
     low, high = ds[names].min("column").compute(), ds[names].max("column").compute()
+    if n_levels is None:
+        low, high = low.min(), high.max()
     return {n: (np.atleast_1d(low[n].values).tolist(), np.atleast_1d(high[n].values).tolist()) for n in names}
 
 
-def _union_extremes(paths: list[Path], n_levels: int) -> dict[str, tuple[list, list]]:
+def _union_extremes(paths: list[Path], n_levels: int | None) -> dict[str, tuple[list, list]]:
     union: dict[str, tuple[list, list]] = {}
     for path in paths:
         for name, (low, high) in _dataset_extremes(path, n_levels).items():
@@ -362,30 +390,38 @@ def training_range(emulator: RadiationEmulator, training_data: Path | list[Path]
     extremes = _union_extremes(existing, emulator.n_levels)
     training_data = ", ".join(str(path) for path in existing) or None
     features: dict[str, dict] = {}
+    level_dims = ["log_pressure_node"] if emulator.grid_agnostic else ["level"]
     sources = [
-        (LEVEL_FEATURES, emulator.level_mean, emulator.level_std, ["level"]),
+        (LEVEL_FEATURES, emulator.level_mean, emulator.level_std, level_dims),
         (COLUMN_FEATURES, emulator.column_mean.unsqueeze(-1), emulator.column_std.unsqueeze(-1), []),
     ]
     for table, mean, std, dims in sources:
         for i, (name, transform) in enumerate(table):
             low, high = extremes.get(name, (None, None))
             per_level = bool(dims)
+            by_level = per_level and not emulator.grid_agnostic  # min/max per level, not one per feature
             features[name] = {
                 "units": RADIATION_INPUTS[name].units,
                 "dims": dims,
-                "min": low if per_level or low is None else low[0],
-                "max": high if per_level or high is None else high[0],
+                "min": low if by_level or low is None else low[0],
+                "max": high if by_level or high is None else high[0],
                 "transform": transform,
                 "mean": mean[i].tolist() if per_level else float(mean[i, 0]),
                 "std": std[i].tolist() if per_level else float(std[i, 0]),
             }
     low, high = extremes.get("air_pressure_on_interface", (None, None))
-    features["air_pressure_on_interface"] = {"units": "Pa", "dims": ["interface"], "min": low, "max": high}
+    if emulator.grid_agnostic and low is not None:
+        low, high = low[0], high[0]
+    features["air_pressure_on_interface"] = {"units": "Pa", "dims": [] if emulator.grid_agnostic else ["interface"],
+                                             "min": low, "max": high}  # fmt: skip
     source = f"min/max over the training dataset {training_data}" if found else "training dataset not found: no min/max"
-    return {
+    ranges = {
         "source": f"{source}; mean/std of the transformed features are the normalisation statistics",
         "features": features,
     }
+    if emulator.grid_agnostic:
+        ranges["log_pressure_nodes"] = emulator.log_pressure_nodes.tolist()
+    return ranges
 
 
 def _rrtmg_settings(description: dict) -> dict:
@@ -399,11 +435,12 @@ def _rrtmg_settings(description: dict) -> dict:
 # Probe columns and the export itself
 
 
-def probe_inputs(description: dict, n_columns: int = PROBE_COLUMNS, seed: int = 0) -> tuple[torch.Tensor, ...]:
-    """Sampled columns (same sampler settings as the training data when recorded) as the three input tensors."""
-    settings = description.get("training_data", {}).get("sampler_settings")
-    values = json.loads(settings) if settings else {}
-    config = ColumnSamplerConfig(**{**values, "n_levels": description["n_levels"]})
+def probe_inputs(
+    description: dict, n_columns: int = PROBE_COLUMNS, seed: int = 0, grid: dict | None = None
+) -> tuple[torch.Tensor, ...]:
+    """Sampled columns (same sampler settings as the training data when recorded, on ``grid`` when given) as the
+    three input tensors."""
+    config = sampler_settings(description, **(grid or {}))
     tensors = to_tensors(sample_columns(n_columns, np.random.default_rng(seed), config), targets=False)
     return tuple(tensors[name] for name in INPUT_NAMES)
 
@@ -470,11 +507,15 @@ def export_emulator(
         except Exception as error:  # exporters raise many types; report them as one failure of the export
             raise ExportError(f"{fmt} export failed: {error}") from error
         discrepancy = _verify(artifact, emulator, inputs)
+        if emulator.grid_agnostic:  # the same artifact on another level count, top and stretching
+            second = _verify(artifact, emulator, probe_inputs(description, grid=SECOND_PROBE_GRID))
+            discrepancy = {name: max(value, second[name]) for name, value in discrepancy.items()}
         sidecar = {
             "kind": "radiation_emulator_artifact",
             "format": fmt,
             "artifact": ARTIFACTS[fmt],
-            "n_levels": emulator.n_levels,
+            "n_levels": emulator.n_levels,  # None: any
+            "vertical_grid": "any" if emulator.grid_agnostic else "fixed",
             "vertical_order": VERTICAL_ORDER,
             "solar_constant_W_per_m2": emulator.solar_constant_W_per_m2,
             **io_spec(emulator.n_levels),

@@ -5,8 +5,9 @@ an exported program ahead of time into a package (``.pt2``: a shared library of 
 kernels plus the weights) that Python (``torch._inductor.aoti_load_package``) and C++
 (``torch::inductor::AOTIModelPackageLoader``) load without a Python interpreter. The package takes
 the same three tensors and returns the same two as the TorchScript artifact, normalisation and
-the flux constraints inside, with a dynamic column (batch) dimension; the level count is fixed
-(the radiation models are not grid-agnostic).
+the flux constraints inside, with a dynamic column (batch) dimension; the level count is fixed,
+except for a grid-agnostic radiation emulator, whose level dimension is dynamic too (its metadata
+records ``n_levels`` as 0).
 
 The package carries its own shape metadata (``aot_inductor.metadata``: ``n_levels``,
 ``n_level_features``, ``n_column_features``, ``kind``), which the C ABI reads so that a host asks
@@ -46,13 +47,15 @@ def compile_package(
     example: tuple[torch.Tensor, ...],
     input_names: tuple[str, ...],
     metadata: dict[str, int | str],
+    dynamic_shapes: dict[str, dict] | None = None,
 ) -> None:
-    """Export ``module`` with a dynamic dim 0 (``column``) shared by all inputs and compile it into ``path`` (.pt2)."""
-    column = torch.export.Dim("column", min=1)
+    """Export ``module`` with dynamic dims (default: dim 0, ``column``, shared by all inputs) and compile it into
+    ``path`` (.pt2)."""
+    if dynamic_shapes is None:
+        column = torch.export.Dim("column", min=1)
+        dynamic_shapes = {name: {0: column} for name in input_names}
     with torch.no_grad(), _quiet_inductor():
-        program = torch.export.export(
-            module.eval(), example, dynamic_shapes={name: {0: column} for name in input_names}, strict=False
-        )
+        program = torch.export.export(module.eval(), example, dynamic_shapes=dynamic_shapes, strict=False)
         torch._inductor.aoti_compile_and_package(
             program,
             package_path=str(path),

@@ -4,13 +4,14 @@ One row per set: the flux MAE % of the project's headline
 (:data:`~subgrid.evaluation.metrics.FLUX_MAE_PERCENT_DEFINITION`), the LW and SW heating-rate RMSE
 (K/day) on all levels, above 10 hPa (layers whose centre is at p < 10 hPa) and below, the OLR bias
 and the surface downward SW bias (emulator minus RRTMG, W m⁻²; SW over daytime columns only), the
-number of columns and, for an exported artifact that records its training ranges, the share of
-columns with an input outside them (the columns :meth:`Emulator.guarded()
-<subgrid.radiation.emulator.Emulator.guarded>` would send to RRTMG).
+number of columns and, for an exported artifact with a guard, the share of columns it sends to RRTMG
+(:meth:`Emulator.guarded() <subgrid.radiation.emulator.Emulator.guarded>`: the calibrated guard's
+predicted error above its threshold, :mod:`subgrid.radiation.guard`, or else an input outside the
+training ranges) and the flux MAE and heating RMSE of the columns it keeps.
 
-Every emulator here is fixed-grid (its normalisation statistics are per level), so a set on
-another level count is a row ``refused: ...`` instead of an error, as is a set whose inputs an
-exported emulator's input checks refuse. :func:`evaluate_suite` writes ``comparison.md`` (the
+A fixed-grid emulator (normalisation statistics per level) gets a set on another level count as a
+row ``refused: ...`` instead of an error, as is a set whose inputs an exported emulator's input
+checks refuse; a grid-agnostic one is scored on every set. :func:`evaluate_suite` writes ``comparison.md`` (the
 table) and ``suite_metrics.json`` into its output directory and appends one JSON line per set,
 naming the model, to a results file.
 """
@@ -36,6 +37,7 @@ from subgrid.evaluation.metrics import FLUX_MAE_PERCENT_DEFINITION, radiation_me
 from subgrid.physics.schema import RADIATION_INPUTS
 from subgrid.radiation.emulator import Emulator, read_sidecar
 from subgrid.radiation.export import SIDECAR
+from subgrid.radiation.guard import GUARD_FILE
 from subgrid.radiation.shifted_sets import SET_ATTR, finished_set, set_order
 from subgrid.radiation.training import load_emulator, predict_radiation
 from subgrid.radiation.training_data import open_radiation_dataset
@@ -43,6 +45,8 @@ from subgrid.radiation.training_data import open_radiation_dataset
 #: Heating rates are split at this pressure: the stratosphere above 10 hPa is where grids differ most.
 SPLIT_PRESSURE_PA = 1000.0
 REGIONS = ("all_levels", "above_10hPa", "below_10hPa")
+#: Scores also reported for the columns a guard keeps (``kept_<score>``).
+KEPT_SCORES = ("flux_mae_percent", "lw_heating_rmse_all_levels_K_day", "sw_heating_rmse_all_levels_K_day")
 
 
 @dataclass(frozen=True)
@@ -50,16 +54,17 @@ class SuiteModel:
     """The emulator under test: a training run directory or an exported artifact, loaded once.
 
     ``predict(truth)`` returns the emulated outputs of a surface-first set; ``outside_training_range``
-    (artifacts with training ranges only) flags the columns with an input outside them.
+    (artifacts with a guard only) flags the columns the guard sends to RRTMG; ``guard`` names it.
     """
 
     path: Path
     model: str
     parameters: int | None
     kind: str
-    n_levels: int
+    n_levels: int | None
     predict: Callable[[xr.Dataset], xr.Dataset]
     outside_training_range: Callable[[xr.Dataset], np.ndarray] | None = None
+    guard: str | None = None
 
     @property
     def label(self) -> str:
@@ -83,7 +88,9 @@ def load_suite_model(path: str | Path) -> SuiteModel:
     sidecar = read_sidecar(path / SIDECAR)
     features = sidecar["training_range"]["features"]
     ranges = all(features[name]["min"] is not None for name in features)
-    emulator = Emulator.load(path, threads=1, ood_guard=ranges)
+    calibrated = (path / GUARD_FILE).is_file()
+    emulator = Emulator.load(path, threads=1, ood_guard=ranges or calibrated)
+    guard = "calibrated" if calibrated else "training range" if ranges else None
     model = sidecar.get("model") if isinstance(sidecar.get("model"), dict) else {}
 
     def outside(truth: xr.Dataset) -> np.ndarray:
@@ -92,7 +99,7 @@ def load_suite_model(path: str | Path) -> SuiteModel:
 
     return SuiteModel(path, str(model.get("model", "emulator")), model.get("parameters"), f"{emulator.format} artifact",
                       emulator.n_levels, lambda truth: emulator.tendencies(_inputs(truth)),
-                      outside if ranges else None)  # fmt: skip
+                      outside if guard else None, guard)  # fmt: skip
 
 
 def _finite(value: float) -> float | None:
@@ -145,7 +152,7 @@ def score_set(model: SuiteModel, name: str, path: Path) -> dict:
     record = json.loads(truth.attrs[SET_ATTR])
     row = {"set": name, "kind": record["kind"], "spec": record["spec"], "seed": record["seed"],
            "columns": int(truth.sizes["column"]), "levels": int(truth.sizes["level"]), "refused": None}  # fmt: skip
-    if row["levels"] != model.n_levels:
+    if model.n_levels is not None and row["levels"] != model.n_levels:  # None: a grid-agnostic model
         return {**row, "refused": f"{row['levels']} levels; the model takes {model.n_levels}"}
     try:
         pred = model.predict(truth)
@@ -153,7 +160,15 @@ def score_set(model: SuiteModel, name: str, path: Path) -> dict:
         return {**row, "refused": str(error)}
     row.update(set_scores(truth, pred))
     if model.outside_training_range is not None:
-        row["outside_training_range_fraction"] = float(model.outside_training_range(truth).mean())
+        sent = model.outside_training_range(truth)
+        row["guard"] = model.guard
+        row["sent_to_rrtmg_fraction"] = float(sent.mean())
+        if model.guard == "training range":
+            row["outside_training_range_fraction"] = row["sent_to_rrtmg_fraction"]
+        if not sent.all():
+            kept = {"column": np.flatnonzero(~sent)}
+            scores = set_scores(truth.isel(kept), pred.isel(kept))
+            row.update({f"kept_{key}": scores[key] for key in KEPT_SCORES})
     return row
 
 
@@ -165,7 +180,10 @@ _COLUMNS = (  # heading, key, format
       for where, region in zip(("all", "p<10 hPa", "p≥10 hPa"), REGIONS, strict=True)),
     ("OLR bias", "olr_bias_W_m2", "{:+.2f}"),
     ("sfc SW↓ bias", "surface_sw_down_bias_W_m2", "{:+.2f}"),
-    ("outside training range", "outside_training_range_fraction", "{:.1%}"),
+    ("sent to RRTMG", "sent_to_rrtmg_fraction", "{:.1%}"),
+    ("kept flux MAE %", "kept_flux_mae_percent", "{:.2f}"),
+    ("kept LW HR", "kept_lw_heating_rmse_all_levels_K_day", "{:.3f}"),
+    ("kept SW HR", "kept_sw_heating_rmse_all_levels_K_day", "{:.3f}"),
 )  # fmt: skip
 
 
@@ -209,8 +227,8 @@ def evaluate_suite(
         f"# Generalisation suite: {loaded.label}\n\nModel `{loaded.path}`, suite `{suite}`. Flux MAE %: "
         f"{FLUX_MAE_PERCENT_DEFINITION}. HR: heating-rate RMSE (K/day) on all levels, on the layers above 10 hPa "
         "(p < 10 hPa) and below; SW over daytime columns. OLR and surface downward SW biases: emulator minus RRTMG "
-        "(W/m²). Outside training range: share of columns with an input outside the artifact's training ranges "
-        "(what its guard sends to RRTMG).\n\n"
+        "(W/m²). Sent to RRTMG: share of columns the artifact's guard sends to the physics "
+        f"({loaded.guard or 'none'}); kept: the scores of the other columns.\n\n"
     )
     summary = {**identity, "rows": rows, "table": table}
 

@@ -20,6 +20,8 @@ top_1hPa, top_0p05hPa   (d) the sampler with its top interface at 100 Pa / 5 Pa 
                         of 10 / 25 hPa (other stretching)
 high_ground             (d) land only, elevations near-uniform in 0-6000 m: surfaces down to ~470 hPa
 standard_perturbed      (f) the three AFGL standard atmospheres with random smooth perturbations
+stress                  not a test set (:data:`CALIBRATION_SETS`, made only when named): generic shifts of
+                        every kind at random strengths, for calibrating the guard (:class:`Stress`)
 host_<name>             (e) a random subset of a host's columns from a file (``subgrid gcm columns``,
                         an RCE run's states) :class:`HostStates`
 ======================  =========================================================================
@@ -294,7 +296,57 @@ class HostStates:
         return columns
 
 
-SetSpec = AnotherSeed | Warmer | Co2Outside | OzoneScaled | OtherGrid | HighGround | PerturbedStandard | HostStates
+@dataclass(frozen=True)
+class Stress:
+    """Calibration columns for the error-predicting guard (:mod:`subgrid.radiation.guard`), not a test set: the base
+    sampler's columns with generic shifts of every kind, each applied to a column with probability one half, at a
+    random strength from none to well outside the training data, so the emulator's errors span a continuum.
+
+    Shifts: temperature offset U(±``temperature_offset_K``) plus three bumps up to ±``temperature_bump_K`` (1-8 km
+    wide), humidity at the new temperature's relative humidity times lognormal(0, ``humidity_log_sigma``) (capped at
+    saturation); ozone times log-uniform(``ozone_factors``); CO2 log-uniform in ``co2_mol_per_mol``; cloud water
+    paths times lognormal(0, ``cloud_log_sigma``)."""
+
+    temperature_offset_K: float = 8.0
+    temperature_bump_K: float = 8.0
+    humidity_log_sigma: float = 0.7
+    ozone_factors: tuple[float, float] = (0.3, 3.0)
+    co2_mol_per_mol: tuple[float, float] = (100e-6, 3000e-6)
+    cloud_log_sigma: float = 1.0
+    kind: ClassVar[str] = "stress"
+
+    def build(self, context: SetContext, rng: np.random.Generator) -> xr.Dataset:
+        base = context.base_columns()
+        n = context.n_columns
+
+        def chosen() -> np.ndarray:
+            return rng.random(n) < 0.5
+
+        strength = rng.random(n)  # one strength per column for all its shifts: mild to strong columns
+        z_km = log_pressure_height_km(base["air_pressure"].values)
+        warming = np.where(chosen(), strength * rng.uniform(-1.0, 1.0, n) * self.temperature_offset_K, 0.0)
+        bump = smooth_bumps(rng, z_km, 3, (-self.temperature_bump_K, self.temperature_bump_K), (1.0, 8.0))
+        bump *= np.where(chosen(), strength, 0.0)[:, None]
+        temperature = base["air_temperature"].values + warming[:, None] + bump
+        moistening = np.exp(np.where(chosen(), strength * rng.normal(0.0, self.humidity_log_sigma, n), 0.0))[:, None]
+        humidity = humidity_after_warming(base["specific_humidity"].values, base["air_temperature"].values,
+                                          temperature, base["air_pressure"].values, moistening)  # fmt: skip
+        ozone = np.exp(np.where(chosen(), strength * rng.uniform(*np.log(self.ozone_factors), n), 0.0))[:, None]
+        co2 = np.where(chosen(), np.exp(rng.uniform(*np.log(self.co2_mol_per_mol), n)), base["co2_mole_fraction"].values)
+        cloud = np.exp(np.where(chosen(), strength * rng.normal(0.0, self.cloud_log_sigma, n), 0.0))[:, None]
+        values = {
+            "air_temperature": temperature,
+            "surface_temperature": base["surface_temperature"].values + warming,
+            "specific_humidity": humidity,
+            "ozone_mole_fraction": base["ozone_mole_fraction"].values * ozone,
+            "co2_mole_fraction": co2,
+            "cloud_liquid_water_path": base["cloud_liquid_water_path"].values * cloud,
+            "cloud_ice_water_path": base["cloud_ice_water_path"].values * cloud,
+        }
+        return base.assign({name: base[name].copy(data=value) for name, value in values.items()})
+
+
+SetSpec = AnotherSeed | Warmer | Co2Outside | OzoneScaled | OtherGrid | HighGround | PerturbedStandard | HostStates | Stress
 
 #: The named sets, in the order of the issue's list and of the suite's table.
 SHIFTED_SETS: dict[str, SetSpec] = {
@@ -311,6 +363,8 @@ SHIFTED_SETS: dict[str, SetSpec] = {
     "high_ground": HighGround(),
     "standard_perturbed": PerturbedStandard(),
 }
+#: Sets for calibrating the guard, not for scoring: made by ``subgrid generate suite --sets stress`` only when named.
+CALIBRATION_SETS: dict[str, SetSpec] = {"stress": Stress()}
 HOST_PREFIX = "host_"
 
 
@@ -364,9 +418,10 @@ class SuiteConfig:
     chunk_size: int = 500
 
     def __post_init__(self) -> None:
-        unknown = [name for name in self.sets if name not in SHIFTED_SETS]
+        known = {**SHIFTED_SETS, **CALIBRATION_SETS}
+        unknown = [name for name in self.sets if name not in known]
         if unknown:
-            raise InputError(f"sets: unknown set(s) {', '.join(map(repr, unknown))}; known: {', '.join(SHIFTED_SETS)}")
+            raise InputError(f"sets: unknown set(s) {', '.join(map(repr, unknown))}; known: {', '.join(known)}")
         for name, value in (("n_columns", self.n_columns), ("chunk_size", self.chunk_size),
                             ("mcica_samples", self.mcica_samples)):  # fmt: skip
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -392,7 +447,8 @@ class SuiteConfig:
     def specs(self) -> dict[str, SetSpec]:
         """Every set of the suite, named: the registry's chosen ones, then one per host file."""
         hosts = {f"{HOST_PREFIX}{name}": HostStates.for_file(path) for name, path in sorted(self.hosts.items())}
-        return {**{name: SHIFTED_SETS[name] for name in self.sets}, **hosts}
+        known = {**SHIFTED_SETS, **CALIBRATION_SETS}
+        return {**{name: known[name] for name in self.sets}, **hosts}
 
     def record(self, name: str, spec: SetSpec) -> str:
         """The JSON that identifies set ``name`` as this suite makes it (its ``suite_set`` attribute)."""

@@ -45,6 +45,7 @@ from subgrid.core.config import ConfigError
 from subgrid.core.errors import InputError
 from subgrid.core.stores import write_text_atomic
 from subgrid.models import COLUMN_BACKBONES, BackboneRegistry
+from subgrid.radiation.columns import ColumnSamplerConfig
 from subgrid.models.radiation import (
     COLUMN_FEATURES,
     DERIVED_LEVEL_FEATURES,
@@ -76,6 +77,10 @@ LEVEL_STD_FLOOR = 0.1
 #: The column backbones the radiation emulator has been trained and tested with.
 RADIATION_BACKBONES = COLUMN_BACKBONES.only("rescnn", "mlp")
 Optimizer = Literal["sgd", "adamw"]
+#: ``fixed``: the emulator takes the training data's level count only (per-level normalisation).
+#: ``any``: one emulator for every pressure grid (log-pressure normalisation tables, a length-free
+#: backbone); the datasets may then have different grids (:mod:`subgrid.models.radiation`).
+VerticalGrid = Literal["fixed", "any"]
 
 
 @dataclass(frozen=True)
@@ -108,6 +113,8 @@ class RadiationTrainingConfig(TrainingConfig, TrainingHardware):
     seed: int = 0
     #: Times each chunk of the ``extra_data`` of :func:`train_radiation` is visited per epoch.
     extra_data_repeats: int = 1
+    #: A :data:`VerticalGrid`: ``any`` trains a grid-agnostic emulator (then ``extra_data`` may be on other grids).
+    vertical_grid: VerticalGrid = "fixed"
 
     def __post_init__(self) -> None:
         checks = {
@@ -120,12 +127,20 @@ class RadiationTrainingConfig(TrainingConfig, TrainingHardware):
             "statistics_columns": self.statistics_columns >= 100,
             "num_workers": self.num_workers >= 0,
             "extra_data_repeats": isinstance(self.extra_data_repeats, int) and self.extra_data_repeats >= 1,
+            "vertical_grid": self.vertical_grid in get_args(VerticalGrid),
         }
         self._require(checks)
         self._check_backbone()
+        if self.vertical_grid == "any" and self.backbones[self.model].sized_by_levels:
+            raise ConfigError(
+                self.config_name,
+                f"vertical_grid: 'any' needs a backbone whose weights do not depend on the level count; "
+                f"{self.model!r} is sized by it (use rescnn)",
+            )
 
 
-def build_emulator(model: str, model_options: dict, n_levels: int) -> RadiationEmulator:
+def build_emulator(model: str, model_options: dict, n_levels: int | None) -> RadiationEmulator:
+    """The emulator around backbone ``model``; ``n_levels`` None: grid-agnostic."""
     in_channels = len(LEVEL_FEATURES) + len(DERIVED_LEVEL_FEATURES) + len(COLUMN_FEATURES)
     backbone = RADIATION_BACKBONES.build(model, in_channels, N_OUTPUT_CHANNELS, model_options, n_levels)
     return RadiationEmulator(backbone, n_levels)
@@ -148,24 +163,71 @@ def _mean_std(x: torch.Tensor, dims: tuple[int, ...], mask: torch.Tensor | None 
     return mean.float(), torch.where(std > 1e-8, std, torch.ones_like(std)).float()
 
 
-def fit_statistics(emulator: RadiationEmulator, batch: dict[str, torch.Tensor]) -> dict[str, list[float]]:
-    """Set the emulator's normalisation buffers from ``batch``; return the loss scales σ_F and σ_H."""
-    level, column = emulator.physical_features(batch["level_inputs"], batch["column_inputs"], batch["pressure_interface_Pa"])
-    heating, anchors = emulator.heating_contributions(batch["fluxes"], batch["pressure_interface_Pa"], batch["column_inputs"])
-    day = (emulator.insolation_W_per_m2(batch["column_inputs"]) > 0)
+def _node_mean_std(
+    values: Sequence[torch.Tensor], weights: Sequence[torch.Tensor], rows: Sequence[torch.Tensor | None]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and σ ``[C, K]`` of ``values`` (each ``[B, C, L]``) at each log-pressure node, layers weighted by their
+    interpolation weights ``[B, K, L]`` (:func:`~subgrid.models.radiation.log_pressure_weights`); ``rows``: the
+    columns of each batch that count (None: all). Nodes no layer reaches take the nearest node's values."""
+    s0 = s1 = s2 = 0.0
+    for x, w, keep in zip(values, weights, rows, strict=True):
+        if keep is not None:
+            x, w = x[keep], w[keep]
+        x, w = x.double(), w.double()
+        s0 = s0 + w.sum(dim=(0, 2))
+        s1 = s1 + torch.einsum("bcl,bkl->ck", x, w)
+        s2 = s2 + torch.einsum("bcl,bkl->ck", x * x, w)
+    reached = s0 >= 1.0  # at least one layer's worth of weight
+    mean = s1 / s0.clamp(min=1e-12)
+    std = (s2 / s0.clamp(min=1e-12) - mean**2).clamp(min=0.0).sqrt()
+    index = torch.arange(len(s0))
+    valid = index[reached]
+    nearest = valid[torch.argmin((index[:, None] - valid[None, :]).abs(), dim=1)]
+    mean, std = mean[:, nearest], std[:, nearest]
+    return mean.float(), torch.where(std > 1e-8, std, torch.ones_like(std)).float()
+
+
+def fit_statistics(
+    emulator: RadiationEmulator, batch: dict[str, torch.Tensor] | Sequence[dict[str, torch.Tensor]]
+) -> dict[str, list[float]]:
+    """Set the emulator's normalisation buffers from ``batch``; return the loss scales σ_F and σ_H.
+
+    A grid-agnostic emulator takes a list of batches (one per grid; level counts may differ) and fits
+    its log-pressure tables on all of them together.
+    """
+    batches = [batch] if isinstance(batch, dict) else list(batch)
+    if not emulator.grid_agnostic and len(batches) != 1:
+        raise InputError("training data: a fixed-grid emulator fits its statistics on one dataset's columns")
+    level, column, heating, anchors, days = [], [], [], [], []
+    for b in batches:
+        features = emulator.physical_features(b["level_inputs"], b["column_inputs"], b["pressure_interface_Pa"])
+        contributions = emulator.heating_contributions(b["fluxes"], b["pressure_interface_Pa"], b["column_inputs"])
+        level.append(features[0]), column.append(features[1])
+        heating.append(contributions[0]), anchors.append(contributions[1])
+        days.append(emulator.insolation_W_per_m2(b["column_inputs"]) > 0)
+    day = torch.cat(days)
     if not day.any() or day.all():
         raise InputError("training data: needs both day and night columns to fit statistics")
-    sw_mask = day[:, None, None].expand(-1, 2, 1)
-    lw_mean, lw_std = _mean_std(heating[:, :2], (0,))
-    sw_mean, sw_std = _mean_std(heating[:, 2:], (0,), sw_mask)
+    column, anchors = torch.cat(column), torch.cat(anchors)
     residual_mean, residual_std = _mean_std(anchors[:, :1], (0,))
     albedo_mean, albedo_std = _mean_std(anchors[day][:, 1:], (0,))
-    level_mean, level_std = _mean_std(level, (0,))
+    # σ of each feature over all levels (and grids): the floor of the per-level σ below.
+    pooled = torch.cat([x.transpose(1, 2).reshape(-1, x.shape[1]) for x in level])
+    _, pooled_std = _mean_std(pooled, (0,))
+    if emulator.grid_agnostic:
+        weights = [emulator.profiles(torch.eye(len(emulator.log_pressure_nodes)), b["level_inputs"]) for b in batches]
+        level_mean, level_std = _node_mean_std(level, weights, [None] * len(batches))
+        lw_mean, lw_std = _node_mean_std([h[:, :2] for h in heating], weights, [None] * len(batches))
+        sw_mean, sw_std = _node_mean_std([h[:, 2:] for h in heating], weights, days)
+    else:
+        sw_mask = day[:, None, None].expand(-1, 2, 1)
+        lw_mean, lw_std = _mean_std(heating[0][:, :2], (0,))
+        sw_mean, sw_std = _mean_std(heating[0][:, 2:], (0,), sw_mask)
+        level_mean, level_std = _mean_std(level[0], (0,))
     # Features that are almost always 0 at some levels (cloud in the stratosphere) have a tiny
     # per-level σ there, so a rare column gets z-scores in the hundreds and the network output
     # explodes (seen: one stratospheric ice cloud, SW error 94 K/day). Floor each level's σ at a
     # fraction of the feature's σ over all levels.
-    _, pooled_std = _mean_std(level.transpose(1, 2).reshape(-1, level.shape[1]), (0,))
     level_std = torch.maximum(level_std, LEVEL_STD_FLOOR * pooled_std[:, None])
     with torch.no_grad():
         emulator.level_mean[:], emulator.level_std[:] = level_mean, level_std
@@ -174,9 +236,13 @@ def fit_statistics(emulator: RadiationEmulator, batch: dict[str, torch.Tensor]) 
         emulator.heating_std[:] = torch.cat([lw_std, sw_std])
         emulator.anchor_mean[:] = torch.cat([residual_mean, albedo_mean])
         emulator.anchor_std[:] = torch.cat([residual_std, albedo_std])
-    fluxes, heating_rates = batch["fluxes"], batch["heating"]
-    flux_scale = [float(fluxes[:, c].std()) if c < 2 else float(fluxes[day][:, c].std()) for c in range(4)]
-    heating_scale = [float(heating_rates[:, 0].std()), float(heating_rates[day][:, 1].std())]
+
+    def spread(name: str, channel: int, daytime: bool) -> float:
+        values = [(b[name][d] if daytime else b[name])[:, channel].reshape(-1) for b, d in zip(batches, days, strict=True)]
+        return float(torch.cat(values).std())
+
+    flux_scale = [spread("fluxes", c, daytime=c >= 2) for c in range(4)]
+    heating_scale = [spread("heating", 0, daytime=False), spread("heating", 1, daytime=True)]
     return {"flux_scale": flux_scale, "heating_scale": heating_scale}
 
 
@@ -286,8 +352,11 @@ def load_emulator(run: str | Path) -> tuple[RadiationEmulator, dict]:
     """The trained emulator of run directory ``run`` (eval mode) and its ``model.json`` description."""
     run = Path(run)
     description = read_run_description(
-        run, kind=None, what="radiation emulator", required={"model": str, "model_options": dict, "n_levels": int}
+        run, kind=None, what="radiation emulator", required={"model": str, "model_options": dict}
     )
+    n_levels = description.get("n_levels")
+    if not (n_levels is None or (isinstance(n_levels, int) and not isinstance(n_levels, bool) and n_levels >= 2)):
+        raise InputError(f"{run}/model.json: n_levels must be a level count or null (any grid), got {n_levels!r}")
     derived = description.get("derived_level_features", ["log_layer_thickness"])
     if derived != list(DERIVED_LEVEL_FEATURES):
         raise InputError(
@@ -295,7 +364,7 @@ def load_emulator(run: str | Path) -> tuple[RadiationEmulator, dict]:
             f"{list(DERIVED_LEVEL_FEATURES)}; retrain it, or load it with the subgrid version that trained it"
         )
     try:
-        emulator = build_emulator(description["model"], description["model_options"], description["n_levels"])
+        emulator = build_emulator(description["model"], description["model_options"], n_levels)
     except ConfigError as error:  # a model or options of model.json that this subgrid cannot build
         raise error.at(str(run / "model.json")) from error
     return load_run_weights(emulator, run), description
@@ -320,15 +389,18 @@ class RadiationDataModule(L.LightningDataModule):
         super().__init__()
         ds = open_radiation_dataset(data, check_finite=False)  # train_radiation checked the data
         train_slices, validation_slices = split_chunks(chunk_slices(ds), config.validation_fraction, config.seed)
+        levels = None if config.vertical_grid == "any" else ds.sizes["level"]
         extra = [
             (str(path), columns)
             for path in extra_data
-            for columns in chunk_slices(open_radiation_dataset(path, n_levels=ds.sizes["level"], check_finite=False))
+            for columns in chunk_slices(open_radiation_dataset(path, n_levels=levels, check_finite=False))
         ]
         stream = dict(path=str(data), batch_size=config.batch_size, seed=config.seed, in_memory=in_memory)
+        # Grid-agnostic training: a batch holds one dataset's columns (one grid), the grids' batches interleaved.
         self.train_stream = ColumnStream(
-            slices=train_slices, shuffle=True, extra_chunks=extra * config.extra_data_repeats, even_shares=True, **stream
-        )
+            slices=train_slices, shuffle=True, extra_chunks=extra * config.extra_data_repeats, even_shares=True,
+            batches_by_dataset=config.vertical_grid == "any", **stream,
+        )  # fmt: skip
         self.validation_stream = ColumnStream(slices=validation_slices, shuffle=False, **stream)
         self.num_workers = config.num_workers
 
@@ -355,14 +427,36 @@ class RadiationDataModule(L.LightningDataModule):
         return self._loader(self.validation_stream)
 
 
-def _statistics_batch(train: ColumnStream, n_columns: int) -> dict[str, torch.Tensor]:
+def sampler_settings(description: dict, **grid) -> ColumnSamplerConfig:
+    """The column sampler of a run's training data (``model.json`` description), on the run's levels (a
+    grid-agnostic run: on its main dataset's), with ``grid`` settings (``n_levels``, ...) over them."""
+    recorded = description.get("training_data", {}).get("sampler_settings")
+    values = json.loads(recorded) if recorded else {}
+    if description.get("n_levels") is not None:
+        values["n_levels"] = description["n_levels"]
+    return ColumnSamplerConfig(**{**values, **grid})
+
+
+def _statistics_batch(path: str, slices: list[slice], seed: int, n_columns: int) -> dict[str, torch.Tensor]:
+    """The first ``n_columns`` of a shuffled pass over ``slices`` of dataset ``path``."""
     picked, total = [], 0
-    for batch in ColumnStream(path=train.path, slices=train.slices, batch_size=4096, seed=train.seed):
+    for batch in ColumnStream(path=path, slices=slices, batch_size=4096, seed=seed):
         picked.append(batch)
         total += batch["fluxes"].shape[0]
         if total >= n_columns:
             break
     return {k: torch.cat([b[k] for b in picked])[:n_columns] for k in picked[0]}
+
+
+def _statistics_batches(train: ColumnStream, extra_paths: Sequence[Path], config: RadiationTrainingConfig):
+    """The training sample the statistics are fitted on: the main dataset's (fixed grid), or one per dataset
+    (grid-agnostic: every grid's columns shape the log-pressure tables)."""
+    main = _statistics_batch(train.path, train.slices, train.seed, config.statistics_columns)
+    if config.vertical_grid == "fixed":
+        return main
+    extra = [_statistics_batch(str(path), chunk_slices(open_radiation_dataset(path, check_finite=False)), train.seed,
+                               config.statistics_columns) for path in dict.fromkeys(extra_paths)]  # fmt: skip
+    return [main, *extra]
 
 
 @dataclass
@@ -381,8 +475,9 @@ EXTRA_DATA_ATTRS = ("origin", "generator", "generator_version", "seed", "rrtmg_s
                     "out_of_distribution_states", "replay_round", "emulator_artifact")  # fmt: skip
 
 
-def _check_extra_data(paths: Sequence[Path], main, n_levels: int) -> list[dict]:
-    """Open every extra dataset (same levels, same RRTMG settings as the main one); their model.json entries."""
+def _check_extra_data(paths: Sequence[Path], main, n_levels: int | None) -> list[dict]:
+    """Open every extra dataset (the same RRTMG settings as the main one, and ``n_levels`` levels unless None);
+    their model.json entries."""
     described = []
     main_settings = main.attrs.get("rrtmg_settings")
     for path in paths:
@@ -394,7 +489,8 @@ def _check_extra_data(paths: Sequence[Path], main, n_levels: int) -> list[dict]:
                 f"{main_settings}; targets of two settings would contradict each other"
             )
         attrs = {k: ds.attrs[k] for k in EXTRA_DATA_ATTRS if k in ds.attrs}
-        described.append({"path": str(path.resolve()), "columns": int(ds.sizes["column"]), **attrs})
+        described.append({"path": str(path.resolve()), "columns": int(ds.sizes["column"]), "levels": int(ds.sizes["level"]),
+                          **attrs})  # fmt: skip
     return described
 
 
@@ -463,14 +559,16 @@ def train_radiation(
     refuse_foreign_directory(run)
     extra_paths = [Path(path) for path in extra_data]
     ds = open_radiation_dataset(data)
-    n_levels, n_columns = ds.sizes["level"], ds.sizes["column"]
+    n_levels = None if config.vertical_grid == "any" else ds.sizes["level"]
+    n_columns = ds.sizes["column"]
     extra_described = _check_extra_data(extra_paths, ds, n_levels)
     start = None if init_from is None else _fine_tuning_start(Path(init_from), config, data, n_levels)
     provenance = {
         "init_from": None if init_from is None else str(Path(init_from).resolve()),
         "extra_data": extra_described,
     }
-    bytes_per_column = 4 * (len(LEVEL_FEATURES) * n_levels + len(COLUMN_FEATURES) + 5 * (n_levels + 1) + 2 * n_levels)
+    levels = ds.sizes["level"]
+    bytes_per_column = 4 * (len(LEVEL_FEATURES) * levels + len(COLUMN_FEATURES) + 5 * (levels + 1) + 2 * levels)
     last = run / "checkpoints" / "last.ckpt"
     if (run / "model.safetensors").exists():
         raise InputError(f"{run}: already holds a trained model; choose another --out")
@@ -501,7 +599,7 @@ def train_radiation(
         description = json.loads((run / "model.json").read_text())
     else:
         if start is None:
-            scales = module.fit_statistics(_statistics_batch(datamodule.train_stream, config.statistics_columns))
+            scales = module.fit_statistics(_statistics_batches(datamodule.train_stream, extra_paths, config))
             statistics_from = None
         else:
             emulator, started = start
@@ -513,7 +611,8 @@ def train_radiation(
             "kind": "radiation_emulator",
             "model": config.model,
             "model_options": config.model_options,
-            "n_levels": n_levels,
+            "n_levels": n_levels,  # None: any grid
+            "vertical_grid": config.vertical_grid,
             "parameters": sum(p.numel() for p in module.emulator.parameters()),
             "level_features": [name for name, _ in LEVEL_FEATURES],
             "derived_level_features": list(DERIVED_LEVEL_FEATURES),

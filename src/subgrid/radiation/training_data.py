@@ -99,7 +99,9 @@ class ColumnStream(IterableDataset):
     ``slices`` are the column ranges (whole chunks) of ``path`` this stream covers;
     ``extra_chunks`` are ``(path, slice)`` chunks of further datasets (e.g. replayed online
     states) that join them, a chunk listed k times being visited k times an epoch.
-    ``blocks_per_read`` chunks are read and shuffled together. Call :meth:`set_epoch` (the
+    ``blocks_per_read`` chunks are read and shuffled together; with ``batches_by_dataset`` only chunks
+    of one dataset are (datasets on different grids cannot share a batch), and the blocks of all
+    datasets are visited in a shuffled order. Call :meth:`set_epoch` (the
     training module does) for a new order each epoch; with the same seed and epoch the order is
     the same.
 
@@ -121,6 +123,7 @@ class ColumnStream(IterableDataset):
     world_size: int = 1
     even_shares: bool = False
     extra_chunks: list[tuple[str, slice]] = field(default_factory=list)
+    batches_by_dataset: bool = False
 
     def __post_init__(self) -> None:
         super().__init__()
@@ -143,7 +146,13 @@ class ColumnStream(IterableDataset):
         return [chunks[i] for i in order[index::n_shares]]
 
     def _blocks(self, share: list[tuple[str, slice]]) -> list[list[tuple[str, slice]]]:
-        return [share[start : start + self.blocks_per_read] for start in range(0, len(share), self.blocks_per_read)]
+        groups = [share]
+        if self.batches_by_dataset:
+            by_path: dict[str, list[tuple[str, slice]]] = {}
+            for chunk in share:
+                by_path.setdefault(chunk[0], []).append(chunk)
+            groups = list(by_path.values())
+        return [g[start : start + self.blocks_per_read] for g in groups for start in range(0, len(g), self.blocks_per_read)]
 
     def _n_batches(self, share: list[tuple[str, slice]]) -> int:
         sizes = [sum(columns.stop - columns.start for _, columns in block) for block in self._blocks(share)]
@@ -172,7 +181,10 @@ class ColumnStream(IterableDataset):
         mine = self._share(order, self.rank * n_workers + worker_id, n_shares)
         limit = min(self._n_batches(self._share(order, i, n_shares)) for i in range(n_shares)) if self.even_shares else None
         produced = 0
-        for group in self._blocks(mine):
+        blocks = self._blocks(mine)
+        if self.batches_by_dataset and self.shuffle:
+            blocks = [blocks[i] for i in rng.permutation(len(blocks))]
+        for group in blocks:
             block = self._read(group)
             n = block["column_inputs"].shape[0]
             rows = torch.from_numpy(rng.permutation(n)) if self.shuffle else torch.arange(n)

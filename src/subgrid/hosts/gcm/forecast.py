@@ -38,7 +38,7 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from subgrid.core.errors import InputError
-from subgrid.core.stores import append_json_line, read_json_lines, write_text_atomic
+from subgrid.core.stores import append_json_line, read_json_lines, write_netcdf_atomic, write_text_atomic
 
 KINDS = ("physics", "emulator", "perturbed")
 #: The shipped spun-up restart and emulator (``assets/README.md`` says how to regenerate them).
@@ -419,7 +419,7 @@ def _start_of(path: str) -> float:
 def _score_start(start: float, runs: dict[str, dict], control: xr.Dataset, climatology: xr.Dataset,
                  config: ForecastConfig, out: Path) -> dict:  # fmt: skip
     """The record of one start: scores per lead day, drift, timing, crashes; its fields kept for the figures."""
-    from subgrid.hosts.gcm.run import _write_netcdf, open_history
+    from subgrid.hosts.gcm.run import open_history
 
     def fields(kind: str) -> xr.Dataset:
         return _lead_fields(open_history(runs[kind]["path"])[list(SCORED)], start, config)
@@ -451,7 +451,7 @@ def _score_start(start: float, runs: dict[str, dict], control: xr.Dataset, clima
         if kind == "emulator":  # the difference maps at day 5 and the last day, for the figures
             leads = lead_days(config)
             maps = (forecast - reference)[["T850", "Z500"]].isel(lead_day=sorted({min(4, leads.size - 1), leads.size - 1}))
-            _write_netcdf(maps, out / "starts" / f"day_{start:07.2f}" / "differences.nc")
+            write_netcdf_atomic(maps, out / "starts" / f"day_{start:07.2f}" / "differences.nc")
     for kind in ("physics", "emulator"):
         if kind in runs:
             timing, warm = runs[kind]["seconds_per_day"], runs[kind].get("seconds_per_day_warm") or {}

@@ -19,7 +19,6 @@ and ends bit-identical to an uninterrupted one.
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +30,7 @@ from tqdm.auto import tqdm
 from subgrid.core.contract import Parameterization
 from subgrid.core.errors import InputError
 from subgrid.core.ownership import GCM_RUN, check_replaceable, is_owned, mark
-from subgrid.core.stores import append_json_line, write_text_atomic
+from subgrid.core.stores import append_json_line, write_netcdf_atomic, write_text_atomic
 from subgrid.hosts.gcm.config import GCMConfig
 from subgrid.hosts.gcm.model import GCM, ModelCrash
 from subgrid.hosts.gcm.output import IntervalMeans, interval_dataset
@@ -62,12 +61,6 @@ class RunResult:
 
 def _day_name(day: float) -> str:
     return f"day_{day:07.2f}"
-
-
-def _write_netcdf(ds: xr.Dataset, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    ds.to_netcdf(tmp, engine="h5netcdf")
-    os.replace(tmp, path)
 
 
 def _harvest(model: GCM, inputs: dict[str, np.ndarray], fraction: float) -> xr.Dataset:
@@ -181,7 +174,7 @@ def _interval(model: GCM, out: Path, steps: int, per_output: int, per_harvest: i
             diagnostics = model.step()
         except ModelCrash as error:
             crash = str(error)
-            _write_netcdf(_precrash_dataset(error), out / "precrash.nc")
+            write_netcdf_atomic(_precrash_dataset(error), out / "precrash.nc")
             break
         for name, value in diagnostics.pop("budgets").items():
             budgets[f"max_{name}"] = max(budgets.get(f"max_{name}", 0.0), value)
@@ -194,9 +187,9 @@ def _interval(model: GCM, out: Path, steps: int, per_output: int, per_harvest: i
         bar.update(1)
     name = _day_name(model.time_days)
     if records:
-        _write_netcdf(xr.concat(records, "time"), out / "history" / f"{name}.nc")
+        write_netcdf_atomic(xr.concat(records, "time"), out / "history" / f"{name}.nc")
     if harvested:
-        _write_netcdf(xr.concat(harvested, "column"), out / "radiation_columns" / f"{name}.nc")
+        write_netcdf_atomic(xr.concat(harvested, "column"), out / "radiation_columns" / f"{name}.nc")
     if crash is None:
         save_restart(model, out / "restarts" / f"{name}.pt")
         save_restart(model, out / "restart.pt")
@@ -264,7 +257,7 @@ def harvested_columns(out: str | Path, from_day: float = 0.0, to_day: float = fl
 def write_harvested_columns(out: str | Path, path: str | Path, from_day: float = 0.0, to_day: float = float("inf")) -> int:
     """Write :func:`harvested_columns` to the netCDF file ``path`` (atomically); the number of columns."""
     columns = harvested_columns(out, from_day, to_day)
-    _write_netcdf(columns, Path(path))
+    write_netcdf_atomic(columns, Path(path))
     return columns.sizes["column"]
 
 

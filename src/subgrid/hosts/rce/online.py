@@ -66,7 +66,7 @@ from subgrid.physics.schema import RADIATION_INPUTS
 from subgrid.radiation.columns import ColumnSamplerConfig, sample_columns
 from subgrid.radiation.emulator import Emulator
 from subgrid.radiation.export import export_run
-from subgrid.radiation.training import RadiationTrainingConfig, train_radiation
+from subgrid.radiation.training import RadiationTrainingConfig, sampler_settings, train_radiation
 from subgrid.radiation.replay_data import fine_tuning_config
 from subgrid.radiation.training_data import open_radiation_dataset
 
@@ -85,12 +85,6 @@ Couple = Callable[[Emulator, Parameterization], Parameterization]
 # --------------------------------------------------------------------------------------------
 # Cases
 
-
-def sampler_settings(description: Mapping) -> ColumnSamplerConfig:
-    """The column sampler of a run's training data (``model.json`` description), on the run's levels."""
-    recorded = description.get("training_data", {}).get("sampler_settings")
-    values = json.loads(recorded) if recorded else {}
-    return ColumnSamplerConfig(**{**values, "n_levels": description["n_levels"]})
 
 
 def online_cases(

@@ -124,6 +124,20 @@ surface_temperature           ocean max(T_air + N(0.5, 0.7), 271.35 K);     200.
                               N(0, 1) K
 ============================  ============================================  ==================  ======================
 
+The table gives the defaults. :data:`~subgrid.radiation.columns.config.WIDE_COVERAGE` widens the ranges the
+generalisation suite showed were too narrow (``ColumnSamplerConfig(**WIDE_COVERAGE)``, ``subgrid generate ...
+--coverage wide``):
+
+==============================  ==================  ==================
+setting                         default             wide
+==============================  ==================  ==================
+stratopause_temperature_K       U(260, 285) K       U(245, 295) K
+stratospheric_water_mol_per_mol U(2, 5) ppmv        U(1.5, 8) ppmv
+ozone_peak_mol_per_mol          U(6, 10) ppmv       U(3, 16) ppmv
+ice_radius_factor               U(0.7, 1.6)         U(0.5, 2.2)
+land_elevation_max_m            4000 m              6000 m (~470 hPa)
+==============================  ==================  ==================
+
 References: Alduchov, O. A. & Eskridge, R. E. (1996), J. Appl. Meteor. 35, 601-609; Anderson, G. P.
 et al. (1986), AFGL atmospheric constituent profiles (0-120 km), AFGL-TR-86-0110; Brewer, A. W.
 (1949), Q. J. R. Meteorol. Soc. 75, 351-363; Manabe, S. & Wetherald, R. T. (1967), J. Atmos. Sci.
@@ -131,8 +145,8 @@ et al. (1986), AFGL atmospheric constituent profiles (0-120 km), AFGL-TR-86-0110
 Spencer, J. W. (1971), Search 2(5), 172.
 """
 
-from subgrid.radiation.columns.config import ColumnSamplerConfig
+from subgrid.radiation.columns.config import WIDE_COVERAGE, ColumnSamplerConfig
 from subgrid.radiation.columns.sampler import sample_columns
 from subgrid.radiation.columns.standard import StandardColumnName, standard_column
 
-__all__ = ["ColumnSamplerConfig", "StandardColumnName", "sample_columns", "standard_column"]
+__all__ = ["WIDE_COVERAGE", "ColumnSamplerConfig", "StandardColumnName", "sample_columns", "standard_column"]

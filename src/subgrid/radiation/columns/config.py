@@ -49,6 +49,9 @@ class ColumnSamplerConfig:
         co2_present_day_fraction: share of columns with present-day CO2.
         co2_present_day_mean_mol_per_mol, co2_present_day_std_mol_per_mol: the normal
             distribution of present-day CO2.
+        stratopause_temperature_K, stratospheric_water_mol_per_mol, ozone_peak_mol_per_mol,
+            ice_radius_factor: the (low, high) of their uniform draws (the coverage of the upper
+            atmosphere and of ice particle sizes); :data:`WIDE_COVERAGE` widens them.
     """
 
     n_levels: int = 60
@@ -66,13 +69,18 @@ class ColumnSamplerConfig:
     co2_present_day_fraction: float = 0.5
     co2_present_day_mean_mol_per_mol: float = 420e-6
     co2_present_day_std_mol_per_mol: float = 20e-6
+    stratopause_temperature_K: tuple[float, float] = (260.0, 285.0)
+    stratospheric_water_mol_per_mol: tuple[float, float] = (2e-6, 5e-6)
+    ozone_peak_mol_per_mol: tuple[float, float] = (6e-6, 1e-5)
+    ice_radius_factor: tuple[float, float] = (0.7, 1.6)
 
     def __post_init__(self) -> None:
         def fail(name: str, requirement: str) -> None:
             raise ValueError(f"ColumnSamplerConfig.{name} must be {requirement}, got {getattr(self, name)!r}")
 
-        if isinstance(self.cloudy_regime_weights, list):  # as parsed from JSON or YAML
-            object.__setattr__(self, "cloudy_regime_weights", tuple(self.cloudy_regime_weights))
+        for name in (f.name for f in fields(self)):  # lists as parsed from JSON or YAML
+            if isinstance(getattr(self, name), list):
+                object.__setattr__(self, name, tuple(getattr(self, name)))
         if isinstance(self.n_levels, bool) or not isinstance(self.n_levels, int) or self.n_levels < 2:
             fail("n_levels", "an integer >= 2")
         for name in (f.name for f in fields(self)):
@@ -101,6 +109,12 @@ class ColumnSamplerConfig:
             fail("co2_present_day_mean_mol_per_mol", "within [co2_min_mol_per_mol, co2_max_mol_per_mol]")
         if self.co2_present_day_std_mol_per_mol < 0.0:
             fail("co2_present_day_std_mol_per_mol", ">= 0")
+        for name, (low, high) in (("stratopause_temperature_K", (200.0, 320.0)),
+                                  ("stratospheric_water_mol_per_mol", (1e-7, 3e-5)),
+                                  ("ozone_peak_mol_per_mol", (1e-7, 5e-5)), ("ice_radius_factor", (0.2, 4.0))):  # fmt: skip
+            value = getattr(self, name)
+            if len(value) != 2 or not low <= value[0] <= value[1] <= high:
+                fail(name, f"a range (low, high) within [{low:g}, {high:g}]")
         thickest = bottom_layer_thickness_Pa(0.0, self.n_levels, self.top_pressure_Pa)
         if self.bottom_layer_thickness_Pa >= 100.0 and thickest <= self.bottom_layer_thickness_Pa:
             # Too many layers: even a grid uniform in log-pressure has a thinner lowest layer.
@@ -117,3 +131,15 @@ class ColumnSamplerConfig:
     def to_dict(self) -> dict:
         """Plain JSON-serialisable settings (tuples as lists), for provenance attrs."""
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+#: Sampler settings that widen the upper atmosphere and the ice (issue 18's coverage gaps): warmer and colder
+#: stratopauses, drier and moister stratospheres, half to 1.6x the ozone peaks, smaller and larger ice, and
+#: land up to 6 km. Every other setting as the defaults. ``ColumnSamplerConfig(**WIDE_COVERAGE)``.
+WIDE_COVERAGE: dict = {
+    "stratopause_temperature_K": (245.0, 295.0),
+    "stratospheric_water_mol_per_mol": (1.5e-6, 8e-6),
+    "ozone_peak_mol_per_mol": (3e-6, 1.6e-5),
+    "ice_radius_factor": (0.5, 2.2),
+    "land_elevation_max_m": 6000.0,
+}

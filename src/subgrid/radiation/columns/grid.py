@@ -61,3 +61,30 @@ def pressure_grid(
     p_interface[:, -1] = top_pressure_Pa
     # Geometric mean = mid-point in log-pressure, strictly between the two interfaces.
     return p_interface, np.sqrt(p_interface[:, :-1] * p_interface[:, 1:])
+
+
+def random_grids(
+    n_grids: int,
+    rng: np.random.Generator,
+    levels: tuple[int, int] = (24, 110),
+    tops_Pa: tuple[float, float] = (8.0, 300.0),
+    bottom_layers_Pa: tuple[float, float] = (500.0, 3000.0),
+) -> list[dict[str, float | int]]:
+    """``n_grids`` sampler grids (``n_levels``, ``top_pressure_Pa``, ``bottom_layer_thickness_Pa``) drawn at random:
+    level counts uniform in ``levels`` (inclusive), top pressures (``tops_Pa``) and lowest-layer thicknesses (``bottom_layers_Pa``,
+    for a 1013 hPa surface) log-uniform in their ranges. A draw whose lowest layer cannot be that thick with that many layers (the grid uniform in log-pressure
+    is the least stretched) is drawn again. For training a grid-agnostic emulator on a family of grids."""
+    if not (2 <= levels[0] <= levels[1] and 0 < tops_Pa[0] <= tops_Pa[1]
+            and 100.0 <= bottom_layers_Pa[0] <= bottom_layers_Pa[1]):  # fmt: skip
+        raise ValueError(f"random_grids: ranges must be ordered, levels >= 2 and lowest layers >= 100 Pa, got "
+                         f"{levels}, {tops_Pa}, {bottom_layers_Pa}")  # fmt: skip
+    grids: list[dict[str, float | int]] = []
+    for _ in range(1000 * n_grids):
+        if len(grids) == n_grids:
+            return grids
+        n = int(rng.integers(levels[0], levels[1] + 1))
+        top = float(np.exp(rng.uniform(*np.log(tops_Pa))))
+        bottom = float(np.exp(rng.uniform(*np.log(bottom_layers_Pa))))
+        if bottom < bottom_layer_thickness_Pa(0.0, n, top):
+            grids.append({"n_levels": n, "top_pressure_Pa": round(top, 2), "bottom_layer_thickness_Pa": round(bottom, 1)})
+    raise ValueError("random_grids: the ranges admit almost no valid grid (lowest layers too thick for the level counts)")

@@ -189,11 +189,11 @@ def sample_parameters(n: int, rng: np.random.Generator, config: ColumnSamplerCon
         stratosphere_exponent=(0.8 + 1.8 * s2) * np.exp(rng.normal(0.0, 0.2, n)),
         stratopause_pressure_Pa=np.exp(u(np.log(50.0), np.log(150.0))),
         # The stratosphere must warm above the tropopause.
-        stratopause_temperature_K=np.maximum(u(260.0, 285.0), tropopause_K + 10.0),
+        stratopause_temperature_K=np.maximum(u(*config.stratopause_temperature_K), tropopause_K + 10.0),
         mesosphere_lapse_rate_K_per_km=u(0.8, 2.5),
         surface_relative_humidity=surface_relative_humidity,
-        stratospheric_water_mol_per_mol=u(2e-6, 5e-6),
-        ozone_peak_mol_per_mol=u(6e-6, 1e-5),
+        stratospheric_water_mol_per_mol=u(*config.stratospheric_water_mol_per_mol),
+        ozone_peak_mol_per_mol=u(*config.ozone_peak_mol_per_mol),
         ozone_peak_pressure_Pa=np.exp(u(np.log(500.0), np.log(2000.0))),
         ozone_width_below=(0.9 + 0.9 * s2) * u(0.85, 1.15),
         ozone_width_above=u(1.2, 1.6),
@@ -204,6 +204,6 @@ def sample_parameters(n: int, rng: np.random.Generator, config: ColumnSamplerCon
         emissivity=emissivity,
         skin_temperature_K=skin_temperature_K,
         droplet_radius_um=np.where(ocean, u(8.0, 20.0), u(4.0, 12.0)),
-        ice_radius_factor=u(0.7, 1.6),
+        ice_radius_factor=u(*config.ice_radius_factor),
     )
 

@@ -425,10 +425,19 @@ extern "C" int subgrid_radiation_init(const char* path, int n_levels, int n_thre
     auto e = std::make_unique<subgrid_radiation>();
     e->model = load(path);
     check_kind(e->model, "radiation");
-    e->n_levels = recorded_size(e->model, "n_levels", "radiation");
+    if (e->model.backend->integer("n_levels") == 0) {
+      // A grid-agnostic emulator (n_levels recorded as 0): it takes the host's level count, given here.
+      if (n_levels < 2) {
+        throw Failure{SUBGRID_ERROR_SHAPE, e->model.file + ": a grid-agnostic emulator needs at least 2 levels, the host has " +
+                                               std::to_string(n_levels)};
+      }
+      e->n_levels = n_levels;
+    } else {
+      e->n_levels = recorded_size(e->model, "n_levels", "radiation");
+      check_levels(e->model, e->n_levels, n_levels);
+    }
     e->n_level_features = recorded_size(e->model, "n_level_features", "radiation");
     e->n_column_features = recorded_size(e->model, "n_column_features", "radiation");
-    check_levels(e->model, e->n_levels, n_levels);
     // Process-wide: LibTorch has one intra-op pool. Under MPI, one or two threads per rank.
     at::set_num_threads(n_threads);
     std::vector<float> level(e->n_level_features * e->n_levels, 1.0f);

@@ -1,0 +1,188 @@
+"""A guard that predicts the emulator's error: a calibrated score replaces the training min/max.
+
+The min/max guard flags a column if any input at any level leaves the training range. It flagged
+60-100 % of columns the emulator handled well (+4 K, other CO2) and cannot tell which flagged columns
+it would get wrong. This guard scores every column by how far its inputs lie from the training
+data, as the emulator itself sees them, and turns that into a predicted error:
+
+1. **Novelty descriptors.** The z-scores of the emulator's transformed input features (the 9 level
+   inputs, the 8 derived path and thickness features, the 7 column inputs) under its own
+   normalisation (per level, or a grid-agnostic model's log-pressure tables); per feature the
+   largest |z| over the column's levels, as ``log1p`` (24 values), plus the column's RMS |z|.
+2. **Predicted error.** ``ln(e + 0.01 K/day)`` of the column's heating error ``e`` (the larger of
+   its LW and SW heating RMSE over levels, SW by day) is a ridge regression on those descriptors,
+   fitted on calibration columns labelled by RRTMG: held-out columns of the training sampler and
+   the ``stress`` set (:class:`~subgrid.radiation.shifted_sets.Stress`: generic shifts at random
+   strengths) or any other labelled data, never the suite's test sets.
+3. **Threshold.** Columns are kept in order of predicted error while the kept columns' LW and SW
+   heating RMSE stay below ``target_rmse_K_day`` in every calibration dataset (the held-out columns
+   and the shifted ones alike: pooling them would let a mostly easy dataset hide a hard one); the
+   predicted error of the last kept column is the threshold. Columns above it go to RRTMG.
+4. **Calibrated domain.** A regression says nothing about a kind of novelty its calibration data did
+   not show (a top pressure the grid never had, say): a column with any descriptor beyond the largest
+   the calibration columns had (plus :data:`DOMAIN_MARGIN`) goes to RRTMG too, whatever its
+   predicted error.
+
+:func:`subgrid.radiation.calibration.calibrate_guard` writes ``guard.json`` into an exported artifact's directory, bound to that
+artifact (the sidecar's sha256) and sealed (its own sha256), so an edited threshold is refused;
+:meth:`~subgrid.radiation.emulator.Emulator.load` then uses it instead of min/max.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from subgrid.core.errors import InputError
+from subgrid.models.radiation import COLUMN_FEATURES, DERIVED_LEVEL_FEATURES, LEVEL_FEATURES, RadiationEmulator
+
+GUARD_FILE = "guard.json"
+KIND = "calibrated_guard"
+#: Added to the column error before the log: errors below ~0.01 K/day are all "right".
+ERROR_FLOOR_K_DAY = 0.01
+#: Ridge penalty of the regression (descriptors are O(1)).
+RIDGE = 1e-3
+#: Allowance beyond the calibration columns' largest descriptor (log1p of |z|: ~10 % more |z|).
+DOMAIN_MARGIN = 0.1
+DESCRIPTORS = tuple(
+    [f"max_abs_z_{name}" for name, _ in LEVEL_FEATURES]
+    + [f"max_abs_z_{name}" for name in DERIVED_LEVEL_FEATURES]
+    + [f"abs_z_{name}" for name, _ in COLUMN_FEATURES]
+    + ["rms_abs_z"]
+)
+
+
+def normalisation_tables(emulator: RadiationEmulator) -> dict:
+    """The emulator's input normalisation (per level, or per log-pressure node) as JSON-ready lists."""
+    names = ("level_mean", "level_std", "column_mean", "column_std")
+    return {"n_levels": emulator.n_levels, **{name: getattr(emulator, name).tolist() for name in names}}
+
+
+def feature_model(tables: dict) -> RadiationEmulator:
+    """A :class:`RadiationEmulator` without a backbone, holding ``tables``: its features and normalisation only."""
+    model = RadiationEmulator(nn.Identity(), tables["n_levels"])
+    with torch.no_grad():
+        for name in ("level_mean", "level_std", "column_mean", "column_std"):
+            getattr(model, name).copy_(torch.tensor(tables[name]))
+    return model.eval()
+
+
+def novelty_descriptors(model: RadiationEmulator, level_inputs, column_inputs, pressure_interface_Pa) -> np.ndarray:
+    """The :data:`DESCRIPTORS` ``[B, 25]`` of columns (float32 tensors or arrays, as the artifact takes them)."""
+    level_inputs, column_inputs, pressure = (torch.as_tensor(np.asarray(x, dtype=np.float32))
+                                             for x in (level_inputs, column_inputs, pressure_interface_Pa))  # fmt: skip
+    with torch.no_grad():
+        level, column = model.physical_features(level_inputs, column_inputs, pressure)
+        z_level = (level - model.profiles(model.level_mean, level_inputs)) / model.profiles(model.level_std, level_inputs)
+        z_column = (column - model.column_mean) / model.column_std
+        z_level, z_column = z_level.abs(), z_column.abs()
+        rms = torch.sqrt((z_level**2).mean(dim=(1, 2)) * 0.5 + (z_column**2).mean(dim=1) * 0.5)
+        descriptors = torch.cat([torch.log1p(z_level.amax(dim=2)), torch.log1p(z_column), torch.log1p(rms)[:, None]], 1)
+    return descriptors.double().numpy()
+
+
+def column_errors(truth_lw, truth_sw, pred_lw, pred_sw, day) -> tuple[np.ndarray, np.ndarray]:
+    """Per column: LW heating RMSE over levels, and SW (0 at night), K/day."""
+    lw = np.sqrt(np.mean((pred_lw - truth_lw) ** 2, axis=1))
+    sw = np.where(day, np.sqrt(np.mean((pred_sw - truth_sw) ** 2, axis=1)), 0.0)
+    return lw, sw
+
+
+def design_matrix(descriptors: np.ndarray) -> np.ndarray:
+    """The descriptors with a leading column of ones (the intercept)."""
+    return np.concatenate([np.ones((len(descriptors), 1)), descriptors], axis=1)
+
+
+def fit_error_model(descriptors: np.ndarray, error_K_day: np.ndarray) -> np.ndarray:
+    """Ridge coefficients (intercept first) of ``ln(error + floor)`` on the descriptors."""
+    x, y = design_matrix(descriptors), np.log(error_K_day + ERROR_FLOOR_K_DAY)
+    penalty = RIDGE * len(x) * np.eye(x.shape[1])
+    penalty[0, 0] = 0.0
+    return np.linalg.solve(x.T @ x + penalty, x.T @ y)
+
+
+def _kept_rmse(order: np.ndarray, lw: np.ndarray, sw: np.ndarray, day: np.ndarray, member: np.ndarray):
+    """Pooled LW and SW heating RMSE of the columns ``member`` among the first k of ``order``, for every k."""
+    inside = member[order]
+    kept = np.maximum(np.cumsum(inside), 1)
+    day_kept = np.maximum(np.cumsum(inside & day[order]), 1)
+    return np.sqrt(np.cumsum(np.where(inside, lw[order] ** 2, 0.0)) / kept), \
+        np.sqrt(np.cumsum(np.where(inside, sw[order] ** 2, 0.0)) / day_kept)  # fmt: skip
+
+
+def choose_threshold(
+    predicted: np.ndarray, lw: np.ndarray, sw: np.ndarray, day: np.ndarray, target_rmse_K_day: float,
+    groups: np.ndarray | None = None,
+) -> tuple[float, dict]:  # fmt: skip
+    """The largest predicted log error whose kept columns (those at or below it) keep both heating RMSEs below the
+    target in every group (calibration dataset); and what that threshold does on these columns."""
+    groups = np.zeros(len(predicted), dtype=int) if groups is None else np.asarray(groups)
+    order = np.argsort(predicted, kind="stable")
+    fine = np.ones(len(order), dtype=bool)
+    for group in np.unique(groups):
+        lw_rmse, sw_rmse = _kept_rmse(order, lw, sw, day, groups == group)
+        fine &= (lw_rmse < target_rmse_K_day) & (sw_rmse < target_rmse_K_day)
+    # The most columns kept with every group fine (a group's first few kept columns may not be: a noisy RMSE of a
+    # handful); none fine: send everything.
+    k = int(np.flatnonzero(fine)[-1]) + 1 if fine.any() else 0
+    threshold = float(predicted[order[k - 1]]) if k else -np.inf
+    everything = np.ones(len(order), dtype=bool)
+    lw_rmse, sw_rmse = _kept_rmse(order, lw, sw, day, everything)
+    report = {"columns": int(len(order)), "sent_fraction": 1.0 - k / len(order),
+              "kept_lw_heating_rmse_K_day": float(lw_rmse[k - 1]) if k else None,
+              "kept_sw_heating_rmse_K_day": float(sw_rmse[k - 1]) if k else None,
+              "all_lw_heating_rmse_K_day": float(lw_rmse[-1]), "all_sw_heating_rmse_K_day": float(sw_rmse[-1])}  # fmt: skip
+    return threshold, report
+
+
+@dataclass
+class CalibratedGuard:
+    """A loaded ``guard.json``: :meth:`predicted_error` and :meth:`flags` on the artifact's three input arrays."""
+
+    path: Path
+    record: dict
+
+    def __post_init__(self) -> None:
+        self._model = feature_model(self.record["tables"])
+        self._coefficients = np.asarray(self.record["coefficients"], dtype=float)
+        self._domain = np.asarray(self.record["descriptor_max"], dtype=float) + DOMAIN_MARGIN
+        self.threshold = float(self.record["threshold_log_error"])
+
+    @classmethod
+    def load(cls, directory: str | Path, sidecar: dict) -> CalibratedGuard | None:
+        """The guard of the artifact in ``directory`` (None: it has none); refuses one edited or made for another."""
+        from subgrid.radiation.export import INTEGRITY, sidecar_sha256
+
+        path = Path(directory) / GUARD_FILE
+        if not path.is_file():
+            return None
+        try:
+            record = json.loads(path.read_text())
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise InputError(f"{path}: not JSON ({error})") from error
+        integrity = record.get(INTEGRITY) if isinstance(record, dict) else None
+        if record.get("kind") != KIND or not isinstance(integrity, dict):
+            raise InputError(f"{path}: not a subgrid calibrated guard; recalibrate with `subgrid guard calibrate`")
+        if integrity.get("guard_sha256") != sidecar_sha256(record):
+            raise InputError(f"{path}: content does not match its recorded sha256 (edited?); recalibrate instead")
+        if integrity.get("sidecar_sha256") != sidecar.get(INTEGRITY, {}).get("sidecar_sha256"):
+            raise InputError(f"{path}: calibrated for another export of this directory; recalibrate it")
+        return cls(path, record)
+
+    def predicted_error(self, level_inputs, column_inputs, pressure_interface_Pa) -> np.ndarray:
+        """Predicted column heating error (K/day) of the emulator."""
+        descriptors = novelty_descriptors(self._model, level_inputs, column_inputs, pressure_interface_Pa)
+        return np.exp(design_matrix(descriptors) @ self._coefficients) - ERROR_FLOOR_K_DAY
+
+    def flags(self, level_inputs, column_inputs, pressure_interface_Pa) -> np.ndarray:
+        """Columns to send to the physics: predicted error above the threshold, or outside the calibrated domain."""
+        if len(level_inputs) == 0:
+            return np.zeros(0, dtype=bool)
+        descriptors = novelty_descriptors(self._model, level_inputs, column_inputs, pressure_interface_Pa)
+        outside = (descriptors > self._domain).any(axis=1)
+        return outside | (design_matrix(descriptors) @ self._coefficients > self.threshold)
