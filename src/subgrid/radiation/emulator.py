@@ -183,7 +183,9 @@ def read_sidecar(path: Path) -> dict:
         raise InputError(f"{path}: not JSON ({error})") from error
     if not isinstance(sidecar, dict):
         raise InputError(f"{path}: expected a JSON object, got {type(sidecar).__name__}")
-    n_levels = sidecar.get("n_levels")
+    if "n_levels" not in sidecar:
+        raise InputError(f"{path}: n_levels missing (a level count, or null for a grid-agnostic emulator)")
+    n_levels = sidecar["n_levels"]
     if n_levels is not None and (isinstance(n_levels, bool) or not isinstance(n_levels, int) or n_levels < 1):
         raise InputError(f"{path}: n_levels must be a positive integer or null (any grid), got {n_levels!r}")
     for key in ("format", "artifact"):
