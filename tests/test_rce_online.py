@@ -253,6 +253,8 @@ def test_rce_states_command_writes_the_hosts_columns_as_a_labellable_file(tmp_pa
     states = open_columns_file(out)
     assert states.sizes["column"] == 4 and states.attrs["vertical_order"] == "surface_first"
     assert (states["air_pressure"].diff("level") < 0).all()
+    again = CliRunner().invoke(app, ["generate", "rce-states", "--out", str(out), "--cases", "1", "--days", "2"])
+    assert again.exit_code != 0 and "already exists" in again.output and open_columns_file(out).sizes["column"] == 4
     assert 150.0 < float(states["air_temperature"].min()) and float(states["air_temperature"].max()) < 330.0
     bad = CliRunner().invoke(app, ["generate", "rce-states", "--out", str(tmp_path / "x.nc"), "--cases", "1", "--days",
                                    "2", "--every-hours", "0.7"])  # fmt: skip

@@ -62,7 +62,10 @@ def record_states(
     progress: bool = True,
 ) -> xr.Dataset:
     """Run ``cases`` RCE columns with RRTMG for ``days`` and write their states every ``every_hours`` to ``out``
-    (netCDF, surface first, schema names and units; written aside, then renamed). Returns the states."""
+    (netCDF, surface first, schema names and units; written aside, then renamed; an existing ``out`` is refused
+    before anything runs). Returns the states."""
+    if Path(out).exists() or Path(out).is_symlink():  # never replace a file the tool may not have made
+        raise InputError(f"{out}: already exists; choose another --out or remove it")
     config = config or RCEConfig(days=days)
     step_hours = config.radiation_every_steps * config.time_step_s / SECONDS_PER_HOUR
     every_calls = int(round(every_hours / step_hours))
