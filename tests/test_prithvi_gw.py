@@ -119,6 +119,9 @@ def test_grid_and_window_settings_are_checked():
 EMBEDDING_AND_HEAD = 7 * 32 * 2 * 2 + 32 + 32 * 4 * 2 * 2 + 4 * 2 * 2  # patch conv + unembed = 1 456
 BLOCK = 2 * 32 + 32 * 96 + 32 * 32 + 2 * 32 + (32 * 128 + 128) + (128 * 32 + 32)  # norms, qkv, w, norm, MLP = 12 704
 LORA_PER_BLOCK = 4 * (32 + 96) + 4 * (32 + 32) + 4 * (32 + 128) + 4 * (128 + 32)  # rank 4: A and B of 4 layers = 2 048
+#: conv_width 8: two 3x3 convolutions each side (7 -> 8 -> 8 and 8 -> 8 -> 4); embedding over 8, head to 8 channels
+CONV_EMBEDDING_AND_HEAD = ((7 * 8 * 9 + 8) + (8 * 8 * 9 + 8) + (8 * 8 * 9 + 8) + (8 * 4 * 9 + 4)
+                           + 8 * 32 * 2 * 2 + 32 + 32 * 8 * 2 * 2 + 8 * 2 * 2)
 
 
 @pytest.mark.parametrize(
@@ -126,6 +129,7 @@ LORA_PER_BLOCK = 4 * (32 + 96) + 4 * (32 + 32) + 4 * (32 + 128) + 4 * (128 + 32)
     [
         ({"fine_tune": "full"}, EMBEDDING_AND_HEAD + N_BLOCKS * BLOCK),
         ({"fine_tune": "frozen"}, EMBEDDING_AND_HEAD),
+        ({"fine_tune": "frozen", "conv_width": 8}, CONV_EMBEDDING_AND_HEAD),
         ({"fine_tune": "last_k", "k": 2}, EMBEDDING_AND_HEAD + 2 * BLOCK),
         ({"fine_tune": "lora", "lora_rank": 4}, EMBEDDING_AND_HEAD + N_BLOCKS * LORA_PER_BLOCK),
     ],

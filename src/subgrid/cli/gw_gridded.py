@@ -254,6 +254,9 @@ def generate_gw_simulation_command(
     truncation: int = typer.Option(21, "--truncation", help="Recipe high-pass: remove degrees l <= this."),
     seed: int = typer.Option(0, "--seed", help="Seed of the initial perturbation."),
     fields_out: Path = typer.Option(None, "--fields-out", help="Also keep the high-resolution fields (zarr)."),
+    initial_state: Path = typer.Option(
+        None, "--initial-state", help="A `subgrid generate gw-spinup` directory: start from its stationary state plus "
+        "this --seed's perturbation (same resolution, levels, time step and forcing); --spinup-days then decorrelates."),
     threads: int = typer.Option(None, "--threads", min=1, help="Torch intra-op threads of the dycore (default: torch's)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing stores."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
@@ -282,7 +285,8 @@ def generate_gw_simulation_command(
         config = GWSimulationConfig(
             resolution=resolution, levels=levels, time_step_minutes=time_step_minutes, spinup_days=spinup_days,
             record_days=days, output_interval_hours=output_interval_hours, mountain_scale=mountain_scale,
-            heating_K_per_day=heating, target=target_grid, truncation=truncation, seed=seed)
+            heating_K_per_day=heating, target=target_grid, truncation=truncation, seed=seed,
+            initial_state=None if initial_state is None else str(initial_state))
         if threads is not None:
             import torch
 
@@ -292,3 +296,41 @@ def generate_gw_simulation_command(
         for bar in bars.values():
             bar.close()
     typer.echo(f"wrote {path} ({resolution}, {config.outputs} times, {target_grid}, truncation T{truncation})")
+
+
+def generate_gw_spinup_command(
+    out: Path = typer.Option(..., "--out", help="Spin-up directory (state.safetensors, spinup.json); resumed if it exists."),
+    resolution: str = typer.Option("T31", "--resolution", help="Simulation truncation: T21 | T31 | T42 | T85 | ..."),
+    levels: int = typer.Option(20, "--levels", help="Equidistant sigma levels."),
+    time_step_minutes: float = typer.Option(15.0, "--time-step-minutes", help="Model time step (must divide a day)."),
+    mountain_scale: float = typer.Option(1.0, "--mountain-scale", help="Multiplies the mountain heights (0: flat planet)."),
+    heating: float = typer.Option(10.0, "--heating", help="Peak of the daily-pulsed tropical heating, K/day (0: none)."),
+    min_days: int = typer.Option(100, "--min-days", min=1, help="Never stop before this many model days."),
+    max_days: int = typer.Option(300, "--max-days", min=1, help="Stop here even if not stationary (the report says so)."),
+    window_days: int = typer.Option(50, "--window-days", min=2, help="Days over which the series must be stationary."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the initial perturbation."),
+    threads: int = typer.Option(None, "--threads", min=1, help="Torch intra-op threads of the dycore (default: torch's)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar (model days)."),
+) -> None:
+    """Spin the gravity-wave atmosphere up until it is stationary (global kinetic energy, mean temperature, both jets).
+
+    Branch runs from it with `subgrid generate gw-simulation --initial-state OUT --seed N`.
+    """
+    from tqdm.auto import tqdm
+
+    from subgrid.gravity_waves.gridded.simulation import GWSimulationConfig
+    from subgrid.gravity_waves.gridded.spinup import StationarityCriterion, spin_up
+
+    config = GWSimulationConfig(resolution=resolution, levels=levels, time_step_minutes=time_step_minutes,
+                                mountain_scale=mountain_scale, heating_K_per_day=heating, seed=seed,
+                                target="gaussian:2x4")  # the recipe's grid plays no part in a spin-up
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+    with tqdm(total=max_days, unit="day", desc="spin-up", disable=not progress) as bar:
+        report = spin_up(config, out, min_days=min_days, max_days=max_days,
+                         criterion=StationarityCriterion(window_days=window_days),
+                         progress=lambda done, _: bar.update(done - bar.n))  # fmt: skip
+    typer.echo(f"{out}: {report.days} model days, {'stationary' if report.stationary else 'NOT stationary'} over the "
+               f"last {window_days} days (spinup.json holds the daily series and the verdict)")

@@ -44,6 +44,7 @@ replay_app.command("gw")(gw_column.replay_gw_command)
 train_app.command("gw-gridded")(gw_gridded.train_gw_gridded_command)
 generate_app.command("gw-fluxes")(gw_gridded.generate_gw_fluxes_command)
 generate_app.command("gw-simulation")(gw_gridded.generate_gw_simulation_command)
+generate_app.command("gw-spinup")(gw_gridded.generate_gw_spinup_command)
 app.command("pretrain")(gw_gridded.pretrain_command)
 # The radiation generalisation suite lives in subgrid.cli.suite; `evaluate --suite` dispatches to it.
 generate_app.command("suite")(suite.generate_suite_command)

@@ -11,7 +11,8 @@ radiation
     (:func:`speed_table`);
 gravity waves
     QBO runs with the Alexander-Dunkerton (1999) drag column -> train an emulator of the drag ->
-    run the QBO online with it, side by side with the physics.
+    run the QBO online with it, side by side with the physics; a tiny gridded simulation -> an
+    Attention U-Net and PrithviGW on its fluxes -> their comparison (table, maps) on the held-out end.
 
 Every step is one command, printed before it runs and recorded with its wall time in
 ``OUT/demo.json`` (the manifest the report reads): ``subgrid ...`` for the steps the CLI has,
@@ -31,6 +32,8 @@ Layout of ``OUT``::
     replay/                                         replay.json, round_K/
     speed/                                          speed.json, speed.png
     gw.zarr, runs/gw_wavenet/, qbo_online/          QBO data, drag emulator, metrics.json + hovmoller.png
+    gw_gridded.zarr, runs/gw_unet/, runs/gw_prithvi/, gw_gridded_comparison/
+                                                    gridded GW fluxes, the two emulators, comparison.md/.json + maps
 """
 
 from __future__ import annotations
@@ -85,6 +88,8 @@ class DemoConfig:
             crashes are its own.
         speed_batches, speed_repeats: columns per call timed, and repeats (the best is kept).
         gw_years, gw_epochs: QBO years per physics run of the drag data; epochs of the drag emulator.
+        gw_gridded_levels, gw_gridded_days, gw_gridded_epochs: the tiny gridded gravity-wave simulation
+            (T21, fluxes on 16 x 32) and the epochs of its U-Net and PrithviGW.
         qbo_years, qbo_spinup_years: length of the online QBO runs and the years left out of their statistics.
         torch_threads: torch intra-op threads for every step in this process. The networks are
             small: a second thread mostly adds synchronisation, and on a core shared with another
@@ -115,6 +120,9 @@ class DemoConfig:
     gw_epochs: int = 40
     qbo_years: float = 40.0
     qbo_spinup_years: float = 6.0
+    gw_gridded_levels: int = 12
+    gw_gridded_days: float = 3.0
+    gw_gridded_epochs: int = 10
     gcm_control_days: float = 2.0
     forecast_starts: int = 2
     forecast_days: float = 2.0
@@ -143,7 +151,7 @@ class DemoConfig:
         return cls(columns=1000, test_columns=300, width=16, depth=3, epochs=3, fortran_columns=32, online_cases=2,
                    online_days=2.0, replay_columns=500, replay_epochs=2, replay_cases=2, replay_days=2.0,
                    replay_rounds=1, speed_batches=(1, 256), speed_repeats=1, gw_years=1.0, gw_epochs=3, qbo_years=6.0,
-                   qbo_spinup_years=2.0, gcm_control_days=1.0, forecast_starts=1, forecast_days=1.0)  # fmt: skip
+                   qbo_spinup_years=2.0, gw_gridded_levels=6, gw_gridded_days=1.5, gw_gridded_epochs=2, gcm_control_days=1.0, forecast_starts=1, forecast_days=1.0)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -378,6 +386,7 @@ def demo_steps(out: Path, config: DemoConfig) -> list[DemoStep]:
     replay_data, replay_run = out / "radiation_replay.zarr", out / "runs" / "rescnn_small"
     torchscript, onnx = out / "artifacts" / "torchscript", out / "artifacts" / "onnx"
     gw_data, gw_run = out / "gw.zarr", out / "runs" / "gw_wavenet"
+    gw_gridded = out / "gw_gridded.zarr"
     chunk = str(min(500, c.test_columns))
 
     def generate(path: Path, columns: int, seed: int) -> tuple[str, ...]:
@@ -426,6 +435,23 @@ def demo_steps(out: Path, config: DemoConfig) -> list[DemoStep]:
         DemoStep("online_gw", "Online QBO with the emulator, side by side with the physics",
                  ("online", "gw", "--emulator", str(gw_run), "--years", f"{c.qbo_years:g}", "--spinup-years",
                   f"{c.qbo_spinup_years:g}", "--out", str(out / "qbo_online"))),
+        DemoStep("generate_gw_gridded", "Gridded gravity-wave fluxes from a tiny simulation (T21, mountains and heating)",
+                 ("generate", "gw-simulation", "--resolution", "T21", "--levels", str(c.gw_gridded_levels),
+                  "--time-step-minutes", "20", "--spinup-days", "2", "--days", f"{c.gw_gridded_days:g}",
+                  "--output-interval-hours", "3", "--target-grid", "gaussian:16x32", "--truncation", "10", "--seed",
+                  "1", "--threads", "1", "--out", str(gw_gridded), "--overwrite", "--no-progress")),
+        DemoStep("train_gw_unet", "Train an Attention U-Net on the gridded fluxes",
+                 ("train", "gw-gridded", "--data", str(gw_gridded), "--out", str(out / "runs" / "gw_unet"), "--model",
+                  "unet", "--model-option", "base_width=8", "--epochs", str(c.gw_gridded_epochs), "--threads", "1",
+                  "--no-resume", "--no-progress")),
+        DemoStep("train_gw_prithvi", "Train PrithviGW (Prithvi WxC encoder/decoder, random init) on the same fluxes",
+                 ("train", "gw-gridded", "--data", str(gw_gridded), "--out", str(out / "runs" / "gw_prithvi"), "--model",
+                  "prithvi", "--model-option", "embed_dim=32", "--model-option", "window=[4,8]", "--epochs",
+                  str(c.gw_gridded_epochs), "--threads", "1", "--no-resume", "--no-progress")),
+        DemoStep("compare_gw", "Compare the two on the held-out end of the record (table and maps)",
+                 ("evaluate", "--run", str(out / "runs" / "gw_unet"), "--run", str(out / "runs" / "gw_prithvi"),
+                  "--label", "Attention U-Net", "--label", "PrithviGW", "--data", str(gw_gridded), "--out",
+                  str(out / "gw_gridded_comparison"))),
         DemoStep("gcm_control", "3-D GCM: a short control run with RRTMG from the shipped spun-up state",
                  ("gcm", "run", "--restart", str(SPUN_UP_RESTART), "--out", str(out / "gcm" / "control"), "--days",
                   f"{c.gcm_control_days:g}", "--no-progress")),

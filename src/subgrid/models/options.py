@@ -70,3 +70,5 @@ class PrithviGWOptions:
     lora_alpha: float | None = None
     pretrained: str | None = None
     backbone_dtype: Literal["float32", "bfloat16"] = "float32"
+    #: > 0: trainable 3x3 convolutional encoder/decoder of this width around the backbone (the study's variant).
+    conv_width: int = 0

@@ -47,6 +47,9 @@ linear layers of every block and freezes the backbone's own weights.
 ``pretrained``: a local Prithvi WxC checkpoint read by :func:`load_prithvi_backbone` before the
 fine-tune mode is applied; the 2.3B model (``prithvi.wxc.2300m.v1.pt``) needs ``embed_dim=2560,
 n_heads=16, n_blocks_encoder=12, n_blocks_decoder=2, mlp_multiplier=4``.
+``conv_width > 0`` puts two trainable 3x3 convolutions (``C_in -> conv_width -> conv_width``) before
+the patch embedding and two after the head (``conv_width -> conv_width -> C_out``): the published
+gravity-wave fine-tune's frozen backbone between a convolutional encoder and decoder.
 ``backbone_dtype="bfloat16"`` keeps encoder and decoder in bf16 (embedding and head stay fp32;
 tokens are cast on the way in and out). ``lora_alpha`` defaults to ``lora_rank`` (scaling 1).
 
@@ -82,6 +85,11 @@ BACKBONE_PARTS = ("encoder.", "decoder.")
 _SHIFT_MASKS = ("lgl_block.shifter.local_mask", "lgl_block.shifter.global_mask")
 
 
+def _conv_stack(in_channels: int, width: int, out_channels: int) -> nn.Sequential:
+    """Two 3x3 convolutions (GELU between, same grid): the study's convolutional encoder/decoder around the backbone."""
+    return nn.Sequential(nn.Conv2d(in_channels, width, 3, padding=1), nn.GELU(), nn.Conv2d(width, out_channels, 3, padding=1))
+
+
 class PrithviGW(nn.Module):
     """Prithvi WxC encoder/decoder between a patch embedding of ``C_in`` channels and a ``C_out`` head."""
 
@@ -105,6 +113,7 @@ class PrithviGW(nn.Module):
         lora_alpha: float | None = None,
         pretrained: str | None = None,
         backbone_dtype: str = "float32",
+        conv_width: int = 0,
     ) -> None:
         super().__init__()
         window = (window, window) if isinstance(window, int) else tuple(window)
@@ -124,17 +133,22 @@ class PrithviGW(nn.Module):
             "lora_rank": (lora_rank >= 1, f"must be >= 1, got {lora_rank}"),
             "backbone_dtype": (backbone_dtype in BACKBONE_DTYPES,
                                f"must be one of {', '.join(BACKBONE_DTYPES)}, got {backbone_dtype!r}"),
+            "conv_width": (conv_width >= 0, f"must be >= 0 (0: no convolutional encoder/decoder), got {conv_width}"),
         }  # fmt: skip
         for name, (ok, message) in checks.items():
             if not ok:
                 raise ValueError(f"{name}: {message}")
         self.embed_dim, self.patch, self.window = embed_dim, patch, window
-        self.patch_embedding = PatchEmbed(patch_size=(patch, patch), channels=in_channels, embed_dim=embed_dim)
+        # The study's published variant: trainable 3x3 convolutions before the embedding and after the head.
+        self.conv_encoder = _conv_stack(in_channels, conv_width, conv_width) if conv_width else nn.Identity()
+        self.conv_decoder = _conv_stack(conv_width, conv_width, out_channels) if conv_width else nn.Identity()
+        embedded_channels, head_channels = (conv_width, conv_width) if conv_width else (in_channels, out_channels)
+        self.patch_embedding = PatchEmbed(patch_size=(patch, patch), channels=embedded_channels, embed_dim=embed_dim)
         block = {"embed_dim": embed_dim, "mlp_multiplier": mlp_multiplier, "n_heads": n_heads, "dropout": dropout}
         # No shifter: the SWIN shift would need the grid at construction, and the package ignores its masks.
         self.encoder = PrithviWxCEncoderDecoder(n_blocks=n_blocks_encoder, drop_path=drop_path, **block)
         self.decoder = PrithviWxCEncoderDecoder(n_blocks=n_blocks_decoder, drop_path=0.0, **block)
-        self.unembed = nn.Linear(embed_dim, out_channels * patch * patch)
+        self.unembed = nn.Linear(embed_dim, head_channels * patch * patch)
         for module in self.modules():  # dropout stays in the MLPs (nn.Dropout, off in eval mode); see the module doc
             if isinstance(module, MultiheadAttention):
                 module.dropout = 0.0
@@ -189,7 +203,7 @@ class PrithviGW(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.check_grid(x.shape[-2], x.shape[-1])
-        return self.from_embedding(self.patch_embedding(x))
+        return self.conv_decoder(self.from_embedding(self.patch_embedding(self.conv_encoder(x))))
 
     def check_grid(self, height: int, width: int) -> None:
         """Raise :class:`InputError` unless the window tiles a ``height x width`` grid."""

@@ -223,7 +223,7 @@ def _check_period(period: str) -> None:
         raise InputError(f"period: must be one of {', '.join(PERIODS)}, got {period!r}")
 
 
-def _score_run(run: Path, ds: xr.Dataset, period: str, box: LatLonBox | None,
+def score_run(run: Path, ds: xr.Dataset, period: str, box: LatLonBox | None,
                truths: dict | None = None) -> tuple[xr.Dataset, xr.Dataset, dict]:
     """Truth, prediction and metrics of the emulator of ``run`` on ``ds`` (``period``, optional ``box``).
 
@@ -304,7 +304,7 @@ def evaluate_gw_gridded(
     _check_period(period)
     run = Path(run)
     ds, box = _open_for_evaluation(data, region)
-    truth, predicted, metrics = _score_run(run, ds, period, box)
+    truth, predicted, metrics = score_run(run, ds, period, box)
     levels = metrics.pop("target_levels")
     plot_position = _plot_position(truth, levels, plot_level, str(run))
     metrics["plot_level"] = levels[plot_position]
@@ -466,7 +466,7 @@ def compare_gw_gridded(
     ds, box = _open_for_evaluation(data, region)
     truth, predictions, results, levels, truths = None, {}, {}, None, {}
     for name, run in zip(names, runs, strict=True):
-        run_truth, predicted, metrics = _score_run(run, ds, period, box, truths)
+        run_truth, predicted, metrics = score_run(run, ds, period, box, truths)
         run_levels = metrics.pop("target_levels")
         if truth is None:
             truth, levels = run_truth, run_levels

@@ -99,7 +99,8 @@ class PretrainConfig(TrainingConfig, GriddedTrainingSettings):
     ``model_options``: :class:`~subgrid.models.prithvi_gw.PrithviGW` options (``embed_dim``,
     ``n_heads``, ``n_blocks_encoder``, ``n_blocks_decoder``, ``mlp_multiplier``, ``patch``,
     ``window``, ``dropout``, ``drop_path``, ``backbone_dtype``, ``pretrained`` to continue from a
-    checkpoint); the whole network trains (``fine_tune`` other than "full" is refused).
+    checkpoint); the whole network trains (``fine_tune`` other than "full" is refused, and so is
+    ``conv_width``: the convolutional encoder/decoder belongs to the fine-tune).
     """
 
     config_name: ClassVar[str] = "pretrain config"
@@ -124,7 +125,7 @@ class PretrainConfig(TrainingConfig, GriddedTrainingSettings):
         checks = {
             **self._optimisation_checks(),
             **self._hardware_checks(),
-            "model_options": self.backbone_options().fine_tune == "full",
+            "model_options": self.backbone_options().fine_tune == "full" and self.backbone_options().conv_width == 0,
             "task": self.task in TASKS,
             "mask_ratio": isinstance(self.mask_ratio, int | float)
             and (0 < self.mask_ratio < 1 if masked else 0 <= self.mask_ratio < 1),

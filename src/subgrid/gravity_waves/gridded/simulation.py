@@ -27,6 +27,7 @@ import xarray as xr
 import subgrid
 from subgrid.core.chunked import write_zarr_atomic
 from subgrid.gravity_waves.gridded.fluxes import gw_fluxes_from_fields
+from subgrid.gravity_waves.gridded.spinup import start_from_spinup
 from subgrid.core.errors import InputError
 from subgrid.core.ownership import DATASET, check_replaceable
 from subgrid.physics.dycore import DEFAULT_MOUNTAINS, RESOLUTIONS, GravityWaveAtmosphere, Heating, Mountain, nodal_grid_shape
@@ -69,6 +70,9 @@ class GWSimulationConfig:
     target: str = "gaussian:64x128"
     truncation: int = DEFAULT_TRUNCATION
     seed: int = 0
+    #: A spin-up directory (:func:`subgrid.gravity_waves.gridded.spinup.spin_up`) to branch from:
+    #: its stationary state plus this config's seeded perturbation; ``spinup_days`` then decorrelates.
+    initial_state: str | None = None
 
     def __post_init__(self) -> None:
         if self.resolution not in RESOLUTIONS:
@@ -126,6 +130,9 @@ class GWSimulationConfig:
 def simulate_fields(config: GWSimulationConfig, progress: Callable[[int, int], None] | None = None) -> xr.Dataset:
     """Run ``config`` and return the recorded high-resolution fields (ERA5-like names and units), in memory."""
     atmosphere = config.build()
+    if config.initial_state is not None:
+        start_from_spinup(atmosphere, config, config.initial_state)
+        atmosphere.perturb(config.seed)
     total = config.spinup_steps + config.outputs * config.steps_per_output
     done = 0
 
