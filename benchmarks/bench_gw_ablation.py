@@ -13,8 +13,8 @@ writes the mean ± std tables and prints a summary line with the ratios measured
     OMP_NUM_THREADS=2 python benchmarks/bench_gw_ablation.py --workdir /tmp/gw_study \\
         --out benchmarks/results/gw_ablation_study_cpu.jsonl --summary benchmarks/results/gw_ablation_study_cpu.md
 
-Default sizes (T31 simulation, fluxes on 16 x 32, 2-minute cap per run, 3 seeds x 3 fractions x 6 trained
-models): about 2 hours on 2 cores including the ~15-minute spin-up.
+Default sizes (T31 simulation, fluxes on 16 x 32, a 1.25-minute cap per run, 3 seeds x 3 fractions x 6 trained
+models): under 2 hours on 2 cores including the ~25-minute spin-up.
 """
 
 from __future__ import annotations

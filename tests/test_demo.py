@@ -48,7 +48,8 @@ def test_the_readme_states_the_demo_sizes():
                    f"width {c.replay_width}, depth {c.replay_depth},\n   {c.replay_epochs} epochs on "
                    + f"{c.replay_columns:,} columns".replace(",", " "), f"{c.replay_cases} cases of {c.replay_days:g} days",
                    f"up to {c.replay_rounds} rounds", f"{c.gcm_control_days:g}-day RRTMG control",
-                   f"{c.forecast_starts} starts of {c.forecast_days:g} days"):  # fmt: skip
+                   f"{c.forecast_starts} starts of {c.forecast_days:g} days", f"T21, {c.gw_gridded_levels} σ levels",
+                   f"{c.gw_gridded_days:g} recorded days", f"trained {c.gw_gridded_epochs} epochs each"):  # fmt: skip
         assert stated in text, stated
 
 
@@ -78,7 +79,7 @@ def test_the_quick_demo_runs_every_step_and_its_report_renders(tmp_path):
 
     html = result.report.read_text()
     assert "not run" not in html and not re.search(r"(src|href)=\"https?:", html)
-    assert html.count('src="data:image/png;base64,') == 9
+    assert html.count('src="data:image/png;base64,') == 11
     for source, key, value in re.findall(r'data-source="([^"]+)" data-key="([^"]+)" data-value="([^"]+)"', html):
         assert lookup(json.loads((result.out / source).read_text()), key) == json.loads(unescape(value))
     fortran = json.loads((result.out / "fortran" / "fortran.json").read_text())
@@ -88,6 +89,9 @@ def test_the_quick_demo_runs_every_step_and_its_report_renders(tmp_path):
     forecasts = json.loads((result.out / "gcm" / "forecasts" / "summary.json").read_text())
     assert forecasts["scored_starts"] == DemoConfig.quick().forecast_starts == forecasts["emulator_completed"]
     assert forecasts["speed"]["radiation_speedup"] > 1.0  # the emulator's radiation is faster than RRTMG's
+    gridded = json.loads((result.out / "gw_gridded_comparison" / "comparison.json").read_text())
+    assert [row["run"] for row in gridded["rows"]] == ["Attention U-Net", "PrithviGW"]
+    assert all(0 <= row["hellinger_mean"] <= 1 and row["parameters"] > 0 for row in gridded["rows"])
 
     stats = screenshot(result.report, tmp_path / "report.png")
     assert stats["grey_std"] > 10 and stats["non_white_fraction"] > 0.02, stats
