@@ -44,6 +44,7 @@ from safetensors.torch import load_file, save_file
 
 from subgrid.core.errors import InputError
 from subgrid.core.stores import write_text_atomic
+from subgrid.physics.constants import SECONDS_PER_DAY
 from subgrid.physics.dycore import GravityWaveAtmosphere, Snapshot
 
 #: Settings that must agree between a spin-up and the runs branched from it (the dynamics).
@@ -158,7 +159,7 @@ def spin_up(config, directory: str | Path, *, max_days: int = 300, min_days: int
     if (directory / REPORT_FILE).exists():
         report = read_spinup(directory)
         start_from_spinup(atmosphere, config, directory)
-        report["days"] = round(atmosphere.time_s / 86400)
+        report["days"] = round(atmosphere.time_s / SECONDS_PER_DAY)
         report["series"] = {k: v[: report["days"]] for k, v in report["series"].items()}
     lat, sigma = atmosphere.lat_deg, atmosphere.sigma
     verdict = criterion.check(report["series"])
