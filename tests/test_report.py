@@ -223,7 +223,8 @@ def test_the_demo_report_shows_what_ran_and_marks_the_rest_not_run(run_directory
     with pytest.raises(ValueError, match="unknown step"):  # the demo's figures need the demo's steps
         write_demo_report(run_directory)
     names = ("generate_train", "generate_test", "train", "evaluate", "export_torchscript", "export_onnx", "fortran",
-             "online", "generate_replay", "train_replay", "replay", "speed", "generate_gw", "train_gw", "online_gw", "gcm_control", "gcm_forecasts")  # fmt: skip
+             "online", "generate_replay", "train_replay", "replay", "speed", "generate_gw", "train_gw", "online_gw", "generate_gw_gridded", "train_gw_unet",
+             "train_gw_prithvi", "compare_gw", "gcm_control", "gcm_forecasts")  # fmt: skip
     manifest["steps"] = [{**manifest["steps"][0], "name": name, "title": name} for name in names]
     (run_directory / MANIFEST).write_text(json.dumps(manifest))
     parsed = _parse(write_demo_report(run_directory))

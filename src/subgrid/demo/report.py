@@ -239,8 +239,9 @@ def demo_report(directory: str | Path) -> Report:
     comparison = "gw_gridded_comparison/comparison.json"
     gridded_section = Section(
         "Gravity waves on a grid: Attention U-Net and PrithviGW",
-        "A tiny dry simulation (dinosaur-torch T21 Held-Suarez with mountains and a pulsed tropical heating; no "
-        "spin-up to equilibrium) gives momentum fluxes u'ω'/(−g), v'ω'/(−g) of the small scales on a 16 × 32 grid; "
+        "A tiny dry simulation (dinosaur-torch Held-Suarez at the coarsest resolution, with mountains and a pulsed "
+        "tropical heating; no spin-up to equilibrium) gives momentum fluxes u'ω'/(−g), v'ω'/(−g) of the small scales "
+        "on a coarse grid; "
         "both networks learn them from the coarse state and are scored on the held-out end of the record. At this "
         "size the numbers show the pipeline, not skill: benchmarks/bench_gw_ablation.py runs the study (stationary "
         "data, label fractions, pre-training, seeds).",
