@@ -385,6 +385,11 @@ class LatLonBox:
         in_lon = np.ones(lon.shape, bool) if width >= 360 else (lon - self.lon_min) % 360 <= width % 360
         return in_lat, in_lon
 
+    def indexers(self, ds: xr.Dataset) -> dict[str, np.ndarray]:
+        """``isel`` indexers of the box's rows and columns in ``ds`` (a box is every pair of its latitudes and longitudes)."""
+        in_lat, in_lon = self.axis_masks(ds["lat"].values, ds["lon"].values)
+        return {"lat": np.flatnonzero(in_lat), "lon": np.flatnonzero(in_lon)}
+
     def points(self, ds: xr.Dataset) -> np.ndarray:
         """``bool[lat, lon]``: the grid points of ``ds`` in the box (raises if ``ds`` has no coordinates or none is in it)."""
         if "lat" not in ds.coords or "lon" not in ds.coords:

@@ -244,8 +244,7 @@ def score_run(run: Path, ds: xr.Dataset, period: str, box: LatLonBox | None,
         truths[key] = ds[list(selection.targets)].isel(time=list(times), level=selection.levels).load()
     truth = truths[key]
     if box is not None:  # a box is every pair of its latitudes and longitudes: a rectangle of the grid
-        in_lat, in_lon = box.axis_masks(ds["lat"].values, ds["lon"].values)
-        points = {"lat": np.flatnonzero(in_lat), "lon": np.flatnonzero(in_lon)}
+        points = box.indexers(ds)
         truth, predicted = truth.isel(points), predicted.isel(points)
     metrics = gw_gridded_metrics(truth, predicted)
     if box is not None:

@@ -256,18 +256,13 @@ def _summary_scores(metrics: dict) -> dict:
     }  # fmt: skip
 
 
-def _region_points(ds: xr.Dataset, region: tuple[float, ...]) -> dict[str, np.ndarray]:
-    in_lat, in_lon = LatLonBox.parse(list(region)).axis_masks(ds["lat"].values, ds["lon"].values)
-    return {"lat": np.flatnonzero(in_lat), "lon": np.flatnonzero(in_lon)}
-
-
 def climatology_scores(subset: Path, test: xr.Dataset, target_levels: list[int], region) -> dict:
     """Scores of the time-mean flux per grid point of ``subset`` (all its times) as the prediction of ``test``."""
     names = ["uw_flux", "vw_flux"]
     mean = open_gw_gridded(subset, grid=None)[names].isel(level=target_levels).mean("time").load()
     truth = test[names].isel(level=target_levels).load()
-    predicted = (mean + 0 * truth).astype(np.float32).transpose(*truth["uw_flux"].dims)
-    points = _region_points(test, region)
+    predicted = mean.broadcast_like(truth).astype(np.float32).transpose(*truth["uw_flux"].dims)
+    points = LatLonBox.parse(list(region)).indexers(test)
     return {"global": _summary_scores(gw_gridded_metrics(truth, predicted)),
             "region": _summary_scores(gw_gridded_metrics(truth.isel(points), predicted.isel(points)))}
 
