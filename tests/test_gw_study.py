@@ -71,6 +71,12 @@ def test_spin_up_resumes_and_branches_differ_by_seed_only(tmp_path):
 
     with pytest.raises(InputError, match="spun up with other dynamics .*levels"):
         simulate_fields(GWSimulationConfig(**{**branch, "levels": 8}, seed=1))
+    foreign = tmp_path / "notes"
+    foreign.mkdir()
+    (foreign / "state.safetensors").write_text("mine")
+    with pytest.raises(InputError, match="not a spin-up"):
+        spin_up(config, foreign, min_days=2, max_days=2, criterion=criterion)
+    assert (foreign / "state.safetensors").read_text() == "mine"
     with pytest.raises(InputError, match="not a spin-up directory"):
         simulate_fields(GWSimulationConfig(**{**branch, "initial_state": str(tmp_path)}, seed=1))
 

@@ -149,6 +149,8 @@ def spin_up(config, directory: str | Path, *, max_days: int = 300, min_days: int
     if min_days < criterion.window_days or max_days < min_days:
         raise InputError(f"min_days {min_days} / max_days {max_days}: need window_days {criterion.window_days} "
                          "<= min_days <= max_days")
+    if directory.exists() and any(directory.iterdir()) and not (directory / REPORT_FILE).exists():
+        raise InputError(f"{directory}: a directory that is not a spin-up (no {REPORT_FILE}); choose another --out")
     directory.mkdir(exist_ok=True)
     atmosphere = config.build()
     steps_per_day = round(1440 / config.time_step_minutes)
