@@ -448,3 +448,17 @@ def test_wide_coverage_widens_the_upper_atmosphere_ozone_ice_and_ground(large):
     assert wide["cloud_ice_radius"].values.max() > large["cloud_ice_radius"].values.max()
     with pytest.raises(ValueError, match="ozone_peak_mol_per_mol must be a range"):
         ColumnSamplerConfig(ozone_peak_mol_per_mol=(1e-5, 6e-6))
+
+
+def test_extended_coverage_reaches_the_suites_co2_and_high_ground():
+    """--coverage extended: CO2 beyond the default 1200 ppmv up to 5000 ppmv, and plateaus above 3 km a few % of columns."""
+    from subgrid.radiation.columns import EXTENDED_COVERAGE, WIDE_COVERAGE
+
+    assert {k: EXTENDED_COVERAGE[k] for k in WIDE_COVERAGE} == WIDE_COVERAGE
+    extended = sample_columns(3000, np.random.default_rng(3), ColumnSamplerConfig(**EXTENDED_COVERAGE))
+    validate_radiation_inputs(extended)
+    co2 = extended["co2_mole_fraction"].values
+    co2 = co2.max(axis=1) if co2.ndim == 2 else co2
+    assert co2.max() <= 5000e-6 + 1e-12 and (co2 > 2400e-6).mean() > 0.05  # the suite's co2_high draws 2400-4800 ppmv
+    surface = extended["air_pressure_on_interface"].values[:, 0]
+    assert 0.02 < (surface < 70000.0).mean() < 0.15  # ~3 km and higher

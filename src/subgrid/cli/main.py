@@ -84,7 +84,8 @@ def main(
 
 #: ``--coverage`` of the sampling commands.
 COVERAGE = typer.Option("standard", "--coverage", help="Sampler ranges: standard | wide (a wider upper atmosphere, "
-                        "ice sizes and high ground: subgrid.radiation.columns.WIDE_COVERAGE).")
+                        "ice sizes and high ground: subgrid.radiation.columns.WIDE_COVERAGE) | extended (wide, CO2 to "
+                        "5000 ppmv, more and higher land: EXTENDED_COVERAGE).")
 
 
 @generate_app.command("radiation")
@@ -164,9 +165,9 @@ def _datasets(paths: list[Path]) -> list[Path]:
 
 def _coverage(name: str) -> dict:
     """``--coverage``: the sampler settings of a named coverage."""
-    from subgrid.radiation.columns import WIDE_COVERAGE
+    from subgrid.radiation.columns import EXTENDED_COVERAGE, WIDE_COVERAGE
 
-    coverages = {"standard": {}, "wide": WIDE_COVERAGE}
+    coverages = {"standard": {}, "wide": WIDE_COVERAGE, "extended": EXTENDED_COVERAGE}
     if name not in coverages:
         raise InputError(f"--coverage: expected one of {', '.join(coverages)}, got {name!r}")
     return coverages[name]

@@ -138,6 +138,11 @@ ice_radius_factor               U(0.7, 1.6)         U(0.5, 2.2)
 land_elevation_max_m            4000 m              6000 m (~470 hPa)
 ==============================  ==================  ==================
 
+:data:`~subgrid.radiation.columns.config.EXTENDED_COVERAGE` (``--coverage extended``) is the wide coverage
+with CO2 log-uniform up to 5000 ppmv (``co2_max_mol_per_mol``, default 1200 ppmv), half the columns over
+land (``ocean_fraction`` 0.5, default 0.7) and land higher on average (``land_elevation_mean_m`` 1500 m,
+default 500 m).
+
 References: Alduchov, O. A. & Eskridge, R. E. (1996), J. Appl. Meteor. 35, 601-609; Anderson, G. P.
 et al. (1986), AFGL atmospheric constituent profiles (0-120 km), AFGL-TR-86-0110; Brewer, A. W.
 (1949), Q. J. R. Meteorol. Soc. 75, 351-363; Manabe, S. & Wetherald, R. T. (1967), J. Atmos. Sci.
@@ -145,8 +150,8 @@ et al. (1986), AFGL atmospheric constituent profiles (0-120 km), AFGL-TR-86-0110
 Spencer, J. W. (1971), Search 2(5), 172.
 """
 
-from subgrid.radiation.columns.config import WIDE_COVERAGE, ColumnSamplerConfig
+from subgrid.radiation.columns.config import EXTENDED_COVERAGE, WIDE_COVERAGE, ColumnSamplerConfig
 from subgrid.radiation.columns.sampler import sample_columns
 from subgrid.radiation.columns.standard import StandardColumnName, standard_column
 
-__all__ = ["WIDE_COVERAGE", "ColumnSamplerConfig", "StandardColumnName", "sample_columns", "standard_column"]
+__all__ = ["EXTENDED_COVERAGE", "WIDE_COVERAGE", "ColumnSamplerConfig", "StandardColumnName", "sample_columns", "standard_column"]
