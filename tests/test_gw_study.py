@@ -135,6 +135,9 @@ def test_the_study_writes_one_line_per_run_resumes_and_summarises(tmp_path):
     data = lines[0]["data"]
     assert data["spinup_days"] == 2 and data["labelled_times"] == {"train": 12, "gap": 2, "test": 4}
     assert data["excluded_levels_sigma"] == [pytest.approx(11 / 12)] and data["target_levels"] == [0, 1, 2, 3, 4]
+    measured = data["predictability"]  # measured before training, on the train and test periods
+    assert measured["lag_hours"] == 6.0 and -1 <= measured["uw_flux"]["lag_autocorrelation"] <= 1
+    assert any(m.startswith("target predictability (before training): uw_flux") for m in messages)
     for line in lines:
         assert {"model", "seed", "label_fraction", "global", "region", "study"} <= set(line)
         for scope in ("global", "region"):
@@ -155,6 +158,7 @@ def test_the_study_writes_one_line_per_run_resumes_and_summarises(tmp_path):
 
     text = summarise_gw_study(lines)
     assert "±" in text and "climatology" in text and "Does pre-training help?" in text
+    assert "Target predictability" in text and "linear probe R²" in text
     assert sum("vs random init" in line for line in text.splitlines()) == 2 * 2 * 2  # fractions x scopes x variants
 
 

@@ -54,6 +54,7 @@ from subgrid.gravity_waves.gridded.dataset import LatLonBox, open_gw_gridded
 from subgrid.gravity_waves.gridded.evaluation import gw_gridded_metrics, score_run
 from subgrid.gravity_waves.gridded.pretrain import PretrainConfig, pretrain
 from subgrid.gravity_waves.gridded.simulation import GWSimulationConfig, generate_gw_simulation_dataset
+from subgrid.gravity_waves.gridded.predictability import predictability_lines, target_predictability
 from subgrid.gravity_waves.gridded.spinup import StationarityCriterion, read_spinup, spin_up
 from subgrid.gravity_waves.gridded.training import GriddedGWTrainingConfig, train_gw_gridded
 
@@ -197,12 +198,17 @@ def prepare_study_data(config: GWStudyConfig, workdir: str | Path, *, workers: i
     sigma = labelled["level"].values
     target_levels = [int(k) for k in np.flatnonzero(sigma <= config.max_target_sigma)]
     spinup = read_spinup(spinup_dir)
+    with xr.open_zarr(paths["train"]) as train, xr.open_zarr(paths["test"]) as test:
+        predictability = target_predictability(train.load(), test.load(), target_levels)
+    for line in predictability_lines(predictability):
+        log("target predictability (before training): " + line)
     description = {
         "spinup_days": spinup["days"], "stationary": bool(spinup["verdict"]["stationary"]),
         "stationarity": spinup["verdict"], "labelled_times": {"train": int(n_train), "gap": int(n_gap),
                                                               "test": int(parts["test"].size)},
         "uw_flux_rms_first_second_half_of_labelled_record": _flux_rms_by_half(labelled),
         "target_levels": target_levels, "excluded_levels_sigma": [float(s) for s in sigma[sigma > config.max_target_sigma]],
+        "predictability": predictability,
     }  # fmt: skip
     return StudyData(paths["train"], paths["test"], workdir / "unlabelled.zarr", target_levels, description)
 
@@ -452,6 +458,9 @@ def summarise_gw_study(lines: list[dict]) -> str:
         f"{data['labelled_times']['train']} / {data['labelled_times']['gap']} / {data['labelled_times']['test']}; "
         f"uw_flux rms first / second half of the labelled record {data['uw_flux_rms_first_second_half_of_labelled_record']} Pa; "
         f"target levels {data['target_levels'][0]}-{data['target_levels'][-1]} (excluded sigma {data['excluded_levels_sigma']}).",
+        *([""] + ["Target predictability, measured on the data before training "
+                  "(subgrid.gravity_waves.gridded.predictability):"] + [f"- {line}" for line in predictability_lines(data["predictability"])]
+          if "predictability" in data else []),
         "", "Test period, global (mean ± std over seeds; H = Hellinger distance, lower is better):", "",
         study_table(lines, "global"),
         "", "Test period, in the region hidden from pre-training:", "", study_table(lines, "region"),

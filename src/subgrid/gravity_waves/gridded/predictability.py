@@ -1,0 +1,101 @@
+"""How predictable a gridded gravity-wave flux target is, measured on the data before any model trains.
+
+A study whose target no model can predict measures noise: every model then scores R² ≈ 0 and the
+comparison between them says nothing. :func:`target_predictability` reports, per flux (``uw_flux``,
+``vw_flux``), on the target levels:
+
+* ``lag_autocorrelation``: the correlation of the flux anomaly (from its time mean per grid point and
+  level) with itself one record interval later (``lag_hours``) in the test period. Near 0: the flux
+  forgets itself between two records, so nothing slower than the record interval sets it.
+* ``time_mean_to_rms``: the mean over grid points and levels of |time mean| divided by the rms of
+  the flux (training period). Near 0: the flux has no systematic sign anywhere (no net momentum
+  transport), only fluctuations.
+* ``climatology_r2``: R² on the test period of the training period's time mean per grid point.
+* ``linear_probe_r2``: R² on the test period of a ridge regression (``ridge`` on standardised
+  features, fitted on the training period) from each grid column's inputs (every level of ``u``,
+  ``v``, ``temperature``, plus ``surface_height`` and sin/cos latitude when present) to its fluxes on
+  the target levels. It is a floor for what a model that sees the column can reach, not a ceiling:
+  a network may find non-linear or non-local signal the probe misses. A target with probe R² ≈ 0
+  *and* no persistence and no time mean leaves a network little to find.
+
+R² is 1 - SSE / SST about the test period's overall mean (the convention of
+:func:`subgrid.evaluation.metrics.r2` with ``dim=None``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import xarray as xr
+
+from subgrid.core.errors import InputError
+
+FLUXES = ("uw_flux", "vw_flux")
+#: Inputs of the linear probe read on every level (those present are used).
+PROBE_INPUTS = ("u", "v", "temperature")
+
+
+def _r2(predicted: np.ndarray, truth: np.ndarray) -> float:
+    total = float(((truth - truth.mean()) ** 2).sum())
+    return float("nan") if total == 0 else 1.0 - float(((predicted - truth) ** 2).sum()) / total
+
+
+def _column_features(ds: xr.Dataset) -> np.ndarray:
+    """``[time * lat * lon, F]``: every level of the probe inputs, surface height and sin/cos latitude."""
+    shape = (ds.sizes["time"], ds.sizes["lat"], ds.sizes["lon"])
+    parts = [ds[name].transpose("time", "level", "lat", "lon").values.astype(np.float64)
+             for name in PROBE_INPUTS if name in ds]  # fmt: skip
+    if not parts:
+        raise InputError(f"linear probe: none of the inputs {PROBE_INPUTS} in the dataset")
+    columns = [np.moveaxis(np.concatenate(parts, axis=1), 1, -1).reshape(-1, sum(p.shape[1] for p in parts))]
+    lat = np.radians(ds["lat"].values.astype(np.float64))[None, :, None]
+    for extra in (np.sin(lat), np.cos(lat)) + ((ds["surface_height"].values.astype(np.float64),) if "surface_height" in ds else ()):
+        columns.append(np.broadcast_to(extra, shape).reshape(-1, 1))
+    return np.concatenate(columns, axis=1)
+
+
+def _targets(ds: xr.Dataset, name: str, levels: Sequence[int]) -> np.ndarray:
+    """``[time, level, lat, lon]`` of flux ``name`` on ``levels``."""
+    if name not in ds:
+        raise InputError(f"{name}: missing from the dataset")
+    return ds[name].transpose("time", "level", "lat", "lon").values[:, list(levels)].astype(np.float64)
+
+
+def target_predictability(train: xr.Dataset, test: xr.Dataset, target_levels: Sequence[int],
+                          fluxes: Sequence[str] = FLUXES, ridge: float = 10.0) -> dict:
+    """The measures of the module docstring for each flux, and the record interval (hours) of ``test``."""
+    if test.sizes.get("time", 0) < 2 or train.sizes.get("time", 0) < 2:
+        raise InputError("predictability: the training and test periods need at least 2 times each")
+    if not target_levels:
+        raise InputError("predictability: no target levels")
+    lag_hours = float((test["time"].values[1] - test["time"].values[0]) / np.timedelta64(1, "h"))
+    features_train, features_test = _column_features(train), _column_features(test)
+    mean, std = features_train.mean(0), features_train.std(0)
+    std[std == 0] = 1.0
+    a, b = (features_train - mean) / std, (features_test - mean) / std
+    gram = a.T @ a + ridge * np.eye(a.shape[1])
+    out: dict = {"lag_hours": lag_hours, "ridge": ridge, "probe_features": int(a.shape[1])}
+    for name in fluxes:
+        y_train, y_test = _targets(train, name, target_levels), _targets(test, name, target_levels)
+        time_mean = y_train.mean(0)
+        anomaly = y_test - y_test.mean(0)
+        flat = lambda y: np.moveaxis(y, 1, -1).reshape(-1, y.shape[1])  # noqa: E731  [time*lat*lon, level]
+        targets_train = flat(y_train)
+        weights = np.linalg.solve(gram, a.T @ (targets_train - targets_train.mean(0)))
+        probe = b @ weights + targets_train.mean(0)
+        out[name] = {
+            "lag_autocorrelation": float((anomaly[1:] * anomaly[:-1]).sum() / max((anomaly**2).sum(), 1e-300)),
+            "time_mean_to_rms": float(np.abs(time_mean).mean() / max(y_train.std(), 1e-300)),
+            "climatology_r2": _r2(np.broadcast_to(time_mean, y_test.shape), y_test),
+            "linear_probe_r2": _r2(probe, flat(y_test)),
+        }
+    return out
+
+
+def predictability_lines(report: dict) -> list[str]:
+    """One readable line per flux of :func:`target_predictability`."""
+    return [f"{name}: lag-{report['lag_hours']:g} h autocorrelation {s['lag_autocorrelation']:.2f}, "
+            f"|time mean| / rms {s['time_mean_to_rms']:.2f}, climatology R² {s['climatology_r2']:.3f}, "
+            f"linear probe R² {s['linear_probe_r2']:.3f}"
+            for name, s in report.items() if isinstance(s, dict)]  # fmt: skip

@@ -1,0 +1,68 @@
+"""The predictability measures of a gridded GW flux target, on synthetic records whose answer is known."""
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from subgrid.core.errors import InputError
+from subgrid.gravity_waves.gridded.predictability import predictability_lines, target_predictability
+
+SHAPE = (80, 4, 6, 8)  # time, level, lat, lon
+
+
+def _record(uw: np.ndarray, u: np.ndarray, rng: np.random.Generator) -> xr.Dataset:
+    dims = ("time", "level", "lat", "lon")
+    times = np.datetime64("2000-01-01", "ns") + np.arange(SHAPE[0]) * np.timedelta64(6, "h")
+    return xr.Dataset(
+        {"u": (dims, u), "v": (dims, rng.standard_normal(SHAPE)), "temperature": (dims, 250 + rng.standard_normal(SHAPE)),
+         "surface_height": (("lat", "lon"), rng.uniform(0, 3000, SHAPE[2:])),
+         "uw_flux": (dims, uw), "vw_flux": (dims, rng.standard_normal(SHAPE) * 1e-3)},
+        coords={"time": times, "level": np.linspace(0.1, 0.9, SHAPE[1]), "lat": np.linspace(60, -60, SHAPE[2]),
+                "lon": np.arange(SHAPE[3]) * 45.0},
+    )  # fmt: skip
+
+
+def _split(ds: xr.Dataset) -> tuple[xr.Dataset, xr.Dataset]:
+    return ds.isel(time=slice(0, 50)), ds.isel(time=slice(50, None))
+
+
+def test_flux_set_by_the_column_is_found_by_the_probe_and_noise_is_not():
+    rng = np.random.default_rng(0)
+    u = rng.standard_normal(SHAPE) * 10
+    signal = _record(-2e-3 * u + 1e-3 * rng.standard_normal(SHAPE), u, rng)
+    noise = _record(1e-2 * rng.standard_normal(SHAPE), u, rng)
+    found = target_predictability(*_split(signal), target_levels=[1, 2, 3])
+    missed = target_predictability(*_split(noise), target_levels=[1, 2, 3])
+    assert found["uw_flux"]["linear_probe_r2"] > 0.7
+    assert abs(missed["uw_flux"]["linear_probe_r2"]) < 0.1
+    assert abs(missed["uw_flux"]["lag_autocorrelation"]) < 0.15  # white in time
+    assert abs(missed["uw_flux"]["climatology_r2"]) < 0.1
+    assert found["lag_hours"] == 6.0
+    assert len(predictability_lines(found)) == 2 and "linear probe R²" in predictability_lines(found)[0]
+
+
+def test_persistence_and_a_time_mean_are_measured():
+    rng = np.random.default_rng(1)
+    u = rng.standard_normal(SHAPE)
+    red = np.zeros(SHAPE)
+    for t in range(1, SHAPE[0]):  # AR(1) with coefficient 0.9 at each grid point
+        red[t] = 0.9 * red[t - 1] + np.sqrt(1 - 0.81) * rng.standard_normal(SHAPE[1:])
+    persistent = target_predictability(*_split(_record(red, u, rng)), target_levels=[0, 1])
+    assert 0.6 < persistent["uw_flux"]["lag_autocorrelation"] < 1.0
+    pattern = rng.standard_normal(SHAPE[1:])
+    steady = _record(pattern[None] + 0.3 * rng.standard_normal(SHAPE), u, rng)
+    measured = target_predictability(*_split(steady), target_levels=[0, 1, 2, 3])["uw_flux"]
+    assert measured["climatology_r2"] > 0.8  # the time mean per grid point is the signal
+    assert measured["time_mean_to_rms"] > 0.6
+
+
+def test_bad_input_is_refused_by_name():
+    rng = np.random.default_rng(2)
+    ds = _record(rng.standard_normal(SHAPE), rng.standard_normal(SHAPE), rng)
+    train, test = _split(ds)
+    with pytest.raises(InputError, match="vw_flux: missing"):
+        target_predictability(train, test.drop_vars("vw_flux"), target_levels=[0])
+    with pytest.raises(InputError, match="at least 2 times"):
+        target_predictability(train, test.isel(time=slice(0, 1)), target_levels=[0])
+    with pytest.raises(InputError, match="no target levels"):
+        target_predictability(train, test, target_levels=[])
