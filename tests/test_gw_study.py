@@ -11,6 +11,7 @@ import json
 from dataclasses import replace
 
 import numpy as np
+import torch
 import pytest
 import xarray as xr
 
@@ -79,6 +80,39 @@ def test_spin_up_resumes_and_branches_differ_by_seed_only(tmp_path):
     assert (foreign / "state.safetensors").read_text() == "mine"
     with pytest.raises(InputError, match="not a spin-up directory"):
         simulate_fields(GWSimulationConfig(**{**branch, "initial_state": str(tmp_path)}, seed=1))
+
+
+def test_a_branch_may_run_finer_than_its_spin_up(tmp_path):
+    """Spin up cheaply, branch at a higher truncation: the state is zero-padded spectrally, so its large scales
+    are the spin-up's; padding then truncating gives back the same coefficients; resuming must still match."""
+    from safetensors.torch import load_file
+
+    config = GWSimulationConfig(**DYNAMICS, seed=0)
+    spin_up(config, tmp_path / "spin", min_days=2, max_days=2, criterion=StationarityCriterion(window_days=2))
+    saved = load_file(str(tmp_path / "spin" / "state.safetensors"))
+    coarse = config.build()
+    coarse.load_state_tensors(saved)
+    finer = GWSimulationConfig(**{**DYNAMICS, "resolution": "T31", "time_step_minutes": 20.0}, seed=0).build()
+    finer.load_state_tensors(saved, regrid=True)
+    back = config.build()
+    back.load_state_tensors(finer.state_tensors(), regrid=True)
+    for name in ("vorticity", "divergence", "temperature_variation", "log_surface_pressure"):
+        assert torch.equal(back.state_tensors()[name], saved[name])
+    a, b = coarse.snapshot(), finer.snapshot()
+    weights = lambda atm: np.cos(np.radians(atm.lat_deg))[:, None]  # noqa: E731
+    mean_t = [float((s.temperature * weights(m)).sum() / (weights(m).sum() * s.temperature.shape[-1] * s.temperature.shape[0]))
+              for s, m in ((a, coarse), (b, finer))]  # fmt: skip
+    assert mean_t[0] == pytest.approx(mean_t[1], abs=0.05)
+    jet = [float(np.abs(s.u.mean(axis=-1)).max()) for s in (a, b)]
+    assert jet[0] == pytest.approx(jet[1], rel=0.05)
+
+    branch = dict(DYNAMICS, resolution="T31", time_step_minutes=20.0, initial_state=str(tmp_path / "spin"), spinup_days=0.0,
+                  record_days=0.25, output_interval_hours=6.0)  # fmt: skip
+    fields = simulate_fields(GWSimulationConfig(**branch, seed=1))
+    assert fields.sizes["latitude"] == 48 and "T21 spin-up, spectrally padded to T31" in fields.attrs["branched_from"]
+    with pytest.raises(InputError, match="spun up with other dynamics .*resolution"):  # resuming is not branching
+        spin_up(GWSimulationConfig(**{**DYNAMICS, "resolution": "T31", "time_step_minutes": 20.0}, seed=0), tmp_path / "spin",
+                min_days=2, max_days=3, criterion=StationarityCriterion(window_days=2))  # fmt: skip
 
 
 def test_the_cli_spins_up_and_branches(tmp_path):

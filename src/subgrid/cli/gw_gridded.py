@@ -256,7 +256,8 @@ def generate_gw_simulation_command(
     fields_out: Path = typer.Option(None, "--fields-out", help="Also keep the high-resolution fields (zarr)."),
     initial_state: Path = typer.Option(
         None, "--initial-state", help="A `subgrid generate gw-spinup` directory: start from its stationary state plus "
-        "this --seed's perturbation (same resolution, levels, time step and forcing); --spinup-days then decorrelates."),
+        "this --seed's perturbation (same levels and forcing; another resolution and time step are allowed: the "
+        "state is spectrally truncated or zero-padded); --spinup-days then decorrelates (and adjusts)."),
     threads: int = typer.Option(None, "--threads", min=1, help="Torch intra-op threads of the dycore (default: torch's)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing stores."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),

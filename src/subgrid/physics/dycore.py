@@ -260,16 +260,28 @@ class GravityWaveAtmosphere:
                 "log_surface_pressure": self.state.log_surface_pressure,
                 "time_s": torch.tensor([self.time_s], dtype=torch.float64)}
 
-    def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
-        """Continue from :meth:`state_tensors` of a run with the same resolution and levels."""
+    def load_state_tensors(self, tensors: dict[str, torch.Tensor], regrid: bool = False) -> None:
+        """Continue from :meth:`state_tensors` of a run with the same resolution and levels.
+
+        ``regrid``: the run may have had another triangular truncation (same levels); its spectral
+        coefficients are truncated or zero-padded to this one's. The real modal layout orders the
+        zonal wavenumbers 0, 1, -1, 2, -2, ... and the total wavenumbers 0, 1, 2, ..., so a lower
+        truncation's array is the leading block of a higher one's, with the same normalisation.
+        """
         for name in ("vorticity", "divergence", "temperature_variation", "log_surface_pressure"):
-            expected = getattr(self.state, name).shape
-            if name not in tensors or tuple(tensors[name].shape) != tuple(expected):
-                got = tuple(tensors[name].shape) if name in tensors else "missing"
-                raise InputError(f"restart state {name}: shape {got}, expected {tuple(expected)} "
-                                 "(another resolution or level count)")
-        self.state = primitive_equations.State(**{name: tensors[name].to(self.state.vorticity.dtype) for name in (
-            "vorticity", "divergence", "temperature_variation", "log_surface_pressure")})
+            expected = tuple(getattr(self.state, name).shape)
+            got = tuple(tensors[name].shape) if name in tensors else "missing"
+            if got == expected or (regrid and got != "missing" and len(got) == 3 and got[0] == expected[0]):
+                continue
+            raise InputError(f"restart state {name}: shape {got}, expected {expected} "
+                             + ("(another level count)" if regrid else "(another resolution or level count)"))
+        fields = {}
+        for name in ("vorticity", "divergence", "temperature_variation", "log_surface_pressure"):
+            target, source = getattr(self.state, name), tensors[name].to(self.state.vorticity.dtype)
+            zonal, total = min(target.shape[1], source.shape[1]), min(target.shape[2], source.shape[2])
+            fields[name] = torch.zeros_like(target)
+            fields[name][:, :zonal, :total] = source[:, :zonal, :total]
+        self.state = primitive_equations.State(**fields)
         self.time_s = float(tensors["time_s"][0])
 
     @property

@@ -72,6 +72,8 @@ class GWSimulationConfig:
     seed: int = 0
     #: A spin-up directory (:func:`subgrid.gravity_waves.gridded.spinup.spin_up`) to branch from:
     #: its stationary state plus this config's seeded perturbation; ``spinup_days`` then decorrelates.
+    #: The spin-up may have another resolution and time step (the state is spectrally truncated or
+    #: padded; the output's ``branched_from`` attribute says so): spin up cheaply, branch finer.
     initial_state: str | None = None
 
     def __post_init__(self) -> None:
@@ -130,8 +132,10 @@ class GWSimulationConfig:
 def simulate_fields(config: GWSimulationConfig, progress: Callable[[int, int], None] | None = None) -> xr.Dataset:
     """Run ``config`` and return the recorded high-resolution fields (ERA5-like names and units), in memory."""
     atmosphere = config.build()
+    branched_from = None
     if config.initial_state is not None:
-        start_from_spinup(atmosphere, config, config.initial_state)
+        report = start_from_spinup(atmosphere, config, config.initial_state, regrid=True)
+        branched_from = report["dynamics"]["resolution"]
         atmosphere.perturb(config.seed)
     total = config.spinup_steps + config.outputs * config.steps_per_output
     done = 0
@@ -165,7 +169,15 @@ def simulate_fields(config: GWSimulationConfig, progress: Callable[[int, int], N
     attrs = {"generator": GENERATOR, "subgrid_version": subgrid.__version__,
              "dycore": "dinosaur-torch primitive equations (sigma), SIL3, exponential filter",
              "simulation": repr(config.describe())}
+    if branched_from is not None and branched_from != config.resolution:
+        how = "padded" if _degree(config.resolution) > _degree(branched_from) else "truncated"
+        attrs["branched_from"] = (f"a {branched_from} spin-up, spectrally {how} to {config.resolution}; "
+                                  f"{config.spinup_days:g} days of adjustment before the record")
     return xr.Dataset(data_vars, coords=coords, attrs=attrs)
+
+
+def _degree(resolution: str) -> int:
+    return int(resolution.lstrip("T"))
 
 
 def _check_out(out: Path, overwrite: bool) -> Path:

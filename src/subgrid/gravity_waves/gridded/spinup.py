@@ -50,6 +50,8 @@ from subgrid.physics.dycore import GravityWaveAtmosphere, Snapshot
 #: Settings that must agree between a spin-up and the runs branched from it (the dynamics).
 DYNAMICS = ("resolution", "levels", "time_step_minutes", "jet_m_per_s", "mountains", "mountain_scale",
             "heating_K_per_day", "heating_lat_deg", "heating_lon_deg", "heating_radius_deg", "held_suarez")
+#: Of those, what a branch may change (spectral truncation or padding of the state, a time step to suit).
+REGRIDDABLE = ("resolution", "time_step_minutes")
 SERIES = ("kinetic_energy_J_per_kg", "temperature_K", "jet_north_m_per_s", "jet_south_m_per_s")
 STATE_FILE, REPORT_FILE = "state.safetensors", "spinup.json"
 JET_SIGMA = 0.25
@@ -116,15 +118,23 @@ def read_spinup(directory: str | Path) -> dict:
     return json.loads(path.read_text())
 
 
-def start_from_spinup(atmosphere: GravityWaveAtmosphere, config, directory: str | Path) -> dict:
-    """Load the stationary state of ``directory`` into ``atmosphere`` after checking the dynamics agree."""
+def start_from_spinup(atmosphere: GravityWaveAtmosphere, config, directory: str | Path, *,
+                      regrid: bool = False) -> dict:
+    """Load the stationary state of ``directory`` into ``atmosphere`` after checking the dynamics agree.
+
+    ``regrid``: a branch may run at another resolution and time step than the spin-up (the state is
+    spectrally truncated or zero-padded, :meth:`GravityWaveAtmosphere.load_state_tensors`); every other
+    setting must still agree. The branch's own ``spinup_days`` then adjust the new scales; the spin-up's
+    stationarity verdict was reached at its own resolution, not this one.
+    """
     report = read_spinup(directory)
     ours = _dynamics(config)
-    different = [name for name in DYNAMICS if report["dynamics"].get(name) != ours[name]]
+    free = REGRIDDABLE if regrid else ()
+    different = [name for name in DYNAMICS if name not in free and report["dynamics"].get(name) != ours[name]]
     if different:
         raise InputError(f"initial_state {directory}: spun up with other dynamics ({', '.join(different)}: "
                          f"{[report['dynamics'].get(n) for n in different]} vs {[ours[n] for n in different]})")
-    atmosphere.load_state_tensors(load_file(str(Path(directory) / STATE_FILE)))
+    atmosphere.load_state_tensors(load_file(str(Path(directory) / STATE_FILE)), regrid=regrid)
     return report
 
 
