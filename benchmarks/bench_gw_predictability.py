@@ -1,0 +1,88 @@
+"""How predictable is a gridded gravity-wave flux target? Measured on the data, before any model trains.
+
+Prints one JSON line per target (and appends it to ``--out``) with
+:func:`subgrid.gravity_waves.gridded.predictability.target_predictability`: lag autocorrelation at the
+record interval, |time mean| / rms, climatology R² and the linear column probe's R², for ``uw_flux``
+and ``vw_flux`` on the levels with sigma <= ``--max-target-sigma``. The reference each line carries is
+the climatology (``probe_minus_climatology_r2``: what the state adds beyond the time mean).
+
+Two ways in:
+
+* ``--train A.zarr --test B.zarr``: coarse datasets as the study writes them (``train.zarr``/``test.zarr``);
+* ``--fields F.zarr`` (high-resolution fields, e.g. ``subgrid generate gw-simulation --fields-out``) with
+  ``--recipe KIND:NLATxNLON@T`` (repeatable): the ERA5 recipe with that target grid and high-pass
+  truncation, sampled every ``--every-hours`` (repeatable), the first ``--train-fraction`` of the record
+  for fitting and the rest for testing.
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_gw_predictability.py --train /tmp/gw_study/train.zarr \\
+        --test /tmp/gw_study/test.zarr --label "study T31" --out benchmarks/results/gw_predictability_cpu.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+from pathlib import Path
+
+import xarray as xr
+from _report import emit
+
+from subgrid.core.stores import open_store
+from subgrid.gravity_waves.gridded.fluxes import gw_fluxes_from_fields
+from subgrid.gravity_waves.gridded.predictability import FLUXES, target_predictability
+
+
+def _levels(ds: xr.Dataset, max_sigma: float) -> list[int]:
+    return [i for i, sigma in enumerate(ds["level"].values) if sigma <= max_sigma]
+
+
+def _line(label: str, source: str, train: xr.Dataset, test: xr.Dataset, max_sigma: float, **extra) -> dict:
+    measured = target_predictability(train, test, _levels(train, max_sigma))
+    line = {"benchmark": "gw_predictability", "machine": platform.machine(), "label": label, "source": source,
+            "train_times": int(train.sizes["time"]), "test_times": int(test.sizes["time"]),
+            "lag_hours": measured["lag_hours"], "max_target_sigma": max_sigma, **extra}  # fmt: skip
+    for flux in FLUXES:
+        for key, value in measured[flux].items():
+            line[f"{flux}_{key}"] = value
+        line[f"{flux}_probe_minus_climatology_r2"] = measured[flux]["linear_probe_r2"] - measured[flux]["climatology_r2"]
+    return line
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--train", type=Path)
+    parser.add_argument("--test", type=Path)
+    parser.add_argument("--fields", type=Path)
+    parser.add_argument("--recipe", action="append", default=[], help="KIND:NLATxNLON@T, e.g. gaussian:16x32@15")
+    parser.add_argument("--every-hours", type=float, action="append", default=[])
+    parser.add_argument("--train-fraction", type=float, default=0.6)
+    parser.add_argument("--max-target-sigma", type=float, default=0.85)
+    parser.add_argument("--label", default="")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    if args.fields is None:
+        if args.train is None or args.test is None:
+            parser.error("give --train and --test, or --fields with --recipe")
+        train, test = open_store(args.train, what="train").load(), open_store(args.test, what="test").load()
+        emit(_line(args.label, f"{args.train} / {args.test}", train, test, args.max_target_sigma,
+                   target_grid=train.attrs.get("target_grid"), truncation=train.attrs.get("truncation"),
+                   source_grid=train.attrs.get("source_grid")), args.out)  # fmt: skip
+        return
+    if not args.recipe:
+        parser.error("--fields needs at least one --recipe")
+    fields = open_store(args.fields, what="fields")
+    for recipe in args.recipe:
+        target, _, truncation = recipe.partition("@")
+        coarse = gw_fluxes_from_fields(fields, target, int(truncation)).load()
+        interval_h = float((coarse["time"].values[1] - coarse["time"].values[0]) / 3.6e12)
+        for every in args.every_hours or [interval_h]:
+            step = max(1, round(every / interval_h))
+            sampled = coarse.isel(time=slice(0, None, step))
+            split = int(sampled.sizes["time"] * args.train_fraction)
+            emit(_line(args.label, str(args.fields), sampled.isel(time=slice(0, split)), sampled.isel(time=slice(split, None)),
+                       args.max_target_sigma, target_grid=target, truncation=int(truncation),
+                       source_grid=coarse.attrs.get("source_grid"), every_hours=every * 1.0), args.out)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
