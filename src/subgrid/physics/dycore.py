@@ -49,6 +49,8 @@ from subgrid.physics.constants import REFERENCE_PRESSURE_PA, SECONDS_PER_DAY
 #: Triangular truncations dinosaur-torch provides (Gaussian grids, nlat x nlon = (3T+1)/2 rounded up to even x 2 nlat).
 RESOLUTIONS = ("T21", "T31", "T42", "T85", "T106", "T119", "T170", "T213")
 REFERENCE_TEMPERATURE_K = 288.0
+#: The prognostic spectral fields of the state (restart files hold these and ``time_s``).
+PROGNOSTIC = ("vorticity", "divergence", "temperature_variation", "log_surface_pressure")
 _U = scales.units
 
 
@@ -255,9 +257,7 @@ class GravityWaveAtmosphere:
 
     def state_tensors(self) -> dict[str, torch.Tensor]:
         """The prognostic spectral state (and ``time_s``) as named tensors, e.g. for a safetensors restart file."""
-        return {"vorticity": self.state.vorticity, "divergence": self.state.divergence,
-                "temperature_variation": self.state.temperature_variation,
-                "log_surface_pressure": self.state.log_surface_pressure,
+        return {**{name: getattr(self.state, name) for name in PROGNOSTIC},
                 "time_s": torch.tensor([self.time_s], dtype=torch.float64)}
 
     def load_state_tensors(self, tensors: dict[str, torch.Tensor], regrid: bool = False) -> None:
@@ -268,7 +268,7 @@ class GravityWaveAtmosphere:
         zonal wavenumbers 0, 1, -1, 2, -2, ... and the total wavenumbers 0, 1, 2, ..., so a lower
         truncation's array is the leading block of a higher one's, with the same normalisation.
         """
-        for name in ("vorticity", "divergence", "temperature_variation", "log_surface_pressure"):
+        for name in PROGNOSTIC:
             expected = tuple(getattr(self.state, name).shape)
             got = tuple(tensors[name].shape) if name in tensors else "missing"
             if got == expected or (regrid and got != "missing" and len(got) == 3 and got[0] == expected[0]):
@@ -276,7 +276,7 @@ class GravityWaveAtmosphere:
             raise InputError(f"restart state {name}: shape {got}, expected {expected} "
                              + ("(another level count)" if regrid else "(another resolution or level count)"))
         fields = {}
-        for name in ("vorticity", "divergence", "temperature_variation", "log_surface_pressure"):
+        for name in PROGNOSTIC:
             target, source = getattr(self.state, name), tensors[name].to(self.state.vorticity.dtype)
             zonal, total = min(target.shape[1], source.shape[1]), min(target.shape[2], source.shape[2])
             fields[name] = torch.zeros_like(target)

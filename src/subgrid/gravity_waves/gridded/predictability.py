@@ -18,8 +18,8 @@ comparison between them says nothing. :func:`target_predictability` reports, per
   a network may find non-linear or non-local signal the probe misses. A target with probe R² ≈ 0
   *and* no persistence and no time mean leaves a network little to find.
 
-R² is 1 - SSE / SST about the test period's overall mean (the convention of
-:func:`subgrid.evaluation.metrics.r2` with ``dim=None``).
+R² is :func:`subgrid.evaluation.metrics.r2` over every element (1 - SSE / SST about the test period's
+overall mean).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ import numpy as np
 import xarray as xr
 
 from subgrid.core.errors import InputError
+from subgrid.evaluation.metrics import r2
 
 FLUXES = ("uw_flux", "vw_flux")
 #: Inputs of the linear probe read on every level (those present are used).
@@ -37,8 +38,8 @@ PROBE_INPUTS = ("u", "v", "temperature")
 
 
 def _r2(predicted: np.ndarray, truth: np.ndarray) -> float:
-    total = float(((truth - truth.mean()) ** 2).sum())
-    return float("nan") if total == 0 else 1.0 - float(((predicted - truth) ** 2).sum()) / total
+    """:func:`subgrid.evaluation.metrics.r2` over every element (NaN for a constant truth)."""
+    return float(r2(xr.DataArray(truth), xr.DataArray(np.broadcast_to(predicted, truth.shape)), dim=None))
 
 
 def _column_features(ds: xr.Dataset) -> np.ndarray:
@@ -87,7 +88,7 @@ def target_predictability(train: xr.Dataset, test: xr.Dataset, target_levels: Se
         out[name] = {
             "lag_autocorrelation": float((anomaly[1:] * anomaly[:-1]).sum() / max((anomaly**2).sum(), 1e-300)),
             "time_mean_to_rms": float(np.abs(time_mean).mean() / max(y_train.std(), 1e-300)),
-            "climatology_r2": _r2(np.broadcast_to(time_mean, y_test.shape), y_test),
+            "climatology_r2": _r2(time_mean, y_test),
             "linear_probe_r2": _r2(probe, flat(y_test)),
         }
     return out

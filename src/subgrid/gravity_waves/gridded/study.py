@@ -198,8 +198,8 @@ def prepare_study_data(config: GWStudyConfig, workdir: str | Path, *, workers: i
     sigma = labelled["level"].values
     target_levels = [int(k) for k in np.flatnonzero(sigma <= config.max_target_sigma)]
     spinup = read_spinup(spinup_dir)
-    with xr.open_zarr(paths["train"]) as train, xr.open_zarr(paths["test"]) as test:
-        predictability = target_predictability(train.load(), test.load(), target_levels)
+    predictability = target_predictability(*(labelled.isel(time=parts[name]).load() for name in ("train", "test")),
+                                           target_levels)  # the data just written, not read back
     for line in predictability_lines(predictability):
         log("target predictability (before training): " + line)
     description = {
