@@ -66,3 +66,18 @@ def test_bad_input_is_refused_by_name():
         target_predictability(train, test.isel(time=slice(0, 1)), target_levels=[0])
     with pytest.raises(InputError, match="no target levels"):
         target_predictability(train, test, target_levels=[])
+
+
+def test_the_probe_finds_a_flux_set_by_the_heating_and_the_wind_it_meets():
+    """A source's flux ~ Q x u (strength times the wind that sets its sign): the probe's Q·u features find it."""
+    rng = np.random.default_rng(3)
+    u = rng.standard_normal(SHAPE) * 10
+    heating = np.where(rng.uniform(size=(SHAPE[0], *SHAPE[2:])) < 0.2, rng.uniform(5, 20, (SHAPE[0], *SHAPE[2:])), 0.0)
+    flux = -1e-4 * heating[:, None] * u + 1e-3 * rng.standard_normal(SHAPE)
+    with_source = _record(flux, u, rng).assign(convective_heating=(("time", "lat", "lon"), heating))
+    without = with_source.drop_vars("convective_heating")
+    seen = target_predictability(*_split(with_source), target_levels=[1, 2, 3])
+    unseen = target_predictability(*_split(without), target_levels=[1, 2, 3])
+    assert seen["uw_flux"]["linear_probe_r2"] > 0.7
+    assert unseen["uw_flux"]["linear_probe_r2"] < 0.2
+    assert seen["probe_features"] == unseen["probe_features"] + 2 + 2 * SHAPE[1]

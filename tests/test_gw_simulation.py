@@ -126,6 +126,9 @@ def test_cli_writes_the_dataset_and_fails_in_one_line(tmp_path: Path) -> None:
     assert again.exit_code == 2 and "already exists" in again.output and len(again.output.strip().splitlines()) == 1
     bad = runner.invoke(app, [*args[:-1], "--overwrite", "--resolution", "T64"])
     assert bad.exit_code == 2 and "resolution 'T64'" in bad.output
+    convective = runner.invoke(app, [*args, "--overwrite", "--convective-cells", "4", "--convective-tilt-hours", "3"])
+    assert convective.exit_code == 0, convective.output
+    assert xr.open_zarr(tmp_path / "cli.zarr")["convective_heating"].dims == ("time", "lat", "lon")
 
 
 def test_train_gw_gridded_trains_on_our_dataset(dataset: Path, tmp_path: Path) -> None:
@@ -146,3 +149,81 @@ def test_the_dycore_keeps_its_mass_over_many_steps():
         atmosphere.step()
     assert atmosphere._total_mass(atmosphere.state.log_surface_pressure) == pytest.approx(start, rel=1e-5)
     assert not np.allclose(atmosphere.snapshot().pressure[-1], surface, rtol=1e-4)  # the flow itself still moves mass
+
+
+def test_convective_cells_are_seeded_move_around_and_keep_the_forcing_mean_zero():
+    from subgrid.physics.dycore import Convection
+
+    convection = Convection(cells=12, peak_K_per_day=20.0, radius_deg=4.0, lifetime_hours=6.0, seed=7)
+    lat, lon, q = convection.cell_states(3600.0 * 40)
+    again = Convection(cells=12, peak_K_per_day=20.0, radius_deg=4.0, lifetime_hours=6.0, seed=7).cell_states(3600.0 * 40)
+    assert all(np.array_equal(a, b) for a, b in zip((lat, lon, q), again, strict=True))  # a restart continues the sequence
+    other = Convection(cells=12, seed=8).cell_states(3600.0 * 40)
+    assert not np.array_equal(lat, other[0])  # another seed, other places
+    later = convection.cell_states(3600.0 * 52)  # two lifetimes later every cell was reborn elsewhere
+    assert not np.any(np.isclose(lon, later[1]))
+    assert np.all(np.abs(lat) <= convection.max_lat_deg) and np.all((q >= 0) & (q <= 1.5 * 20.0))
+    # the model: heating where the cells are, and heating + cooling integrate to zero over the globe
+    atmosphere = GWSimulationConfig(**{**TINY, "heating_K_per_day": 0.0, "convective_cells": 12, "seed": 7}).build()
+    atmosphere.step()
+    snapshot = atmosphere.snapshot()
+    heating = snapshot.convective_heating
+    assert heating.shape == snapshot.u.shape[1:] and heating.max() > 5.0 and heating.min() >= 0.0
+    net = atmosphere._convection.amplitude.double().numpy()
+    assert abs(float((net * atmosphere._area_weight).sum())) < 1e-6 * float(np.abs(net).max())
+    assert net.min() < 0 < net.max()
+
+
+def test_a_run_with_convection_gives_the_recipe_its_heating_and_the_trainer_a_channel(tmp_path: Path) -> None:
+    config = GWSimulationConfig(**{**TINY, "record_days": 0.5, "heating_K_per_day": 0.0, "convective_cells": 12})
+    path = generate_gw_simulation_dataset(config, tmp_path / "conv.zarr")
+    coarse = xr.open_zarr(path)
+    assert coarse["convective_heating"].dims == ("time", "lat", "lon")
+    assert coarse["convective_heating"].attrs["units"] == "K day-1" and float(coarse["convective_heating"].max()) > 0
+    ds = open_gw_gridded(path, grid=None)
+    selection = GriddedSelection.for_dataset(ds, ["convective_heating", "u"], ["uw_flux"], None)
+    x, _ = selection.sample(ds, 0)
+    assert selection.input_channels()[0] == "convective_heating" and x.shape[0] == 1 + TINY["levels"]
+    np.testing.assert_allclose(x[0], coarse["convective_heating"].isel(time=0).values, rtol=1e-6)
+    with pytest.raises(InputError, match="convection cells -1"):
+        GWSimulationConfig(**{**TINY, "convective_cells": -1})
+
+
+def test_leaning_plumes_shift_downwind_of_the_column_mean_and_at_most_two_radii():
+    from subgrid.physics.dycore import Convection
+
+    convection = Convection(cells=2, radius_deg=4.0, tilt_hours=6.0)
+    relative_u = np.array([[-10.0, 0.0], [0.0, 0.0], [10.0, 200.0]])  # [level, cell], m/s
+    shift_lat, shift_lon = convection.tilt_deg(np.array([0.0, 60.0]), relative_u, np.zeros_like(relative_u))
+    # 10 m/s for 6 h is 216 km, 1.94 degrees of arc at the equator; upwind below, downwind above
+    np.testing.assert_allclose(shift_lon[:, 0], [-1.943, 0.0, 1.943], atol=2e-3)
+    assert shift_lon[2, 1] == pytest.approx(2 * 4.0 / np.cos(np.radians(60.0)))  # clipped to two radii of arc
+    assert np.all(shift_lat == 0.0)
+
+
+def test_a_run_with_leaning_plumes_restarts_exactly_on_a_whole_hour():
+    config = GWSimulationConfig(**{**TINY, "heating_K_per_day": 0.0, "convective_cells": 6, "convective_tilt_hours": 6.0,
+                                   "time_step_minutes": 30.0})
+    straight = config.build()
+    for _ in range(8):
+        straight.step()
+    first = config.build()
+    for _ in range(4):
+        first.step()
+    resumed = config.build()
+    resumed.load_state_tensors(first.state_tensors())
+    for _ in range(4):
+        resumed.step()
+    np.testing.assert_array_equal(resumed.snapshot().u, straight.snapshot().u)
+    assert np.abs(straight._convective_forcing()).max() > 1.0  # the cells heat (K/day)
+
+
+def test_the_separable_cell_patches_equal_the_pointwise_patch():
+    from subgrid.physics.dycore import Convection
+
+    convection = Convection(cells=1, radius_deg=4.0)
+    lat_axis, lon_axis = np.linspace(-80, 80, 17), np.arange(0.0, 360.0, 7.5)
+    lat, lon = np.meshgrid(lat_axis, lon_axis)  # [lon, lat] like the model's mesh
+    fast = convection.patches(lat_axis, lon_axis, np.array([10.0, -30.0]), np.array([355.0, 120.0]))
+    for k, (clat, clon) in enumerate([(10.0, 355.0), (-30.0, 120.0)]):
+        np.testing.assert_allclose(fast[k], convection.patch(lat, lon, clat, clon), rtol=1e-12, atol=1e-300)

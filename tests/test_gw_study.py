@@ -141,7 +141,7 @@ TINY_STUDY = GWStudyConfig(
     seeds=(1, 2), label_fractions=(0.4, 1.0), models=(CLIMATOLOGY, UNET, RANDOM, FROZEN_CONV, LORA),
     backbone={"embed_dim": 16, "n_heads": 2, "n_blocks_encoder": 1, "n_blocks_decoder": 1, "patch": 2, "window": [4, 8]},
     unet_width=4, conv_width=4, lora_rank=2, epochs=1, patience=1, batch_size=4, max_minutes=None, pretrain_epochs=1,
-    pretrain_max_minutes=None, region=(-50.0, 0.0, 270.0, 330.0),
+    pretrain_max_minutes=None, region=(-50.0, 0.0, 270.0, 330.0), convective_cells=8, convective_tilt_hours=6.0,
 )  # fmt: skip
 
 
@@ -182,6 +182,10 @@ def test_the_study_writes_one_line_per_run_resumes_and_summarises(tmp_path):
     assert by_model[FROZEN_CONV]["trainable_parameters"] < by_model[FROZEN_CONV]["parameters"]
     assert {line["labelled_times"] for line in lines} == {4, 10}  # 40 % and 100 % of the 10-time pool
     assert (tmp_path / "work" / "pretrain" / "backbone.pt").exists()
+    # the convective cells' heating is an input of every trained model and of the pre-training
+    assert "convective_heating" in json.loads((tmp_path / "work" / "pretrain" / "model.json").read_text())["inputs"]
+    runs = list((tmp_path / "work" / "runs").glob("*/*/model.json"))
+    assert runs and all("convective_heating" in json.loads(run.read_text())["inputs"] for run in runs)
 
     # again: nothing is retrained and no line is added
     again = run_gw_study(TINY_STUDY, tmp_path / "work", results, workers=1, log=messages.append)
@@ -221,3 +225,8 @@ def test_bad_study_settings_are_refused():
         GWStudyConfig(train_days=4.0, validation_days=4.0)
     assert json.dumps(GWStudyConfig().identity()) and GWStudyConfig().identity() == GWStudyConfig(seeds=(7,)).identity()
     assert GWStudyConfig().identity() != GWStudyConfig(epochs=5).identity()
+    # settings added later leave the identity of a study without them (its recorded lines still resume)
+    assert GWStudyConfig(convective_tilt_hours=5.0).identity() == GWStudyConfig().identity()
+    assert GWStudyConfig(convective_cells=10).identity() != GWStudyConfig().identity()
+    assert GWStudyConfig(convective_cells=10, source_input=False).identity() != GWStudyConfig(convective_cells=10).identity()
+    assert GWStudyConfig(convective_cells=10).inputs[-1] == "convective_heating" and "convective_heating" not in GWStudyConfig().inputs

@@ -250,6 +250,13 @@ def generate_gw_simulation_command(
     output_interval_hours: float = typer.Option(6.0, "--output-interval-hours", help="Recording interval."),
     mountain_scale: float = typer.Option(1.0, "--mountain-scale", help="Multiplies the mountain heights (0: flat planet)."),
     heating: float = typer.Option(10.0, "--heating", help="Peak of the daily-pulsed tropical heating, K/day (0: none)."),
+    convective_cells: int = typer.Option(
+        0, "--convective-cells", min=0, help="Stochastic convective heating cells (0: none); the output then holds "
+        "their heating (convective_heating), an input a gravity-wave emulator can be given."),
+    convective_peak: float = typer.Option(30.0, "--convective-peak", help="Peak heating of a convective cell, K/day."),
+    convective_lifetime: float = typer.Option(36.0, "--convective-lifetime-hours", help="Lifetime of a convective cell."),
+    convective_tilt: float = typer.Option(
+        0.0, "--convective-tilt-hours", help="Cells lean with the wind relative to the column mean times this (0: upright)."),
     target_grid: str = typer.Option("gaussian:64x128", "--target-grid", help="Coarse grid KIND:NLATxNLON of the recipe."),
     truncation: int = typer.Option(21, "--truncation", help="Recipe high-pass: remove degrees l <= this."),
     seed: int = typer.Option(0, "--seed", help="Seed of the initial perturbation."),
@@ -286,8 +293,9 @@ def generate_gw_simulation_command(
         config = GWSimulationConfig(
             resolution=resolution, levels=levels, time_step_minutes=time_step_minutes, spinup_days=spinup_days,
             record_days=days, output_interval_hours=output_interval_hours, mountain_scale=mountain_scale,
-            heating_K_per_day=heating, target=target_grid, truncation=truncation, seed=seed,
-            initial_state=None if initial_state is None else str(initial_state))
+            heating_K_per_day=heating, convective_cells=convective_cells, convective_peak_K_per_day=convective_peak,
+            convective_lifetime_hours=convective_lifetime, convective_tilt_hours=convective_tilt,
+            target=target_grid, truncation=truncation, seed=seed, initial_state=None if initial_state is None else str(initial_state))
         if threads is not None:
             import torch
 
@@ -306,6 +314,13 @@ def generate_gw_spinup_command(
     time_step_minutes: float = typer.Option(15.0, "--time-step-minutes", help="Model time step (must divide a day)."),
     mountain_scale: float = typer.Option(1.0, "--mountain-scale", help="Multiplies the mountain heights (0: flat planet)."),
     heating: float = typer.Option(10.0, "--heating", help="Peak of the daily-pulsed tropical heating, K/day (0: none)."),
+    convective_cells: int = typer.Option(
+        0, "--convective-cells", min=0, help="Stochastic convective heating cells (0: none); the output then holds "
+        "their heating (convective_heating), an input a gravity-wave emulator can be given."),
+    convective_peak: float = typer.Option(30.0, "--convective-peak", help="Peak heating of a convective cell, K/day."),
+    convective_lifetime: float = typer.Option(36.0, "--convective-lifetime-hours", help="Lifetime of a convective cell."),
+    convective_tilt: float = typer.Option(
+        0.0, "--convective-tilt-hours", help="Cells lean with the wind relative to the column mean times this (0: upright)."),
     min_days: int = typer.Option(100, "--min-days", min=1, help="Never stop before this many model days."),
     max_days: int = typer.Option(300, "--max-days", min=1, help="Stop here even if not stationary (the report says so)."),
     window_days: int = typer.Option(50, "--window-days", min=2, help="Days over which the series must be stationary."),
@@ -324,6 +339,8 @@ def generate_gw_spinup_command(
 
     config = GWSimulationConfig(resolution=resolution, levels=levels, time_step_minutes=time_step_minutes,
                                 mountain_scale=mountain_scale, heating_K_per_day=heating, seed=seed,
+                                convective_cells=convective_cells, convective_peak_K_per_day=convective_peak,
+                                convective_lifetime_hours=convective_lifetime, convective_tilt_hours=convective_tilt,
                                 target="gaussian:2x4")  # the recipe's grid plays no part in a spin-up
     if threads is not None:
         import torch

@@ -17,7 +17,22 @@ Forcing, composed by summing explicit tendencies as Dinosaur does:
   geopotential; flow across them launches orographic gravity waves;
 * **pulsed heating**: a Gaussian patch of deep heating ``Q(t) sin(pi sigma)`` (K/day), switched on
   and off once a day (``Q0 max(0, sin(2 pi t / 1 day))``), a crude stand-in for diurnal
-  convection that launches convective gravity waves.
+  convection that launches convective gravity waves;
+* **stochastic convection** (:class:`Convection`): ``cells`` Gaussian heating cells ``Q_i(t) sin(pi
+  sigma) exp(-d^2 / r^2)`` that live ``lifetime_hours`` each (``Q_i = peak a_i sin^2(pi t / lifetime)``,
+  ``a_i`` uniform in [0.5, 1.5]) and are reborn at a random place (latitude normal about the
+  equator, longitude uniform) when they die; births are staggered over the lifetime. With
+  ``tilt_hours`` > 0 each cell's heating on a level is displaced from its centre by the wind there
+  relative to the column-mean wind at the centre, times ``tilt_hours`` (at most two radii): plumes
+  lean with the shear. An upright symmetric cell drives a symmetric circulation whose u'omega'
+  averages to zero over a grid box; a leaning one transports momentum, with a sign the column's
+  shear sets (continuity: ``u' ~ W s' G`` where ``omega = W(p) G(x - s(p))``). A cooling of
+  the same global integral, spread like the cells' expected density, keeps the forcing's global
+  mean zero at every step (convection balanced by radiative cooling). The cells are a function of
+  (seed, cell, generation) alone, so a restart continues the same sequence. Unlike the fixed
+  pulse, the heating moves around, and the snapshot reports it (``convective_heating``, K/day at
+  the peak level sigma = 0.5) so that an emulator can be given its sources, as a convection
+  scheme's heating is given to a convective gravity-wave parameterization.
 
 The initial state is the isothermal (288 K) atmosphere in solid-body rotation ``u = u0 cos(lat)``
 in gradient-wind balance with the mountains (exact for the unforced equations on a flat planet):
@@ -44,7 +59,7 @@ from dinosaur_torch import coordinate_systems, primitive_equations, scales, sigm
 from dinosaur_torch import time_integration, units
 
 from subgrid.core.errors import InputError
-from subgrid.physics.constants import REFERENCE_PRESSURE_PA, SECONDS_PER_DAY
+from subgrid.physics.constants import EARTH_RADIUS_M, REFERENCE_PRESSURE_PA, SECONDS_PER_DAY
 
 #: Triangular truncations dinosaur-torch provides (Gaussian grids, nlat x nlon = (3T+1)/2 rounded up to even x 2 nlat).
 RESOLUTIONS = ("T21", "T31", "T42", "T85", "T106", "T119", "T170", "T213")
@@ -106,6 +121,84 @@ class Heating:
     period_hours: float = 24.0
 
 
+@dataclass(frozen=True)
+class Convection:
+    """Stochastic convective heating cells (module docstring); ``cells`` = 0: none."""
+
+    cells: int = 0
+    peak_K_per_day: float = 30.0
+    radius_deg: float = 4.0
+    lifetime_hours: float = 36.0
+    lat_width_deg: float = 15.0
+    max_lat_deg: float = 45.0
+    tilt_hours: float = 0.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if int(self.cells) != self.cells or self.cells < 0:
+            raise InputError(f"convection cells {self.cells}: expected an integer >= 0")
+        for name in ("peak_K_per_day", "radius_deg", "lifetime_hours", "lat_width_deg", "max_lat_deg"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise InputError(f"convection {name} {value}: expected a number > 0")
+        if not (math.isfinite(self.tilt_hours) and self.tilt_hours >= 0):
+            raise InputError(f"convection tilt_hours {self.tilt_hours}: expected a number >= 0")
+        if self.max_lat_deg > 90:
+            raise InputError(f"convection max_lat_deg {self.max_lat_deg}: expected <= 90")
+
+    def generations(self, time_s: float) -> tuple[np.ndarray, np.ndarray]:
+        """Per cell its generation (how many times it was reborn) and its phase in [0, 1) at ``time_s``."""
+        age = time_s / 3600.0 / self.lifetime_hours + np.arange(self.cells) / max(self.cells, 1)
+        return np.floor(age).astype(np.int64), age % 1.0
+
+    def cell_states(self, time_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(lat_deg, lon_deg, heating K/day) of every cell at ``time_s``: a pure function of time and seed."""
+        generation, phase = self.generations(time_s)
+        lat, lon, strength = (np.empty(self.cells) for _ in range(3))
+        for i, g in enumerate(generation):
+            rng = np.random.default_rng([self.seed, i, int(g) + 2**31])
+            while True:  # a normal latitude, redrawn beyond max_lat_deg
+                lat[i] = rng.normal(0.0, self.lat_width_deg)
+                if abs(lat[i]) <= self.max_lat_deg:
+                    break
+            lon[i], strength[i] = rng.uniform(0.0, 360.0), rng.uniform(0.5, 1.5)
+        return lat, lon, self.peak_K_per_day * strength * np.sin(np.pi * phase) ** 2
+
+    def patch(self, lat_deg: np.ndarray, lon_deg: np.ndarray, centre_lat: float, centre_lon: float) -> np.ndarray:
+        """A cell's horizontal shape (1 at its centre) on the points ``lat_deg``, ``lon_deg``."""
+        dlon = (lon_deg - centre_lon + 180.0) % 360.0 - 180.0
+        return np.exp(-((lat_deg - centre_lat) ** 2 + (dlon * np.cos(np.radians(centre_lat))) ** 2) / self.radius_deg**2)
+
+    def patches(self, lat_axis: np.ndarray, lon_axis: np.ndarray, centre_lat: np.ndarray,
+                centre_lon: np.ndarray) -> np.ndarray:
+        """:meth:`patch` on the lat-lon mesh of the 1-D axes, for centres ``[...]``: ``[..., lon, lat]`` (separable, fast)."""
+        centre_lat, centre_lon = np.asarray(centre_lat)[..., None], np.asarray(centre_lon)[..., None]
+        dlon = (lon_axis - centre_lon + 180.0) % 360.0 - 180.0
+        along_lon = np.exp(-((dlon * np.cos(np.radians(centre_lat))) ** 2) / self.radius_deg**2)
+        along_lat = np.exp(-((lat_axis - centre_lat) ** 2) / self.radius_deg**2)
+        return along_lon[..., :, None] * along_lat[..., None, :]
+
+    def field(self, time_s: float, lat_deg: np.ndarray, lon_deg: np.ndarray) -> np.ndarray:
+        """The cells' heating (K/day at the peak level, centres untilted) on the points ``lat_deg``, ``lon_deg``."""
+        total = np.zeros(np.broadcast_shapes(lat_deg.shape, lon_deg.shape))
+        for lat, lon, q in zip(*self.cell_states(time_s), strict=True):
+            total += q * self.patch(lat_deg, lon_deg, lat, lon)
+        return total
+
+    def tilt_deg(self, lat_deg: np.ndarray, relative_u: np.ndarray, relative_v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(latitude, longitude) shift in degrees, ``[level, cell]``, of cells at ``lat_deg`` in the relative winds (m/s)."""
+        scale = self.tilt_hours * 3600.0 / EARTH_RADIUS_M * 180.0 / np.pi
+        dy, dx = scale * relative_v, scale * relative_u  # degrees of arc
+        length = np.hypot(dx, dy)
+        limit = np.where(length > 2 * self.radius_deg, 2 * self.radius_deg / np.maximum(length, 1e-12), 1.0)
+        return dy * limit, dx * limit / np.cos(np.radians(lat_deg))
+
+    def cooling_shape(self, lat_deg: np.ndarray) -> np.ndarray:
+        """Where the compensating cooling goes: the cells' expected density per unit area (up to a constant)."""
+        density = np.exp(-0.5 * (lat_deg / self.lat_width_deg) ** 2) / np.maximum(np.cos(np.radians(lat_deg)), 1e-6)
+        return np.where(np.abs(lat_deg) <= self.max_lat_deg, density, 0.0)
+
+
 class _HeldSuarez(time_integration.ExplicitODE):
     def __init__(self, coords, specs, reference_temperature: np.ndarray, lat: np.ndarray) -> None:
         nd = specs.nondimensionalize
@@ -143,12 +236,12 @@ class _HeldSuarez(time_integration.ExplicitODE):
 
 
 class _PulsedHeating(time_integration.ExplicitODE):
-    """Temperature tendency ``amplitude * shape``; the caller sets ``amplitude`` before each step."""
+    """Temperature tendency ``amplitude * shape``; the caller sets ``amplitude`` (a number or a nodal field) before each step."""
 
     def __init__(self, coords, shape: np.ndarray) -> None:
         self.coords = coords
         self.shape = torch.as_tensor(shape, dtype=coords.horizontal.cos_lat.dtype)
-        self.amplitude = 0.0
+        self.amplitude: float | torch.Tensor = 0.0
 
     def explicit_terms(self, state):
         zero = torch.zeros_like
@@ -169,6 +262,8 @@ class Snapshot:
     omega: np.ndarray
     temperature: np.ndarray
     pressure: np.ndarray
+    #: Heating of the stochastic convection (K/day at the peak level sigma = 0.5), ``[lat, lon]``; None without.
+    convective_heating: np.ndarray | None = None
 
 
 class GravityWaveAtmosphere:
@@ -176,11 +271,12 @@ class GravityWaveAtmosphere:
 
     ``resolution`` one of :data:`RESOLUTIONS`; ``levels`` equidistant sigma layers; ``jet_m_per_s``
     the initial solid-body-rotation wind; ``held_suarez`` switches that forcing; ``seed`` the
-    initial temperature perturbation.
+    initial temperature perturbation; ``convection`` the stochastic convective cells (none by default).
     """
 
     def __init__(self, resolution: str, levels: int, time_step_s: float, mountains: Sequence[Mountain],
-                 heating: Heating, jet_m_per_s: float, held_suarez: bool, seed: int) -> None:
+                 heating: Heating, jet_m_per_s: float, held_suarez: bool, seed: int,
+                 convection: Convection = Convection()) -> None:
         if resolution not in RESOLUTIONS:
             raise InputError(f"resolution {resolution!r}: expected one of {', '.join(RESOLUTIONS)}")
         dtype = torch.float32
@@ -223,6 +319,19 @@ class GravityWaveAtmosphere:
             per_second = nd(1 * _U.degK / _U.s)
             self._heating = _PulsedHeating(self.coords, np.sin(np.pi * sigma) * patch * per_second)
             equations.append(self._heating)
+        self.convection = convection
+        self._convection = None
+        if convection.cells:
+            sigma = np.asarray(self.coords.vertical.coordinates.centers, np.float64)[:, None, None]
+            self._convection = _PulsedHeating(self.coords, np.full(sigma.shape, nd(1 * _U.degK / _U.s)))
+            self._mesh_deg = (lat_deg, lon_deg)  # [lon, lat], the model's nodal layout
+            area = np.broadcast_to(np.cos(lat), lat.shape)
+            shape = convection.cooling_shape(lat_deg)
+            self._area_weight = area / area.sum()
+            self._cooling = shape / float((shape * self._area_weight).sum())
+            self._cell_shapes = np.zeros((convection.cells, levels, *lat.shape), np.float32)
+            self._cell_hour, self._cell_generation = None, None
+            equations.append(self._convection)
         self.dt = nd(time_step_s * _U.s)
         self.time_step_s = time_step_s
         step = time_integration.imex_rk_sil3(time_integration.compose_equations(equations), self.dt)
@@ -306,9 +415,50 @@ class GravityWaveAtmosphere:
         if self._heating is not None:
             phase = 2 * np.pi * (self.time_s + 0.5 * self.time_step_s) / (self.heating.period_hours * 3600.0)
             self._heating.amplitude = self.heating.peak_K_per_day / SECONDS_PER_DAY * max(0.0, np.sin(phase))
+        if self._convection is not None:
+            self._convection.amplitude = torch.as_tensor(self._convective_forcing() / SECONDS_PER_DAY,
+                                                         dtype=self._convection.shape.dtype)
         with torch.no_grad():
             self.state = self._fix_mass(self._step(self.state))
         self.time_s += self.time_step_s
+
+    def _cell_tilts(self, lat: np.ndarray, lon: np.ndarray, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per level and cell of ``cells`` the (lat, lon) shift (degrees) of the leaning plumes, from the winds at their centres."""
+        if not self.convection.tilt_hours:
+            return np.zeros((self.sigma.size, cells.size)), np.zeros((self.sigma.size, cells.size))
+        mesh_lat, mesh_lon = self._mesh_deg  # [lon, lat]
+        i = np.argmin(np.abs((mesh_lon[:, 0][None, :] - lon[cells, None] + 180.0) % 360.0 - 180.0), axis=1)
+        j = np.argmin(np.abs(mesh_lat[0][None, :] - lat[cells, None]), axis=1)
+        with torch.no_grad():
+            aux = primitive_equations.compute_diagnostic_state(self.state, self.coords)
+            cos_lat = self.coords.horizontal.cos_lat.double().numpy()
+            u, v = (x.double().numpy()[:, i, j] / cos_lat[j] * self._scale["wind"] for x in aux.cos_lat_u)
+        return self.convection.tilt_deg(lat[cells], u - u.mean(0), v - v.mean(0))
+
+    def _convective_forcing(self) -> np.ndarray:
+        """The temperature tendency (K/day) of the convection on every level, ``[level, lon, lat]``: cells minus cooling.
+
+        Each cell's 3-D shape (profile x patch, leaning with the shear) is rebuilt when the cell is
+        born and on every whole model hour (the tilt follows the wind), and kept in between; a run
+        restarted on a whole hour therefore continues exactly as one that was not.
+        """
+        time_s = self.time_s + 0.5 * self.time_step_s
+        lat, lon, q = self.convection.cell_states(time_s)
+        generation, _ = self.convection.generations(time_s)
+        hour = int(time_s // 3600)
+        stale = np.ones(lat.size, bool) if hour != self._cell_hour else generation != self._cell_generation
+        if stale.any():
+            cells = np.flatnonzero(stale)
+            shift_lat, shift_lon = self._cell_tilts(lat, lon, cells)
+            profile = np.sin(np.pi * self.sigma)[:, None, None]
+            mesh_lat, mesh_lon = self._mesh_deg  # [lon, lat]
+            for n, c in enumerate(cells):
+                self._cell_shapes[c] = profile * self.convection.patches(
+                    mesh_lat[0], mesh_lon[:, 0], lat[c] + shift_lat[:, n], lon[c] + shift_lon[:, n])
+            self._cell_hour, self._cell_generation = hour, generation
+        heating = np.tensordot(q.astype(np.float32), self._cell_shapes, axes=(0, 0)).astype(np.float64)
+        mean = (heating * self._area_weight).sum(axis=(-2, -1), keepdims=True)
+        return heating - mean * self._cooling  # global mean zero on every level
 
     def _total_mass(self, log_surface_pressure: torch.Tensor) -> float:
         return float(self._grid.integrate(torch.exp(self._grid.to_nodal(log_surface_pressure))).double().sum())
@@ -347,9 +497,12 @@ class GravityWaveAtmosphere:
         integral = np.cumsum(column, axis=0) - 0.5 * column
         omega = ps * (sigma * u_grad_lnps - integral)
         s = self._scale
+        convective = None
+        if self._convection is not None:  # the cells' heating at the last step's mid-time, centres (untilted)
+            convective = self._north_to_south(self.convection.field(self.time_s - 0.5 * self.time_step_s, *self._mesh_deg))
         return Snapshot(self.time_s, *(self._north_to_south(x) for x in (
             u * s["wind"], v * s["wind"], omega * s["pressure_rate"], temperature * s["temperature"],
-            sigma * ps * s["pressure"])))
+            sigma * ps * s["pressure"])), convective_heating=convective)
 
     def run(self, steps: int, output_every: int, progress: Callable[[int, int], None] | None = None) -> Iterator[Snapshot]:
         """Take ``steps`` steps, yielding a snapshot after every ``output_every`` of them."""

@@ -59,6 +59,11 @@ LEVEL_INPUTS = ("u", "v", "temperature", "pressure")
 #: Targets, one channel per level each, in their ``output`` order.
 TARGETS = ("potential_temperature", "uw_flux", "vw_flux")
 INPUTS = STATIC_INPUTS + LEVEL_INPUTS
+#: Inputs only our simulations with stochastic convection have (one channel each): the sources'
+#: heating, what a convective gravity-wave scheme is given. Not in the default :data:`INPUTS`.
+SOURCE_INPUTS = ("convective_heating",)
+#: Inputs with one channel (no level dim).
+SINGLE_CHANNEL_INPUTS = STATIC_INPUTS + SOURCE_INPUTS
 #: The momentum fluxes: what a gravity-wave emulator predicts by default.
 FLUX_TARGETS = ("uw_flux", "vw_flux")
 
@@ -66,6 +71,7 @@ LONG_NAMES = {
     "latitude_feature": "latitude (features channel 0)",
     "longitude_feature": "longitude (features channel 1)",
     "surface_height": "surface elevation (features channel 2)",
+    "convective_heating": "convective heating rate at its peak level",
     "u": "zonal wind",
     "v": "meridional wind",
     "temperature": "temperature",
@@ -121,9 +127,11 @@ def _from_named(raw: xr.Dataset, path: Path, check_finite: bool) -> xr.Dataset:
     dims = dict.fromkeys(OWN_REQUIRED, ("time", "level", "lat", "lon"))
     if "surface_height" in raw:
         dims["surface_height"] = ("time", "lat", "lon") if "time" in raw["surface_height"].dims else ("lat", "lon")
+    sources = [name for name in SOURCE_INPUTS if name in raw.data_vars]
+    dims |= dict.fromkeys(sources, ("time", "lat", "lon"))
     validation.check_data(raw, dims, where=str(path))
     if check_finite:
-        for name in [*OWN_REQUIRED, *(["surface_height"] if "surface_height" in raw else [])]:
+        for name in [*OWN_REQUIRED, *(["surface_height"] if "surface_height" in raw else []), *sources]:
             bad = int((~np.isfinite(raw[name])).sum())
             if bad:
                 raise InputError(f"{path}: {name} has {bad} non-finite value(s) (NaN or Inf)")
@@ -136,7 +144,7 @@ def _from_named(raw: xr.Dataset, path: Path, check_finite: bool) -> xr.Dataset:
         "surface_height": (surface + xr.zeros_like(template)).transpose("time", "lat", "lon"),
         "potential_temperature": potential_temperature_K(raw["temperature"], raw["pressure"], REFERENCE_PRESSURE_PA),
     }
-    variables |= {name: raw[name] for name in LEVEL_INPUTS + FLUX_TARGETS}
+    variables |= {name: raw[name] for name in (*LEVEL_INPUTS, *FLUX_TARGETS, *sources)}
     ds = xr.Dataset(variables).drop_vars("level").assign_coords(level=np.arange(raw.sizes["level"]))
     units = {"latitude_feature": "degrees_north", "longitude_feature": "degrees_east", "surface_height": "m",
              "potential_temperature": "K"}
@@ -280,8 +288,8 @@ def open_gw_gridded(
 class GriddedSelection:
     """Which named variables make a sample's input and target channels.
 
-    ``inputs``: names from :data:`INPUTS` (static ones give one channel, the others one per
-    level); ``targets``: names from :data:`TARGETS`, at ``target_levels`` (level indices; None:
+    ``inputs``: names from :data:`INPUTS` and :data:`SOURCE_INPUTS` (those of
+    :data:`SINGLE_CHANNEL_INPUTS` give one channel, the others one per level); ``targets``: names from :data:`TARGETS`, at ``target_levels`` (level indices; None:
     all). Channels are stacked in the order given, levels in file order within a variable.
     """
 
@@ -292,9 +300,9 @@ class GriddedSelection:
     n_levels: int = field(default=PUBLIC_LEVELS)
 
     def __post_init__(self) -> None:
-        unknown = [name for name in self.inputs if name not in INPUTS]
+        unknown = [name for name in self.inputs if name not in INPUTS + SOURCE_INPUTS]
         if unknown or not self.inputs or len(set(self.inputs)) != len(self.inputs):
-            raise InputError(f"inputs: {list(self.inputs)} must be distinct names from {list(INPUTS)}")
+            raise InputError(f"inputs: {list(self.inputs)} must be distinct names from {list(INPUTS + SOURCE_INPUTS)}")
         unknown = [name for name in self.targets if name not in TARGETS]
         if unknown or not self.targets or len(set(self.targets)) != len(self.targets):
             raise InputError(f"targets: {list(self.targets)} must be distinct names from {list(TARGETS)}")
@@ -316,8 +324,8 @@ class GriddedSelection:
 
     def input_channels(self) -> list[str]:
         """Names of the input channels, e.g. ``surface_height``, ``u[0]`` ... ``u[121]``."""
-        return [n if n in STATIC_INPUTS else f"{n}[{k}]" for n in self.inputs
-                for k in ([None] if n in STATIC_INPUTS else range(self.n_levels))]  # fmt: skip
+        return [n if n in SINGLE_CHANNEL_INPUTS else f"{n}[{k}]" for n in self.inputs
+                for k in ([None] if n in SINGLE_CHANNEL_INPUTS else range(self.n_levels))]  # fmt: skip
 
     def target_channels(self) -> list[str]:
         return [f"{n}[{k}]" for n in self.targets for k in self.levels]

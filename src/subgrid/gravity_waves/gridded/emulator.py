@@ -25,7 +25,7 @@ import xarray as xr
 
 from subgrid.core.contract import Variable
 from subgrid.core.errors import InputError
-from subgrid.gravity_waves.gridded.dataset import LONG_NAMES, NORMALISATION, STATIC_INPUTS
+from subgrid.gravity_waves.gridded.dataset import LONG_NAMES, NORMALISATION, SINGLE_CHANNEL_INPUTS
 from subgrid.gravity_waves.gridded.fluxes import UNITS as OWN_DATASET_UNITS
 from subgrid.gravity_waves.gridded.training import GriddedGWEmulator, load_gw_gridded_emulator
 
@@ -46,14 +46,14 @@ class GriddedFluxEmulator:
         self.emulator = emulator.eval()
         self.description = dict(description)
         names = list(description["inputs"])
-        n_static = sum(name in STATIC_INPUTS for name in names)
+        n_static = sum(name in SINGLE_CHANNEL_INPUTS for name in names)
         n_level_inputs = len(names) - n_static
         self.n_levels = (len(description["input_channels"]) - n_static) // max(n_level_inputs, 1)
         self.target_levels = list(description["target_levels"])
         normalised = description.get("units") == NORMALISATION
         units = {name: "1" if normalised else OWN_UNITS.get(name, "1") for name in (*names, *description["targets"])}
         self._inputs = {
-            name: Variable(("lat", "lon") if name in STATIC_INPUTS else ("level", "lat", "lon"), units[name], LONG_NAMES[name])
+            name: Variable(("lat", "lon") if name in SINGLE_CHANNEL_INPUTS else ("level", "lat", "lon"), units[name], LONG_NAMES[name])
             for name in names
         }
         self._outputs = {

@@ -61,7 +61,10 @@ VARIABLES = {
     "temperature": (("t", "temperature"), "K", True),
     "z": (("z",), "m2 s-2", False),
     "pressure": (("p", "pressure"), "Pa", False),
+    "convective_heating": (("convective_heating",), "K day-1", False),
 }
+#: Ours that are one field per column (no level dim): the surface height and the convective heating.
+_SINGLE = ("surface_height", "convective_heating")
 LONG_NAMES = {
     "u": "zonal wind",
     "v": "meridional wind",
@@ -69,11 +72,12 @@ LONG_NAMES = {
     "geopotential": "geopotential",
     "pressure": "pressure",
     "surface_height": "surface height (surface geopotential / g)",
+    "convective_heating": "convective heating rate at its peak level",
     "uw_flux": "zonal gravity-wave momentum flux u'omega'/(-g)",
     "vw_flux": "meridional gravity-wave momentum flux v'omega'/(-g)",
 }
 UNITS = {"u": "m s-1", "v": "m s-1", "temperature": "K", "geopotential": "m2 s-2", "pressure": "Pa",
-         "surface_height": "m", "uw_flux": "Pa", "vw_flux": "Pa"}
+         "surface_height": "m", "convective_heating": "K day-1", "uw_flux": "Pa", "vw_flux": "Pa"}
 
 
 def _rename_dims(ds: xr.Dataset) -> xr.Dataset:
@@ -171,12 +175,13 @@ def gw_fluxes_from_fields(
         raise InputError(f"target grid {target.describe()} is finer than the fields' {source.describe()}")
     if "level" not in ds.dims:
         raise InputError("no level dim: expected one of " + ", ".join(DIM_ALIASES["level"]))
-    names = {"u": "u", "v": "v", "temperature": "temperature", "pressure": "pressure", "omega": "omega"}
+    names = {"u": "u", "v": "v", "temperature": "temperature", "pressure": "pressure", "omega": "omega",
+             "convective_heating": "convective_heating"}
     if "z" in fields:
         names["z"] = "geopotential" if "level" in fields["z"].dims else "surface_height"
     on_levels = {}
     for ours, field in fields.items():
-        expected = {"lat", "lon"} | ({"level"} if names[ours] != "surface_height" else set())
+        expected = {"lat", "lon"} | ({"level"} if names[ours] not in _SINGLE else set())
         if not expected <= set(field.dims) or not set(field.dims) <= expected | {"time"}:
             raise InputError(f"{field.name}: dims {field.dims}; expected (time,) {', '.join(sorted(expected))}")
         order = [d for d in ("time", "level", "lat", "lon") if d in field.dims]

@@ -13,8 +13,10 @@ comparison between them says nothing. :func:`target_predictability` reports, per
 * ``climatology_r2``: R² on the test period of the training period's time mean per grid point.
 * ``linear_probe_r2``: R² on the test period of a ridge regression (``ridge`` on standardised
   features, fitted on the training period) from each grid column's inputs (every level of ``u``,
-  ``v``, ``temperature``, plus ``surface_height`` and sin/cos latitude when present) to its fluxes on
-  the target levels. It is a floor for what a model that sees the column can reach, not a ceiling:
+  ``v``, ``temperature``, plus ``surface_height`` and sin/cos latitude when present; with a
+  ``convective_heating`` input also the heating Q, Q² and Q times ``u`` and ``v`` on every level,
+  since a source's flux scales with its strength and its sign is set by the wind it meets) to its
+  fluxes on the target levels. It is a floor for what a model that sees the column can reach, not a ceiling:
   a network may find non-linear or non-local signal the probe misses. A target with probe R² ≈ 0
   *and* no persistence and no time mean leaves a network little to find.
 
@@ -53,6 +55,11 @@ def _column_features(ds: xr.Dataset) -> np.ndarray:
     lat = np.radians(ds["lat"].values.astype(np.float64))[None, :, None]
     for extra in (np.sin(lat), np.cos(lat)) + ((ds["surface_height"].values.astype(np.float64),) if "surface_height" in ds else ()):
         columns.append(np.broadcast_to(extra, shape).reshape(-1, 1))
+    if "convective_heating" in ds:
+        heating = ds["convective_heating"].transpose("time", "lat", "lon").values.astype(np.float64).reshape(-1, 1)
+        columns += [heating, heating**2]
+        columns += [heating * ds[name].transpose("time", "lat", "lon", "level").values.reshape(-1, ds.sizes["level"])
+                    for name in ("u", "v") if name in ds]  # fmt: skip
     return np.concatenate(columns, axis=1)
 
 

@@ -30,7 +30,8 @@ from subgrid.gravity_waves.gridded.fluxes import gw_fluxes_from_fields
 from subgrid.gravity_waves.gridded.spinup import start_from_spinup
 from subgrid.core.errors import InputError
 from subgrid.core.ownership import DATASET, check_replaceable
-from subgrid.physics.dycore import DEFAULT_MOUNTAINS, RESOLUTIONS, GravityWaveAtmosphere, Heating, Mountain, nodal_grid_shape
+from subgrid.physics.dycore import (DEFAULT_MOUNTAINS, RESOLUTIONS, Convection, GravityWaveAtmosphere, Heating, Mountain,
+                                    nodal_grid_shape)
 from subgrid.physics.constants import STANDARD_GRAVITY_M_PER_S2
 from subgrid.physics.gw_fluxes import DEFAULT_TRUNCATION, LatLonGrid
 
@@ -48,7 +49,11 @@ class GWSimulationConfig:
     ``spinup_days`` discarded before ``record_days`` recorded every ``output_interval_hours``;
     ``jet_m_per_s`` the initial solid-body-rotation wind; ``mountain_scale`` multiplies the
     heights of ``mountains`` (0: flat planet); ``heating_K_per_day`` the peak of the daily-pulsed
-    heating at (``heating_lat_deg``, ``heating_lon_deg``) (0: none); ``held_suarez`` the
+    heating at (``heating_lat_deg``, ``heating_lon_deg``) (0: none); ``convective_cells`` stochastic
+    convective heating cells (0: none; :class:`~subgrid.physics.dycore.Convection`, seeded by
+    ``seed``, with ``convective_peak_K_per_day``, ``convective_radius_deg``,
+    ``convective_lifetime_hours``, ``convective_tilt_hours`` (plumes leaning with the shear; 0:
+    upright); the output then holds their heating); ``held_suarez`` the
     Held-Suarez relaxation and friction; ``target`` and ``truncation`` those of the recipe
     (:func:`~subgrid.gravity_waves.gridded.fluxes.gw_fluxes_from_fields`); ``seed`` the initial perturbation.
     """
@@ -66,6 +71,11 @@ class GWSimulationConfig:
     heating_lat_deg: float = 0.0
     heating_lon_deg: float = 150.0
     heating_radius_deg: float = 5.0
+    convective_cells: int = 0
+    convective_peak_K_per_day: float = 30.0
+    convective_radius_deg: float = 4.0
+    convective_lifetime_hours: float = 36.0
+    convective_tilt_hours: float = 0.0
     held_suarez: bool = True
     target: str = "gaussian:64x128"
     truncation: int = DEFAULT_TRUNCATION
@@ -97,6 +107,7 @@ class GWSimulationConfig:
             raise InputError(f"record_days {self.record_days}: shorter than one output interval")
         if self.truncation < 0:
             raise InputError(f"truncation {self.truncation}: expected a degree >= 0")
+        self.convection()  # checks the convection settings
         target = LatLonGrid.parse(self.target)
         nlat, nlon = nodal_grid_shape(self.resolution)
         if target.nlat >= nlat or target.nlon >= nlon:
@@ -115,12 +126,16 @@ class GWSimulationConfig:
     def spinup_steps(self) -> int:
         return round(self.spinup_days * 1440 / self.time_step_minutes)
 
+    def convection(self) -> Convection:
+        return Convection(self.convective_cells, self.convective_peak_K_per_day, self.convective_radius_deg,
+                          self.convective_lifetime_hours, tilt_hours=self.convective_tilt_hours, seed=self.seed)
+
     def build(self) -> GravityWaveAtmosphere:
         mountains = tuple(Mountain(m.name, m.lat_deg, m.lon_deg, m.height_m * self.mountain_scale, m.lat_width_deg,
                                    m.lon_width_deg) for m in self.mountains if self.mountain_scale > 0)
         heating = Heating(self.heating_K_per_day, self.heating_lat_deg, self.heating_lon_deg, self.heating_radius_deg)
         return GravityWaveAtmosphere(self.resolution, self.levels, self.time_step_minutes * 60.0, mountains, heating,
-                                     self.jet_m_per_s, self.held_suarez, self.seed)
+                                     self.jet_m_per_s, self.held_suarez, self.seed, self.convection())
 
     def describe(self) -> dict:
         """JSON-able settings, stored in the output's attrs."""
@@ -160,6 +175,10 @@ def simulate_fields(config: GWSimulationConfig, progress: Callable[[int, int], N
         "z": (("latitude", "longitude"), (atmosphere.surface_height_m * STANDARD_GRAVITY_M_PER_S2).astype(np.float32),
               {"units": "m2 s-2", "long_name": "surface geopotential"}),
     }
+    if atmosphere.convection.cells:
+        data_vars["convective_heating"] = (
+            ("time", "latitude", "longitude"), np.stack([s.convective_heating for s in snapshots]).astype(np.float32),
+            {"units": "K day-1", "long_name": "convective heating rate at the peak level (sigma = 0.5)"})
     coords = {
         "time": ("time", times, {"long_name": "model time (nominal calendar start 2000-01-01)"}),
         "level": ("level", atmosphere.sigma, {"units": "1", "long_name": "sigma (pressure / surface pressure)"}),

@@ -49,7 +49,9 @@ from subgrid.physics.dycore import GravityWaveAtmosphere, Snapshot
 
 #: Settings that must agree between a spin-up and the runs branched from it (the dynamics).
 DYNAMICS = ("resolution", "levels", "time_step_minutes", "jet_m_per_s", "mountains", "mountain_scale",
-            "heating_K_per_day", "heating_lat_deg", "heating_lon_deg", "heating_radius_deg", "held_suarez")
+            "heating_K_per_day", "heating_lat_deg", "heating_lon_deg", "heating_radius_deg", "held_suarez",
+            "convective_cells", "convective_peak_K_per_day", "convective_radius_deg", "convective_lifetime_hours",
+            "convective_tilt_hours")
 #: Of those, what a branch may change (spectral truncation or padding of the state, a time step to suit).
 REGRIDDABLE = ("resolution", "time_step_minutes")
 SERIES = ("kinetic_energy_J_per_kg", "temperature_K", "jet_north_m_per_s", "jet_south_m_per_s")

@@ -50,9 +50,9 @@ import xarray as xr
 from subgrid.core.chunked import write_zarr_atomic
 from subgrid.core.errors import InputError
 from subgrid.core.stores import append_json_line, read_json_lines
-from subgrid.gravity_waves.gridded.dataset import LatLonBox, open_gw_gridded
+from subgrid.gravity_waves.gridded.dataset import INPUTS, SOURCE_INPUTS, LatLonBox, open_gw_gridded
 from subgrid.gravity_waves.gridded.evaluation import gw_gridded_metrics, score_run
-from subgrid.gravity_waves.gridded.pretrain import PretrainConfig, pretrain
+from subgrid.gravity_waves.gridded.pretrain import STATE_INPUTS, PretrainConfig, pretrain
 from subgrid.gravity_waves.gridded.simulation import GWSimulationConfig, generate_gw_simulation_dataset
 from subgrid.gravity_waves.gridded.predictability import predictability_lines, target_predictability
 from subgrid.gravity_waves.gridded.spinup import StationarityCriterion, read_spinup, spin_up
@@ -90,6 +90,14 @@ class GWStudyConfig:
     test_days: float = 15.0
     unlabelled_days: float = 60.0
     max_target_sigma: float = 0.85
+    #: The gravity-wave sources besides the mountains: the fixed daily-pulsed heating (0: off) and
+    #: stochastic convective cells (0: none; their heating is an input of every model when ``source_input``).
+    pulsed_heating_K_per_day: float = 10.0
+    convective_cells: int = 0
+    convective_peak_K_per_day: float = 30.0
+    convective_lifetime_hours: float = 36.0
+    convective_tilt_hours: float = 0.0
+    source_input: bool = True
     # the experiment
     seeds: tuple[int, ...] = (1, 2, 3)
     label_fractions: tuple[float, ...] = (0.05, 0.25, 1.0)
@@ -129,13 +137,31 @@ class GWStudyConfig:
     def simulation(self, seed: int, **changes) -> GWSimulationConfig:
         return GWSimulationConfig(resolution=self.resolution, levels=self.levels, time_step_minutes=self.time_step_minutes,
                                   target=self.target, truncation=self.truncation, seed=seed,
-                                  output_interval_hours=self.output_interval_hours, **changes)  # fmt: skip
+                                  output_interval_hours=self.output_interval_hours,
+                                  convective_cells=self.convective_cells,
+                                  convective_peak_K_per_day=self.convective_peak_K_per_day,
+                                  convective_tilt_hours=self.convective_tilt_hours,
+                                  convective_lifetime_hours=self.convective_lifetime_hours,
+                                  heating_K_per_day=self.pulsed_heating_K_per_day, **changes)  # fmt: skip
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """The models' inputs: the state (:data:`INPUTS`) and, with ``source_input``, the convective heating."""
+        return INPUTS + (SOURCE_INPUTS if self.source_input and self.convective_cells else ())
 
     def identity(self) -> str:
         """A short hash of the data and training settings (not of which models, seeds and fractions run):
         parts of one study run by several processes share it; lines of another study never mix in."""
         settings = {k: v for k, v in asdict(self).items() if k not in ("models", "seeds", "label_fractions")}
+        for key, value in _ADDED_SETTINGS.items():  # a study of before they existed keeps its identity
+            if settings[key] == value or (key.startswith(("convective_", "source_")) and not self.convective_cells):
+                settings.pop(key)
         return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
+
+
+#: Settings added after the first studies ran, with the value those studies had implicitly.
+_ADDED_SETTINGS = {"pulsed_heating_K_per_day": 10.0, "convective_cells": 0, "convective_peak_K_per_day": None,
+                   "convective_lifetime_hours": None, "convective_tilt_hours": None, "source_input": None}
 
 
 @dataclass(frozen=True)
@@ -229,7 +255,8 @@ def label_subset(train: Path, fraction: float, config: GWStudyConfig, out: Path)
 def training_config(model: str, config: GWStudyConfig, seed: int, validation_fraction: float, backbone: Path,
                     target_levels: list[int]) -> GriddedGWTrainingConfig:
     """The training settings of ``model`` (every model shares data, split, epochs and early stopping)."""
-    base = GriddedGWTrainingConfig(epochs=config.epochs, batch_size=config.batch_size, learning_rate=config.learning_rate,
+    base = GriddedGWTrainingConfig(inputs=list(config.inputs), epochs=config.epochs, batch_size=config.batch_size,
+                                   learning_rate=config.learning_rate,
                                    validation_fraction=validation_fraction, seed=seed,
                                    early_stopping_patience=config.patience, max_minutes=config.max_minutes,
                                    target_levels=target_levels)  # fmt: skip
@@ -293,7 +320,9 @@ def run_gw_study(config: GWStudyConfig, workdir: str | Path, results: str | Path
     done = {(r["model"], r["seed"], r["label_fraction"]) for r in _study_lines(results, identity)}
     backbone = workdir / "pretrain" / "backbone.pt"
     if any(m in PRETRAINED for m in config.models) and not backbone.exists():
-        pretrain_config = PretrainConfig(model_options=dict(config.backbone), task="masked", mask_ratio=0.5,
+        state_inputs = [*STATE_INPUTS, *(name for name in config.inputs if name in SOURCE_INPUTS)]
+        pretrain_config = PretrainConfig(inputs=state_inputs, model_options=dict(config.backbone), task="masked",
+                                         mask_ratio=0.5,
                                          epochs=config.pretrain_epochs, batch_size=config.batch_size,
                                          learning_rate=config.learning_rate, validation_fraction=0.1,
                                          exclude_region=list(config.region), seed=config.pretrain_seed,
