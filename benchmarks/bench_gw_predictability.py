@@ -4,7 +4,8 @@ Prints one JSON line per target (and appends it to ``--out``) with
 :func:`subgrid.gravity_waves.gridded.predictability.target_predictability`: lag autocorrelation at the
 record interval, |time mean| / rms, climatology R² and the linear column probe's R², for ``uw_flux``
 and ``vw_flux`` on the levels with sigma <= ``--max-target-sigma``. The reference each line carries is
-the climatology (``probe_minus_climatology_r2``: what the state adds beyond the time mean).
+the climatology (``probe_minus_climatology_r2``: what the state adds beyond the time mean). ``--nonlinear``
+adds the convolutional neighbourhood probe (``*_neighbourhood_probe_r2``), which sees the 5 x 5 boxes around each.
 
 Two ways in:
 
@@ -36,8 +37,9 @@ def _levels(ds: xr.Dataset, max_sigma: float) -> list[int]:
     return [i for i, sigma in enumerate(ds["level"].values) if sigma <= max_sigma]
 
 
-def _line(label: str, source: str, train: xr.Dataset, test: xr.Dataset, max_sigma: float, **extra) -> dict:
-    measured = target_predictability(train, test, _levels(train, max_sigma))
+def _line(label: str, source: str, train: xr.Dataset, test: xr.Dataset, max_sigma: float, nonlinear: bool = False,
+          **extra) -> dict:
+    measured = target_predictability(train, test, _levels(train, max_sigma), nonlinear=nonlinear)
     line = {"benchmark": "gw_predictability", "machine": platform.machine(), "label": label, "source": source,
             "train_times": int(train.sizes["time"]), "test_times": int(test.sizes["time"]),
             "lag_hours": measured["lag_hours"], "max_target_sigma": max_sigma, **extra}  # fmt: skip
@@ -58,13 +60,14 @@ def main() -> None:
     parser.add_argument("--train-fraction", type=float, default=0.6)
     parser.add_argument("--max-target-sigma", type=float, default=0.85)
     parser.add_argument("--label", default="")
+    parser.add_argument("--nonlinear", action="store_true", help="Also the convolutional neighbourhood probe (~1 CPU-minute).")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     if args.fields is None:
         if args.train is None or args.test is None:
             parser.error("give --train and --test, or --fields with --recipe")
         train, test = open_store(args.train, what="train").load(), open_store(args.test, what="test").load()
-        emit(_line(args.label, f"{args.train} / {args.test}", train, test, args.max_target_sigma,
+        emit(_line(args.label, f"{args.train} / {args.test}", train, test, args.max_target_sigma, args.nonlinear,
                    target_grid=train.attrs.get("target_grid"), truncation=train.attrs.get("truncation"),
                    source_grid=train.attrs.get("source_grid")), args.out)  # fmt: skip
         return
@@ -80,7 +83,7 @@ def main() -> None:
             sampled = coarse.isel(time=slice(0, None, step))
             split = int(sampled.sizes["time"] * args.train_fraction)
             emit(_line(args.label, str(args.fields), sampled.isel(time=slice(0, split)), sampled.isel(time=slice(split, None)),
-                       args.max_target_sigma, target_grid=target, truncation=int(truncation),
+                       args.max_target_sigma, args.nonlinear, target_grid=target, truncation=int(truncation),
                        source_grid=coarse.attrs.get("source_grid"), every_hours=every * 1.0), args.out)  # fmt: skip
 
 

@@ -81,3 +81,19 @@ def test_the_probe_finds_a_flux_set_by_the_heating_and_the_wind_it_meets():
     assert seen["uw_flux"]["linear_probe_r2"] > 0.7
     assert unseen["uw_flux"]["linear_probe_r2"] < 0.2
     assert seen["probe_features"] == unseen["probe_features"] + 2 + 2 * SHAPE[1]
+
+
+def test_the_neighbourhood_probe_finds_a_flux_set_by_the_next_box_which_the_column_probe_cannot():
+    """Waves from a source in the box to the west carry eastward momentum: flux ~ Q(west) - Q(east), a non-local signal."""
+    rng = np.random.default_rng(5)
+    u = rng.standard_normal(SHAPE) * 10
+    heating = np.where(rng.uniform(size=(SHAPE[0], *SHAPE[2:])) < 0.3, rng.uniform(5, 20, (SHAPE[0], *SHAPE[2:])), 0.0)
+    west_minus_east = np.roll(heating, 1, axis=-1) - np.roll(heating, -1, axis=-1)
+    flux = 1e-4 * west_minus_east[:, None] * np.linspace(0.5, 1.5, SHAPE[1])[None, :, None, None]
+    ds = _record(flux + 1e-4 * rng.standard_normal(SHAPE), u, rng).assign(convective_heating=(("time", "lat", "lon"), heating))
+    found = target_predictability(*_split(ds), target_levels=[1, 2, 3], nonlinear=True)["uw_flux"]
+    assert found["neighbourhood_probe_r2"] > 0.6 and found["linear_probe_r2"] < 0.2
+    noise = _record(1e-2 * rng.standard_normal(SHAPE), u, rng)
+    missed = target_predictability(*_split(noise), target_levels=[1, 2, 3], nonlinear=True)["uw_flux"]
+    assert missed["neighbourhood_probe_r2"] < 0.1
+    assert "neighbourhood probe R²" in predictability_lines({"lag_hours": 6.0, "uw_flux": found})[0]

@@ -225,7 +225,7 @@ def prepare_study_data(config: GWStudyConfig, workdir: str | Path, *, workers: i
     target_levels = [int(k) for k in np.flatnonzero(sigma <= config.max_target_sigma)]
     spinup = read_spinup(spinup_dir)
     predictability = target_predictability(*(labelled.isel(time=parts[name]).load() for name in ("train", "test")),
-                                           target_levels)  # the data just written, not read back
+                                           target_levels, nonlinear=True)  # the data just written, not read back
     for line in predictability_lines(predictability):
         log("target predictability (before training): " + line)
     description = {
