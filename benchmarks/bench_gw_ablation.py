@@ -43,7 +43,9 @@ from subgrid.gravity_waves.gridded.study import (
 
 #: Settings the command line may change (the rest: GWStudyConfig's defaults).
 SCALARS = ("train_days", "test_days", "gap_days", "unlabelled_days", "spinup_min_days", "spinup_max_days", "epochs",
-           "patience", "max_minutes", "pretrain_epochs", "pretrain_max_minutes", "unet_width", "batch_size")
+           "patience", "max_minutes", "pretrain_epochs", "pretrain_max_minutes", "unet_width", "batch_size", "max_steps",
+           "pretrain_max_steps", "convective_cells", "convective_peak_K_per_day", "convective_lifetime_hours",
+           "convective_tilt_hours", "pulsed_heating_K_per_day")
 
 
 def main() -> None:

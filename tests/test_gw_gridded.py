@@ -365,3 +365,14 @@ def test_the_trained_emulator_online_is_a_parameterization_predicting_one_state(
         fluxes.tendencies({"surface_height": state["surface_height"].values, "u": state["u"].values})
     with pytest.raises(InputError, match="u: shape"):
         fluxes.tendencies({**{n: state[n].values for n in fluxes.inputs}, "u": state["u"].values[:1]})
+
+
+def test_a_step_budget_stops_training_after_that_many_optimizer_steps(tmp_path, trained):
+    data = trained[0]  # 30 training times at batch 2: 15 steps an epoch
+    config = GriddedGWTrainingConfig(inputs=["u"], epochs=10, batch_size=2, validation_fraction=0.25, max_steps=30,
+                                     model_options={"base_width": 4})
+    report = train_gw_gridded(data, tmp_path / "run", config, progress=False)
+    assert report.epochs == 2  # the budget, not the 10 epochs, ended it
+    assert json.loads((tmp_path / "run" / "model.json").read_text())["trained_epochs"] == 2
+    with pytest.raises(InputError, match="max_steps"):
+        GriddedGWTrainingConfig(max_steps=0)

@@ -31,6 +31,8 @@ _BATCH_SIZE = config_option(GriddedGWTrainingConfig, "batch_size", "--batch-size
 _VALIDATION_FRACTION = config_option(GriddedGWTrainingConfig, "validation_fraction", "--validation-fraction",
                                      "Last part of the record held out for validation")  # fmt: skip
 _MAX_MINUTES = config_option(GriddedGWTrainingConfig, "max_minutes", "--max-minutes", "Stop after this much training time")
+_MAX_STEPS = config_option(GriddedGWTrainingConfig, "max_steps", "--max-steps",
+                           "Stop after this many optimizer steps (a budget that means the same on any machine)")
 _ACCELERATOR = config_option(GriddedGWTrainingConfig, "accelerator", "--accelerator", "cpu | gpu | auto")
 _DEVICES = config_option(GriddedGWTrainingConfig, "devices", "--devices",
                          "Processes (GPUs) per node; more than 1 trains with DDP", min=1)  # fmt: skip
@@ -80,6 +82,7 @@ def train_gw_gridded_command(
     batch_size: int = _BATCH_SIZE,
     validation_fraction: float = _VALIDATION_FRACTION,
     max_minutes: float = _MAX_MINUTES,
+    max_steps: int = _MAX_STEPS,
     seed: int = config_option(GriddedGWTrainingConfig, "seed", "--seed", "Seed of initialisation and shuffling"),
     accelerator: str = _ACCELERATOR,
     devices: int = _DEVICES,
@@ -95,7 +98,7 @@ def train_gw_gridded_command(
     config = GriddedGWTrainingConfig.from_yaml(config_file) if config_file else GriddedGWTrainingConfig()
     overrides = {
         "model": model, "epochs": epochs, "learning_rate": learning_rate, "batch_size": batch_size,
-        "validation_fraction": validation_fraction, "max_minutes": max_minutes, "seed": seed,
+        "validation_fraction": validation_fraction, "max_minutes": max_minutes, "max_steps": max_steps, "seed": seed,
         "accelerator": accelerator, "devices": devices, "precision": precision,
         "inputs": inputs or None, "targets": targets or None, "target_levels": target_levels or None,
     }  # fmt: skip
@@ -135,6 +138,7 @@ def pretrain_command(
     batch_size: int = _BATCH_SIZE,
     validation_fraction: float = _VALIDATION_FRACTION,
     max_minutes: float = _MAX_MINUTES,
+    max_steps: int = _MAX_STEPS,
     seed: int = config_option(PretrainConfig, "seed", "--seed", "Seed of initialisation, shuffling and masks"),
     accelerator: str = _ACCELERATOR,
     devices: int = _DEVICES,
@@ -155,7 +159,7 @@ def pretrain_command(
         "task": task, "mask_ratio": mask_ratio, "mask_unit": mask_unit, "lead_steps": lead_steps,
         "exclude_region": LatLonBox.parse(exclude_region).as_list() if exclude_region is not None else None,
         "epochs": epochs, "learning_rate": learning_rate, "batch_size": batch_size,
-        "validation_fraction": validation_fraction, "max_minutes": max_minutes, "seed": seed,
+        "validation_fraction": validation_fraction, "max_minutes": max_minutes, "max_steps": max_steps, "seed": seed,
         "accelerator": accelerator, "devices": devices, "precision": precision, "inputs": inputs or None,
     }  # fmt: skip
     config = _configured(config, overrides, model_option, threads)

@@ -125,6 +125,7 @@ class PretrainConfig(TrainingConfig, GriddedTrainingSettings):
         checks = {
             **self._optimisation_checks(),
             **self._hardware_checks(),
+            **self._step_checks(),
             "model_options": self.backbone_options().fine_tune == "full" and self.backbone_options().conv_width == 0,
             "task": self.task in TASKS,
             "mask_ratio": isinstance(self.mask_ratio, int | float)

@@ -116,8 +116,11 @@ class GWStudyConfig:
     learning_rate: float = 1e-3
     frozen_learning_rate: float = 3e-3
     max_minutes: float | None = 1.25
+    #: Optimizer steps per run at most (None: no limit); with max_minutes None, the budget is the same on any machine.
+    max_steps: int | None = None
     pretrain_epochs: int = 60
     pretrain_max_minutes: float | None = 6.0
+    pretrain_max_steps: int | None = None
     pretrain_seed: int = 0
     simulation_seeds: tuple[int, int, int] = (0, 101, 202)  # spin-up, labelled branch, unlabelled branch
 
@@ -161,7 +164,8 @@ class GWStudyConfig:
 
 #: Settings added after the first studies ran, with the value those studies had implicitly.
 _ADDED_SETTINGS = {"pulsed_heating_K_per_day": 10.0, "convective_cells": 0, "convective_peak_K_per_day": None,
-                   "convective_lifetime_hours": None, "convective_tilt_hours": None, "source_input": None}
+                   "convective_lifetime_hours": None, "convective_tilt_hours": None, "source_input": None,
+                   "max_steps": None, "pretrain_max_steps": None}
 
 
 @dataclass(frozen=True)
@@ -259,6 +263,7 @@ def training_config(model: str, config: GWStudyConfig, seed: int, validation_fra
                                    learning_rate=config.learning_rate,
                                    validation_fraction=validation_fraction, seed=seed,
                                    early_stopping_patience=config.patience, max_minutes=config.max_minutes,
+                                   max_steps=config.max_steps,
                                    target_levels=target_levels)  # fmt: skip
     if model == UNET:
         return replace(base, model="unet", model_options={"base_width": config.unet_width})
@@ -327,7 +332,8 @@ def run_gw_study(config: GWStudyConfig, workdir: str | Path, results: str | Path
                                          learning_rate=config.learning_rate, validation_fraction=0.1,
                                          exclude_region=list(config.region), seed=config.pretrain_seed,
                                          early_stopping_patience=config.patience,
-                                         max_minutes=config.pretrain_max_minutes)  # fmt: skip
+                                         max_minutes=config.pretrain_max_minutes,
+                                         max_steps=config.pretrain_max_steps)  # fmt: skip
         report = pretrain(data.unlabelled, workdir / "pretrain", pretrain_config, progress=False)
         log(f"pre-trained {report.epochs} epochs in {report.seconds / 60:.1f} min, best val loss {report.best_val_loss:.4f}")
     pretraining = json.loads((workdir / "pretrain" / "model.json").read_text()) if backbone.exists() else {}

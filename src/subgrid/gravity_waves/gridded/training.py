@@ -81,7 +81,12 @@ class GriddedTrainingSettings(TrainingHardware):
     #: Training time steps (evenly spaced) the normalisation statistics are fitted on.
     statistics_samples: int = 64
     max_minutes: float | None = None
+    #: Optimizer steps at most (None: no limit): a budget that means the same on any machine.
+    max_steps: int | None = None
     seed: int = 0
+
+    def _step_checks(self) -> dict[str, bool]:
+        return {"max_steps": self.max_steps is None or (isinstance(self.max_steps, int) and self.max_steps >= 1)}
 
 
 @dataclass(frozen=True)
@@ -106,6 +111,7 @@ class GriddedGWTrainingConfig(TrainingConfig, GriddedTrainingSettings):
         checks = {
             **self._optimisation_checks(),
             **self._hardware_checks(),
+            **self._step_checks(),
             "inputs": isinstance(self.inputs, list),
             "targets": isinstance(self.targets, list),
             "target_levels": self.target_levels is None or isinstance(self.target_levels, list),
@@ -371,7 +377,8 @@ def start_gridded_run(run: Path, config, data_description: dict, *, resume: bool
     resuming = resume and last.exists()
     if resuming:
         check_resumable(run, config, data_description)
-    trainer, best = build_trainer(run, config, progress=progress, log_every_n_steps=1, **config.hardware())
+    trainer, best = build_trainer(run, config, progress=progress, log_every_n_steps=1,
+                                  max_steps=config.max_steps or -1, **config.hardware())
     L.seed_everything(config.seed, workers=True, verbose=False)
     return trainer, best, last if resuming else None
 
