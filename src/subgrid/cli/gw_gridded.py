@@ -31,6 +31,14 @@ _BATCH_SIZE = config_option(GriddedGWTrainingConfig, "batch_size", "--batch-size
 _VALIDATION_FRACTION = config_option(GriddedGWTrainingConfig, "validation_fraction", "--validation-fraction",
                                      "Last part of the record held out for validation")  # fmt: skip
 _MAX_MINUTES = config_option(GriddedGWTrainingConfig, "max_minutes", "--max-minutes", "Stop after this much training time")
+#: The stochastic convection of the gravity-wave dycore (gw-simulation and gw-spinup).
+_CONVECTIVE_CELLS = typer.Option(
+    0, "--convective-cells", min=0, help="Stochastic convective heating cells (0: none); the output then holds "
+    "their heating (convective_heating), an input a gravity-wave emulator can be given.")
+_CONVECTIVE_PEAK = typer.Option(30.0, "--convective-peak", help="Peak heating of a convective cell, K/day.")
+_CONVECTIVE_LIFETIME = typer.Option(36.0, "--convective-lifetime-hours", help="Lifetime of a convective cell.")
+_CONVECTIVE_TILT = typer.Option(
+    0.0, "--convective-tilt-hours", help="Cells lean with the wind relative to the column mean times this (0: upright).")
 _MAX_STEPS = config_option(GriddedGWTrainingConfig, "max_steps", "--max-steps",
                            "Stop after this many optimizer steps (a budget that means the same on any machine)")
 _ACCELERATOR = config_option(GriddedGWTrainingConfig, "accelerator", "--accelerator", "cpu | gpu | auto")
@@ -254,13 +262,10 @@ def generate_gw_simulation_command(
     output_interval_hours: float = typer.Option(6.0, "--output-interval-hours", help="Recording interval."),
     mountain_scale: float = typer.Option(1.0, "--mountain-scale", help="Multiplies the mountain heights (0: flat planet)."),
     heating: float = typer.Option(10.0, "--heating", help="Peak of the daily-pulsed tropical heating, K/day (0: none)."),
-    convective_cells: int = typer.Option(
-        0, "--convective-cells", min=0, help="Stochastic convective heating cells (0: none); the output then holds "
-        "their heating (convective_heating), an input a gravity-wave emulator can be given."),
-    convective_peak: float = typer.Option(30.0, "--convective-peak", help="Peak heating of a convective cell, K/day."),
-    convective_lifetime: float = typer.Option(36.0, "--convective-lifetime-hours", help="Lifetime of a convective cell."),
-    convective_tilt: float = typer.Option(
-        0.0, "--convective-tilt-hours", help="Cells lean with the wind relative to the column mean times this (0: upright)."),
+    convective_cells: int = _CONVECTIVE_CELLS,
+    convective_peak: float = _CONVECTIVE_PEAK,
+    convective_lifetime: float = _CONVECTIVE_LIFETIME,
+    convective_tilt: float = _CONVECTIVE_TILT,
     target_grid: str = typer.Option("gaussian:64x128", "--target-grid", help="Coarse grid KIND:NLATxNLON of the recipe."),
     truncation: int = typer.Option(21, "--truncation", help="Recipe high-pass: remove degrees l <= this."),
     seed: int = typer.Option(0, "--seed", help="Seed of the initial perturbation."),
@@ -318,13 +323,10 @@ def generate_gw_spinup_command(
     time_step_minutes: float = typer.Option(15.0, "--time-step-minutes", help="Model time step (must divide a day)."),
     mountain_scale: float = typer.Option(1.0, "--mountain-scale", help="Multiplies the mountain heights (0: flat planet)."),
     heating: float = typer.Option(10.0, "--heating", help="Peak of the daily-pulsed tropical heating, K/day (0: none)."),
-    convective_cells: int = typer.Option(
-        0, "--convective-cells", min=0, help="Stochastic convective heating cells (0: none); the output then holds "
-        "their heating (convective_heating), an input a gravity-wave emulator can be given."),
-    convective_peak: float = typer.Option(30.0, "--convective-peak", help="Peak heating of a convective cell, K/day."),
-    convective_lifetime: float = typer.Option(36.0, "--convective-lifetime-hours", help="Lifetime of a convective cell."),
-    convective_tilt: float = typer.Option(
-        0.0, "--convective-tilt-hours", help="Cells lean with the wind relative to the column mean times this (0: upright)."),
+    convective_cells: int = _CONVECTIVE_CELLS,
+    convective_peak: float = _CONVECTIVE_PEAK,
+    convective_lifetime: float = _CONVECTIVE_LIFETIME,
+    convective_tilt: float = _CONVECTIVE_TILT,
     min_days: int = typer.Option(100, "--min-days", min=1, help="Never stop before this many model days."),
     max_days: int = typer.Option(300, "--max-days", min=1, help="Stop here even if not stationary (the report says so)."),
     window_days: int = typer.Option(50, "--window-days", min=2, help="Days over which the series must be stationary."),
