@@ -30,16 +30,12 @@ from _report import emit
 
 from subgrid.core.stores import open_store
 from subgrid.gravity_waves.gridded.fluxes import gw_fluxes_from_fields
-from subgrid.gravity_waves.gridded.predictability import FLUXES, target_predictability
-
-
-def _levels(ds: xr.Dataset, max_sigma: float) -> list[int]:
-    return [i for i, sigma in enumerate(ds["level"].values) if sigma <= max_sigma]
+from subgrid.gravity_waves.gridded.predictability import FLUXES, sigma_target_levels, split_record, target_predictability
 
 
 def _line(label: str, source: str, train: xr.Dataset, test: xr.Dataset, max_sigma: float, nonlinear: bool = False,
           **extra) -> dict:
-    measured = target_predictability(train, test, _levels(train, max_sigma), nonlinear=nonlinear)
+    measured = target_predictability(train, test, sigma_target_levels(train, max_sigma), nonlinear=nonlinear)
     line = {"benchmark": "gw_predictability", "machine": platform.machine(), "label": label, "source": source,
             "train_times": int(train.sizes["time"]), "test_times": int(test.sizes["time"]),
             "lag_hours": measured["lag_hours"], "max_target_sigma": max_sigma, **extra}  # fmt: skip
@@ -81,9 +77,7 @@ def main() -> None:
         for every in args.every_hours or [interval_h]:
             step = max(1, round(every / interval_h))
             sampled = coarse.isel(time=slice(0, None, step))
-            split = int(sampled.sizes["time"] * args.train_fraction)
-            emit(_line(args.label, str(args.fields), sampled.isel(time=slice(0, split)), sampled.isel(time=slice(split, None)),
-                       args.max_target_sigma, args.nonlinear, target_grid=target, truncation=int(truncation),
+            emit(_line(args.label, str(args.fields), *split_record(sampled, args.train_fraction), args.max_target_sigma, args.nonlinear, target_grid=target, truncation=int(truncation),
                        source_grid=coarse.attrs.get("source_grid"), every_hours=every * 1.0), args.out)  # fmt: skip
 
 

@@ -97,3 +97,31 @@ def test_the_neighbourhood_probe_finds_a_flux_set_by_the_next_box_which_the_colu
     missed = target_predictability(*_split(noise), target_levels=[1, 2, 3], nonlinear=True)["uw_flux"]
     assert missed["neighbourhood_probe_r2"] < 0.1
     assert "neighbourhood probe R²" in predictability_lines({"lag_hours": 6.0, "uw_flux": found})[0]
+
+
+def test_the_cli_measures_one_dataset_or_a_train_test_pair_and_keeps_foreign_files(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from subgrid.cli.main import app
+
+    rng = np.random.default_rng(9)
+    u = rng.standard_normal(SHAPE) * 10
+    ds = _record(-2e-3 * u + 1e-3 * rng.standard_normal(SHAPE), u, rng)
+    ds.to_zarr(tmp_path / "data.zarr")
+    runner = CliRunner()
+    result = runner.invoke(app, ["predictability", "--data", str(tmp_path / "data.zarr"), "--json", str(tmp_path / "p.json")])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("uw_flux: lag-6 h autocorrelation") and "linear probe R²" in result.output
+    report = json.loads((tmp_path / "p.json").read_text())
+    assert report["kind"] == "gw_predictability" and report["uw_flux"]["linear_probe_r2"] > 0.7
+    assert report["probe_features"] == 3 * SHAPE[1] + 3  # u, v, T on every level, sin/cos latitude, surface height
+    again = runner.invoke(app, ["predictability", "--data", str(tmp_path / "data.zarr"), "--json", str(tmp_path / "p.json")])
+    assert again.exit_code == 0  # its own report is replaced
+    (tmp_path / "mine.json").write_text('{"my": "notes"}')
+    refused = runner.invoke(app, ["predictability", "--data", str(tmp_path / "data.zarr"), "--json", str(tmp_path / "mine.json")])
+    assert refused.exit_code == 2 and "already exists" in refused.output
+    assert (tmp_path / "mine.json").read_text() == '{"my": "notes"}'
+    neither = runner.invoke(app, ["predictability", "--train", str(tmp_path / "data.zarr")])
+    assert neither.exit_code == 2 and "give --data, or both --train and --test" in neither.output

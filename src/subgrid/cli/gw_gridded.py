@@ -3,7 +3,8 @@
 
 ``subgrid.cli.main`` mounts :func:`generate_gw_fluxes_command` as ``subgrid generate gw-fluxes``,
 :func:`train_gw_gridded_command` as ``subgrid train gw-gridded``, :func:`pretrain_command` as
-``subgrid pretrain`` (:mod:`subgrid.gravity_waves.gridded.pretrain`) and hands
+``subgrid pretrain`` (:mod:`subgrid.gravity_waves.gridded.pretrain`), :func:`predictability_command` as
+``subgrid predictability`` (:mod:`subgrid.gravity_waves.gridded.predictability`) and hands
 ``subgrid evaluate`` to :func:`evaluate_gw_gridded_run` when the run holds a gridded emulator.
 Errors the package raises on purpose print as one line with exit status 2 (:mod:`subgrid.cli.errors`).
 """
@@ -358,3 +359,49 @@ def generate_gw_spinup_command(
                          progress=lambda done, _: bar.update(done - bar.n))  # fmt: skip
     typer.echo(f"{out}: {report.days} model days, {'stationary' if report.stationary else 'NOT stationary'} over the "
                f"last {window_days} days (spinup.json holds the daily series and the verdict)")
+
+
+def predictability_command(
+    data: Path = typer.Option(None, "--data", help="One gridded GW dataset (named variables): its first --train-fraction "
+                              "of the times is fitted, the rest tested."),
+    train: Path = typer.Option(None, "--train", help="Fitting period (with --test), e.g. a study's train.zarr."),
+    test: Path = typer.Option(None, "--test", help="Test period (with --train)."),
+    train_fraction: float = typer.Option(0.6, "--train-fraction", help="With --data: the share of the times fitted."),
+    max_target_sigma: float = typer.Option(
+        0.85, "--max-target-sigma", help="Target levels with sigma at most this (when levels are sigma; else all)."),
+    nonlinear: bool = typer.Option(False, "--nonlinear", help="Also the convolutional neighbourhood probe (a CPU-minute or so)."),
+    json_out: Path = typer.Option(None, "--json", help="Also write the measures as JSON here."),
+) -> None:
+    """How predictable are a dataset's GW fluxes, before any model trains? Persistence, time mean, probes' R².
+
+    A target no probe and no climatology can predict measures noise: compare models on it and every
+    one scores R² ~ 0. See subgrid.gravity_waves.gridded.predictability for each measure.
+    """
+    from subgrid.core.stores import open_store, write_text_atomic
+    from subgrid.gravity_waves.gridded.predictability import (predictability_lines, sigma_target_levels, split_record,
+                                                              target_predictability)
+
+    if (data is None) == (train is None and test is None) or (data is None and (train is None or test is None)):
+        raise InputError("give --data, or both --train and --test")
+    if json_out is not None and json_out.exists() and not _is_predictability_file(json_out):
+        raise InputError(f"{json_out}: already exists and is not a predictability report of subgrid; give another --json")
+    if data is not None:
+        parts = split_record(open_store(data, what="data").load(), train_fraction)
+    else:
+        parts = open_store(train, what="train").load(), open_store(test, what="test").load()
+    report = target_predictability(*parts, sigma_target_levels(parts[0], max_target_sigma), nonlinear=nonlinear)
+    for line in predictability_lines(report):
+        typer.echo(line)
+    if json_out is not None:
+        write_text_atomic(json_out, json.dumps({"kind": _PREDICTABILITY_KIND, **report}, indent=1))
+
+
+_PREDICTABILITY_KIND = "gw_predictability"
+
+
+def _is_predictability_file(path: Path) -> bool:
+    """Whether ``path`` is a report an earlier ``subgrid predictability --json`` wrote (which it may replace)."""
+    try:
+        return json.loads(path.read_text()).get("kind") == _PREDICTABILITY_KIND
+    except (OSError, ValueError, AttributeError):
+        return False

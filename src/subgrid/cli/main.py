@@ -46,6 +46,7 @@ generate_app.command("gw-fluxes")(gw_gridded.generate_gw_fluxes_command)
 generate_app.command("gw-simulation")(gw_gridded.generate_gw_simulation_command)
 generate_app.command("gw-spinup")(gw_gridded.generate_gw_spinup_command)
 app.command("pretrain")(gw_gridded.pretrain_command)
+app.command("predictability")(gw_gridded.predictability_command)
 # The radiation generalisation suite lives in subgrid.cli.suite; `evaluate --suite` dispatches to it.
 generate_app.command("suite")(suite.generate_suite_command)
 generate_app.command("rce-states")(rce.rce_states_command)

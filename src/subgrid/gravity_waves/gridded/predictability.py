@@ -159,6 +159,25 @@ def target_predictability(train: xr.Dataset, test: xr.Dataset, target_levels: Se
     return out
 
 
+def sigma_target_levels(ds: xr.Dataset, max_sigma: float) -> list[int]:
+    """Level indices with sigma <= ``max_sigma`` when ``level`` holds sigma (all in (0, 1]); every level otherwise."""
+    level = np.asarray(ds["level"].values, dtype=float)
+    if level.size and np.all((level > 0) & (level <= 1)):
+        return [int(k) for k in np.flatnonzero(level <= max_sigma)]
+    return list(range(level.size))
+
+
+def split_record(ds: xr.Dataset, train_fraction: float) -> tuple[xr.Dataset, xr.Dataset]:
+    """The first ``train_fraction`` of the times (fitting) and the rest (testing)."""
+    if not 0 < train_fraction < 1:
+        raise InputError(f"train_fraction {train_fraction}: expected a number in (0, 1)")
+    n = ds.sizes.get("time", 0)
+    split = int(n * train_fraction)
+    if split < 2 or n - split < 2:
+        raise InputError(f"predictability: {n} times leave fewer than 2 for fitting or testing at train_fraction {train_fraction}")
+    return ds.isel(time=slice(0, split)), ds.isel(time=slice(split, None))
+
+
 def predictability_lines(report: dict) -> list[str]:
     """One readable line per flux of :func:`target_predictability`."""
     return [f"{name}: lag-{report['lag_hours']:g} h autocorrelation {s['lag_autocorrelation']:.2f}, "
