@@ -16,6 +16,13 @@ pre-training) as each finishes; run it again and it skips what is done (resumabl
 3. the targets exclude the terrain-following lowest layers (sigma > ``max_target_sigma``), where the
    fluxes are dominated by flow along the slopes.
 
+The gravity-wave sources are the mountains and the daily-pulsed heating (``pulsed_heating_K_per_day``);
+with ``convective_cells`` > 0 also stochastic convection
+(:class:`~subgrid.physics.dycore.Convection`), whose heating is then an input of every model and
+of the pre-training (``source_input``). Before any training the target's predictability is measured
+(:func:`~subgrid.gravity_waves.gridded.predictability.target_predictability` with the neighbourhood
+probe) and kept in every result line: a target no probe can predict makes the comparison noise.
+
 **Label fractions**: the labelled pool is the training period less its last ``validation_days``
 (a validation block shared by every run; it picks the epoch and stops early); a fraction ``f``
 takes ``round(f * pool)`` time steps evenly spaced through the pool. The subsets are the same for
