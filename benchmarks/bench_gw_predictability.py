@@ -77,7 +77,8 @@ def main() -> None:
         for every in args.every_hours or [interval_h]:
             step = max(1, round(every / interval_h))
             sampled = coarse.isel(time=slice(0, None, step))
-            emit(_line(args.label, str(args.fields), *split_record(sampled, args.train_fraction), args.max_target_sigma, args.nonlinear, target_grid=target, truncation=int(truncation),
+            emit(_line(args.label, str(args.fields), *split_record(sampled, args.train_fraction), args.max_target_sigma,
+                       args.nonlinear, target_grid=target, truncation=int(truncation),
                        source_grid=coarse.attrs.get("source_grid"), every_hours=every * 1.0), args.out)  # fmt: skip
 
 

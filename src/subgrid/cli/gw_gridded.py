@@ -361,6 +361,10 @@ def generate_gw_spinup_command(
                f"last {window_days} days (spinup.json holds the daily series and the verdict)")
 
 
+#: The ``kind`` of the JSON report ``subgrid predictability --json`` writes (the only file it replaces).
+_PREDICTABILITY_KIND = "gw_predictability"
+
+
 def predictability_command(
     data: Path = typer.Option(None, "--data", help="One gridded GW dataset (named variables): its first --train-fraction "
                               "of the times is fitted, the rest tested."),
@@ -381,7 +385,8 @@ def predictability_command(
     from subgrid.gravity_waves.gridded.predictability import (predictability_lines, sigma_target_levels, split_record,
                                                               target_predictability)
 
-    if (data is None) == (train is None and test is None) or (data is None and (train is None or test is None)):
+    one_record, pair = data is not None, (train is not None, test is not None)
+    if not ((one_record and pair == (False, False)) or (not one_record and pair == (True, True))):
         raise InputError("give --data, or both --train and --test")
     if json_out is not None and json_out.exists() and not _is_predictability_file(json_out):
         raise InputError(f"{json_out}: already exists and is not a predictability report of subgrid; give another --json")
@@ -394,9 +399,6 @@ def predictability_command(
         typer.echo(line)
     if json_out is not None:
         write_text_atomic(json_out, json.dumps({"kind": _PREDICTABILITY_KIND, **report}, indent=1))
-
-
-_PREDICTABILITY_KIND = "gw_predictability"
 
 
 def _is_predictability_file(path: Path) -> bool:

@@ -61,7 +61,7 @@ from subgrid.gravity_waves.gridded.dataset import INPUTS, SOURCE_INPUTS, LatLonB
 from subgrid.gravity_waves.gridded.evaluation import gw_gridded_metrics, score_run
 from subgrid.gravity_waves.gridded.pretrain import STATE_INPUTS, PretrainConfig, pretrain
 from subgrid.gravity_waves.gridded.simulation import GWSimulationConfig, generate_gw_simulation_dataset
-from subgrid.gravity_waves.gridded.predictability import predictability_lines, target_predictability
+from subgrid.gravity_waves.gridded.predictability import predictability_lines, sigma_target_levels, target_predictability
 from subgrid.gravity_waves.gridded.spinup import StationarityCriterion, read_spinup, spin_up
 from subgrid.gravity_waves.gridded.training import GriddedGWTrainingConfig, train_gw_gridded
 
@@ -164,15 +164,18 @@ class GWStudyConfig:
         parts of one study run by several processes share it; lines of another study never mix in."""
         settings = {k: v for k, v in asdict(self).items() if k not in ("models", "seeds", "label_fractions")}
         for key, value in _ADDED_SETTINGS.items():  # a study of before they existed keeps its identity
-            if settings[key] == value or (key.startswith(("convective_", "source_")) and not self.convective_cells):
+            if settings[key] == value:
+                settings.pop(key)
+        if not self.convective_cells:  # without cells these change nothing
+            for key in _CONVECTIVE_SETTINGS:
                 settings.pop(key)
         return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
 
 
 #: Settings added after the first studies ran, with the value those studies had implicitly.
-_ADDED_SETTINGS = {"pulsed_heating_K_per_day": 10.0, "convective_cells": 0, "convective_peak_K_per_day": None,
-                   "convective_lifetime_hours": None, "convective_tilt_hours": None, "source_input": None,
-                   "max_steps": None, "pretrain_max_steps": None}
+_ADDED_SETTINGS = {"pulsed_heating_K_per_day": 10.0, "convective_cells": 0, "max_steps": None, "pretrain_max_steps": None}
+#: Settings that only matter with convective cells (also added after the first studies).
+_CONVECTIVE_SETTINGS = ("convective_peak_K_per_day", "convective_lifetime_hours", "convective_tilt_hours", "source_input")
 
 
 @dataclass(frozen=True)
@@ -233,7 +236,7 @@ def prepare_study_data(config: GWStudyConfig, workdir: str | Path, *, workers: i
         if not path.exists():
             write_zarr_atomic(labelled.isel(time=parts[name]).load(), path, __name__)
     sigma = labelled["level"].values
-    target_levels = [int(k) for k in np.flatnonzero(sigma <= config.max_target_sigma)]
+    target_levels = sigma_target_levels(labelled, config.max_target_sigma)
     spinup = read_spinup(spinup_dir)
     predictability = target_predictability(*(labelled.isel(time=parts[name]).load() for name in ("train", "test")),
                                            target_levels, nonlinear=True)  # the data just written, not read back
