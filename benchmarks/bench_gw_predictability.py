@@ -13,10 +13,21 @@ Two ways in:
 * ``--fields F.zarr`` (high-resolution fields, e.g. ``subgrid generate gw-simulation --fields-out``) with
   ``--recipe KIND:NLATxNLON@T`` (repeatable): the ERA5 recipe with that target grid and high-pass
   truncation, sampled every ``--every-hours`` (repeatable), the first ``--train-fraction`` of the record
-  for fitting and the rest for testing.
+  for fitting and the rest for testing;
+* ``--data D.zarr``: one coarse dataset (``subgrid generate gw-simulation``), sampled and split the same way.
+
+``--mean-hours H`` (repeatable) adds, for each record, the target averaged over H-hour windows with the
+state at each window's centre (:func:`~subgrid.gravity_waves.gridded.predictability.window_mean_target`):
+is a time-mean flux more predictable than the instantaneous one?
 
     OMP_NUM_THREADS=1 python benchmarks/bench_gw_predictability.py --train /tmp/gw_study/train.zarr \\
         --test /tmp/gw_study/test.zarr --label "study T31" --out benchmarks/results/gw_predictability_cpu.jsonl
+    # hourly records of a branch of a spin-up: instantaneous, 6-hourly samples, 6/24/72-hour means
+    subgrid generate gw-spinup --out spinA --resolution T31 --min-days 60 --max-days 60
+    subgrid generate gw-simulation --out A_1h.zarr --resolution T31 --time-step-minutes 15 --spinup-days 5 \
+        --days 40 --output-interval-hours 1 --target-grid gaussian:16x32 --truncation 15 --seed 101 --initial-state spinA
+    OMP_NUM_THREADS=1 python benchmarks/bench_gw_predictability.py --data A_1h.zarr --every-hours 1 --every-hours 6 \
+        --mean-hours 6 --mean-hours 24 --mean-hours 72 --nonlinear --label "T31 A" --out benchmarks/results/gw_predictability_cpu.jsonl
 """
 
 from __future__ import annotations
@@ -30,7 +41,8 @@ from _report import emit
 
 from subgrid.core.stores import open_store
 from subgrid.gravity_waves.gridded.fluxes import gw_fluxes_from_fields
-from subgrid.gravity_waves.gridded.predictability import FLUXES, sigma_target_levels, split_record, target_predictability
+from subgrid.gravity_waves.gridded.predictability import (FLUXES, sigma_target_levels, split_record, target_predictability,
+                                                           window_mean_target)
 
 
 def _line(label: str, source: str, train: xr.Dataset, test: xr.Dataset, max_sigma: float, nonlinear: bool = False,
@@ -46,19 +58,37 @@ def _line(label: str, source: str, train: xr.Dataset, test: xr.Dataset, max_sigm
     return line
 
 
+def _records(coarse: xr.Dataset, every_hours: list[float], mean_hours: list[float]):
+    """(extra line fields, dataset) for each sampling interval and each window mean of ``coarse``."""
+    interval_h = float((coarse["time"].values[1] - coarse["time"].values[0]) / 3.6e12)
+    for every in every_hours or [interval_h]:
+        yield {"every_hours": every * 1.0}, coarse.isel(time=slice(0, None, max(1, round(every / interval_h))))
+    for hours in mean_hours:
+        yield {"target_mean_hours": hours * 1.0, "inputs": "the window's centre record"}, window_mean_target(coarse, hours)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--train", type=Path)
     parser.add_argument("--test", type=Path)
     parser.add_argument("--fields", type=Path)
+    parser.add_argument("--data", type=Path, help="One coarse dataset, split by --train-fraction.")
     parser.add_argument("--recipe", action="append", default=[], help="KIND:NLATxNLON@T, e.g. gaussian:16x32@15")
     parser.add_argument("--every-hours", type=float, action="append", default=[])
+    parser.add_argument("--mean-hours", type=float, action="append", default=[], help="Also the target averaged over windows.")
     parser.add_argument("--train-fraction", type=float, default=0.6)
     parser.add_argument("--max-target-sigma", type=float, default=0.85)
     parser.add_argument("--label", default="")
     parser.add_argument("--nonlinear", action="store_true", help="Also the convolutional neighbourhood probe (~1 CPU-minute).")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
+    if args.data is not None:
+        coarse = open_store(args.data, what="data").load()
+        for extra, record in _records(coarse, args.every_hours, args.mean_hours):
+            emit(_line(args.label, str(args.data), *split_record(record, args.train_fraction), args.max_target_sigma,
+                       args.nonlinear, target_grid=coarse.attrs.get("target_grid"), truncation=coarse.attrs.get("truncation"),
+                       source_grid=coarse.attrs.get("source_grid"), **extra), args.out)  # fmt: skip
+        return
     if args.fields is None:
         if args.train is None or args.test is None:
             parser.error("give --train and --test, or --fields with --recipe")
@@ -73,13 +103,10 @@ def main() -> None:
     for recipe in args.recipe:
         target, _, truncation = recipe.partition("@")
         coarse = gw_fluxes_from_fields(fields, target, int(truncation)).load()
-        interval_h = float((coarse["time"].values[1] - coarse["time"].values[0]) / 3.6e12)
-        for every in args.every_hours or [interval_h]:
-            step = max(1, round(every / interval_h))
-            sampled = coarse.isel(time=slice(0, None, step))
-            emit(_line(args.label, str(args.fields), *split_record(sampled, args.train_fraction), args.max_target_sigma,
+        for extra, record in _records(coarse, args.every_hours, args.mean_hours):
+            emit(_line(args.label, str(args.fields), *split_record(record, args.train_fraction), args.max_target_sigma,
                        args.nonlinear, target_grid=target, truncation=int(truncation),
-                       source_grid=coarse.attrs.get("source_grid"), every_hours=every * 1.0), args.out)  # fmt: skip
+                       source_grid=coarse.attrs.get("source_grid"), **extra), args.out)  # fmt: skip
 
 
 if __name__ == "__main__":

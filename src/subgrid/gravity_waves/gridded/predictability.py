@@ -167,6 +167,33 @@ def sigma_target_levels(ds: xr.Dataset, max_sigma: float) -> list[int]:
     return list(range(level.size))
 
 
+def window_mean_target(ds: xr.Dataset, hours: float, fluxes: Sequence[str] = FLUXES) -> xr.Dataset:
+    """``ds`` with each flux averaged over consecutive ``hours``-long windows and the other variables at the
+    window's centre record (a parameterization sees the instantaneous state and should give the flux
+    expected for it; the window mean keeps the part of the flux that outlives the window's fluctuations).
+
+    ``hours`` must be a multiple (>= 2) of the record interval; a last incomplete window is dropped.
+    """
+    if ds.sizes.get("time", 0) < 2:
+        raise InputError("window mean: the dataset needs at least 2 times")
+    interval_h = float((ds["time"].values[1] - ds["time"].values[0]) / np.timedelta64(1, "h"))
+    records = hours / interval_h
+    if not (np.isfinite(records) and records >= 2 and abs(records - round(records)) < 1e-6):
+        raise InputError(f"window mean: {hours:g} h is not a multiple (>= 2) of the record interval {interval_h:g} h")
+    records = round(records)
+    windows = ds.sizes["time"] // records
+    if windows < 1:
+        raise InputError(f"window mean: {ds.sizes['time']} times do not fill one {hours:g} h window")
+    centre = ds.isel(time=np.arange(windows) * records + records // 2)
+    for name in fluxes:
+        if name not in ds:
+            raise InputError(f"{name}: missing from the dataset")
+        flux = ds[name].isel(time=slice(0, windows * records))
+        mean = flux.coarsen(time=records).mean().values.astype(ds[name].dtype)
+        centre[name] = (flux.dims, mean, dict(ds[name].attrs, cell_methods=f"time: mean (interval: {hours:g} hours)"))
+    return centre
+
+
 def split_record(ds: xr.Dataset, train_fraction: float) -> tuple[xr.Dataset, xr.Dataset]:
     """The first ``train_fraction`` of the times (fitting) and the rest (testing)."""
     if not 0 < train_fraction < 1:
