@@ -126,6 +126,10 @@ def test_the_cli_measures_one_dataset_or_a_train_test_pair_and_keeps_foreign_fil
     assert (tmp_path / "mine.json").read_text() == '{"my": "notes"}'
     neither = runner.invoke(app, ["predictability", "--train", str(tmp_path / "data.zarr")])
     assert neither.exit_code == 2 and "give --data, or both --train and --test" in neither.output
+    means = runner.invoke(app, ["predictability", "--data", str(tmp_path / "data.zarr"), "--mean-hours", "12"])
+    assert means.exit_code == 0 and means.output.startswith("uw_flux: lag-12 h autocorrelation"), means.output
+    odd = runner.invoke(app, ["predictability", "--data", str(tmp_path / "data.zarr"), "--mean-hours", "9"])
+    assert odd.exit_code == 2 and "not a multiple (>= 2) of the record interval 6 h" in odd.output
 
 
 def test_a_window_mean_keeps_the_flux_the_state_sets_and_averages_the_noise_away():

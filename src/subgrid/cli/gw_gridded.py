@@ -374,6 +374,9 @@ def predictability_command(
     max_target_sigma: float = typer.Option(
         0.85, "--max-target-sigma", help="Target levels with sigma at most this (when levels are sigma; else all)."),
     nonlinear: bool = typer.Option(False, "--nonlinear", help="Also the convolutional neighbourhood probe (a CPU-minute or so)."),
+    mean_hours: float = typer.Option(
+        None, "--mean-hours", help="Measure the flux averaged over windows of this many hours (a multiple of the record "
+        "interval) instead, with the state at each window's centre."),
     json_out: Path = typer.Option(None, "--json", help="Also write the measures as JSON here."),
 ) -> None:
     """How predictable are a dataset's GW fluxes, before any model trains? Persistence, time mean, probes' R².
@@ -383,7 +386,7 @@ def predictability_command(
     """
     from subgrid.core.stores import open_store, write_text_atomic
     from subgrid.gravity_waves.gridded.predictability import (predictability_lines, sigma_target_levels, split_record,
-                                                              target_predictability)
+                                                              target_predictability, window_mean_target)
 
     one_record, pair = data is not None, (train is not None, test is not None)
     if not ((one_record and pair == (False, False)) or (not one_record and pair == (True, True))):
@@ -391,9 +394,12 @@ def predictability_command(
     if json_out is not None and json_out.exists() and not _is_predictability_file(json_out):
         raise InputError(f"{json_out}: already exists and is not a predictability report of subgrid; give another --json")
     if data is not None:
-        parts = split_record(open_store(data, what="data").load(), train_fraction)
+        record = open_store(data, what="data").load()
+        parts = split_record(record if mean_hours is None else window_mean_target(record, mean_hours), train_fraction)
     else:
         parts = open_store(train, what="train").load(), open_store(test, what="test").load()
+        if mean_hours is not None:
+            parts = tuple(window_mean_target(part, mean_hours) for part in parts)
     report = target_predictability(*parts, sigma_target_levels(parts[0], max_target_sigma), nonlinear=nonlinear)
     for line in predictability_lines(report):
         typer.echo(line)
