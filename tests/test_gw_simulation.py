@@ -20,6 +20,7 @@ from subgrid.gravity_waves.gridded.fluxes import gw_fluxes_from_fields
 from subgrid.gravity_waves.gridded.dataset import GriddedSelection, open_gw_gridded
 from subgrid.gravity_waves.gridded.simulation import GWSimulationConfig, generate_gw_simulation_dataset, run_gw_simulation
 from subgrid.core.errors import InputError
+from subgrid.physics.dycore import random_hills
 
 TINY = dict(resolution="T21", levels=6, time_step_minutes=20.0, spinup_days=0.5, record_days=1.0,
             output_interval_hours=6.0, target="gaussian:16x32", truncation=8)
@@ -98,6 +99,9 @@ def test_the_trainer_refuses_a_dataset_missing_a_target(dataset: Path, tmp_path:
         ({"output_interval_hours": 1.1}, "output_interval_hours 1.1: expected a multiple of time_step_minutes"),
         ({"record_days": 0.1}, "record_days 0.1: shorter than one output interval"),
         ({"mountain_scale": -1.0}, "mountain_scale -1.0: expected a number >= 0"),
+        ({"hills": -1}, "hills -1: expected an integer >= 0"),
+        ({"hills": 5, "hill_width_deg": 0.0}, r"hill_width_deg 0.0: expected a number in \(0, 30\]"),
+        ({"hills": 5, "hill_height_m": float("nan")}, "hill_height_m nan"),
         ({"target": "gaussian:32x64"}, "not coarser than the T21 simulation grid"),
     ],
 )
@@ -227,3 +231,22 @@ def test_the_separable_cell_patches_equal_the_pointwise_patch():
     fast = convection.patches(lat_axis, lon_axis, np.array([10.0, -30.0]), np.array([355.0, 120.0]))
     for k, (clat, clon) in enumerate([(10.0, 355.0), (-30.0, 120.0)]):
         np.testing.assert_allclose(fast[k], convection.patch(lat, lon, clat, clon), rtol=1e-12, atol=1e-300)
+
+
+def test_hills_are_the_same_ground_in_every_run_and_roughen_only_the_mid_latitudes():
+    hills = random_hills(40, 1500.0, 6.0)
+    assert hills == random_hills(40, 1500.0, 6.0) and hills != random_hills(40, 1500.0, 6.0, seed=1)
+    lat = np.array([h.lat_deg for h in hills])
+    height = np.array([h.height_m for h in hills])
+    assert np.all((np.abs(lat) >= 20) & (np.abs(lat) <= 65)) and (lat > 0).any() and (lat < 0).any()
+    assert np.all((height >= 750) & (height <= 2250)) and height.std() > 100
+
+    flat = GWSimulationConfig(**TINY).build()
+    rough = GWSimulationConfig(**TINY, hills=40, hill_width_deg=6.0).build()
+    other_weather = GWSimulationConfig(**TINY, hills=40, hill_width_deg=6.0, seed=7).build()
+    assert np.array_equal(rough.surface_height_m, other_weather.surface_height_m)  # the run's seed is not the ground's
+    added = rough.surface_height_m - flat.surface_height_m
+    band = np.abs(rough.lat_deg)
+    mid, tropics = (band >= 25) & (band <= 60), band <= 10
+    assert added[mid].std() > 200 and added[mid].std() > 4 * added[tropics].std()  # truncation rings a little
+    assert not GWSimulationConfig(**TINY, hills=40, mountain_scale=0.0).build().surface_height_m.any()

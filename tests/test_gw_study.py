@@ -72,6 +72,15 @@ def test_spin_up_resumes_and_branches_differ_by_seed_only(tmp_path):
 
     with pytest.raises(InputError, match="spun up with other dynamics .*levels"):
         simulate_fields(GWSimulationConfig(**{**branch, "levels": 8}, seed=1))
+    with pytest.raises(InputError, match="spun up with other dynamics .hills"):
+        simulate_fields(GWSimulationConfig(**{**branch, "hills": 10}, seed=1))
+    # a spin-up written before the hills existed ran without them, and still branches
+    report_file = tmp_path / "spin" / "spinup.json"
+    old = json.loads(report_file.read_text())
+    for name in ("hills", "hill_height_m", "hill_width_deg"):
+        del old["dynamics"][name]
+    report_file.write_text(json.dumps(old))
+    assert np.array_equal(simulate_fields(GWSimulationConfig(**branch, seed=1))["u"].values, a["u"].values)
     foreign = tmp_path / "notes"
     foreign.mkdir()
     (foreign / "state.safetensors").write_text("mine")

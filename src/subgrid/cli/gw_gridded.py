@@ -40,6 +40,10 @@ _CONVECTIVE_PEAK = typer.Option(30.0, "--convective-peak", help="Peak heating of
 _CONVECTIVE_LIFETIME = typer.Option(36.0, "--convective-lifetime-hours", help="Lifetime of a convective cell.")
 _CONVECTIVE_TILT = typer.Option(
     0.0, "--convective-tilt-hours", help="Cells lean with the wind relative to the column mean times this (0: upright).")
+_HILLS = typer.Option(0, "--hills", min=0, help="Rough ground: round hills narrower than a coarse box over the "
+                      "mid-latitudes (0: none), the same in every run; sources the coarse wind sets.")
+_HILL_HEIGHT = typer.Option(1500.0, "--hill-height", help="Typical hill peak, m (each 0.5-1.5x this).")
+_HILL_WIDTH = typer.Option(4.0, "--hill-width", help="Hill e-folding half-width, degrees.")
 _MAX_STEPS = config_option(GriddedGWTrainingConfig, "max_steps", "--max-steps",
                            "Stop after this many optimizer steps (a budget that means the same on any machine)")
 _ACCELERATOR = config_option(GriddedGWTrainingConfig, "accelerator", "--accelerator", "cpu | gpu | auto")
@@ -267,6 +271,9 @@ def generate_gw_simulation_command(
     convective_peak: float = _CONVECTIVE_PEAK,
     convective_lifetime: float = _CONVECTIVE_LIFETIME,
     convective_tilt: float = _CONVECTIVE_TILT,
+    hills: int = _HILLS,
+    hill_height: float = _HILL_HEIGHT,
+    hill_width: float = _HILL_WIDTH,
     target_grid: str = typer.Option("gaussian:64x128", "--target-grid", help="Coarse grid KIND:NLATxNLON of the recipe."),
     truncation: int = typer.Option(21, "--truncation", help="Recipe high-pass: remove degrees l <= this."),
     seed: int = typer.Option(0, "--seed", help="Seed of the initial perturbation."),
@@ -305,6 +312,7 @@ def generate_gw_simulation_command(
             record_days=days, output_interval_hours=output_interval_hours, mountain_scale=mountain_scale,
             heating_K_per_day=heating, convective_cells=convective_cells, convective_peak_K_per_day=convective_peak,
             convective_lifetime_hours=convective_lifetime, convective_tilt_hours=convective_tilt,
+            hills=hills, hill_height_m=hill_height, hill_width_deg=hill_width,
             target=target_grid, truncation=truncation, seed=seed, initial_state=None if initial_state is None else str(initial_state))
         if threads is not None:
             import torch
@@ -328,6 +336,9 @@ def generate_gw_spinup_command(
     convective_peak: float = _CONVECTIVE_PEAK,
     convective_lifetime: float = _CONVECTIVE_LIFETIME,
     convective_tilt: float = _CONVECTIVE_TILT,
+    hills: int = _HILLS,
+    hill_height: float = _HILL_HEIGHT,
+    hill_width: float = _HILL_WIDTH,
     min_days: int = typer.Option(100, "--min-days", min=1, help="Never stop before this many model days."),
     max_days: int = typer.Option(300, "--max-days", min=1, help="Stop here even if not stationary (the report says so)."),
     window_days: int = typer.Option(50, "--window-days", min=2, help="Days over which the series must be stationary."),
@@ -348,6 +359,7 @@ def generate_gw_spinup_command(
                                 mountain_scale=mountain_scale, heating_K_per_day=heating, seed=seed,
                                 convective_cells=convective_cells, convective_peak_K_per_day=convective_peak,
                                 convective_lifetime_hours=convective_lifetime, convective_tilt_hours=convective_tilt,
+                                hills=hills, hill_height_m=hill_height, hill_width_deg=hill_width,
                                 target="gaussian:2x4")  # the recipe's grid plays no part in a spin-up
     if threads is not None:
         import torch

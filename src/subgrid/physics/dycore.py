@@ -15,6 +15,8 @@ Forcing, composed by summing explicit tendencies as Dinosaur does:
   (not ported to dinosaur-torch, so written here from the JAX version);
 * **mountains**: Gaussian ridges ``h = H exp(-(dlat/a)^2 - (dlon/b)^2)`` in the surface
   geopotential; flow across them launches orographic gravity waves;
+* **hills** (:func:`random_hills`): optional rough ground, many round hills narrower than a coarse
+  grid box scattered over the mid-latitudes, whose mountain waves the westerlies' low-level wind sets;
 * **pulsed heating**: a Gaussian patch of deep heating ``Q(t) sin(pi sigma)`` (K/day), switched on
   and off once a day (``Q0 max(0, sin(2 pi t / 1 day))``), a crude stand-in for diurnal
   convection that launches convective gravity waves;
@@ -108,6 +110,32 @@ DEFAULT_MOUNTAINS = (
     Mountain("andes", -25.0, 290.0, 3000.0, 15.0, 3.0),
     Mountain("himalaya", 32.0, 85.0, 4000.0, 4.0, 12.0),
 )
+
+
+def random_hills(count: int, height_m: float, width_deg: float, seed: int = 0,
+                 lat_band_deg: tuple[float, float] = (20.0, 65.0)) -> tuple[Mountain, ...]:
+    """``count`` round Gaussian hills scattered over the mid-latitudes of both hemispheres: rough ground.
+
+    Centres uniform in area between ``lat_band_deg`` (north or south alike) and in longitude; peaks
+    uniform in [0.5, 1.5] x ``height_m``; e-folding half-width ``width_deg`` (m and degrees). Narrower
+    than a coarse grid box, flow across them in the westerlies launches mountain waves whose flux a
+    coarse model sees only through its wind, stability and mean height: orographic sources whose
+    strength the coarse state sets, unlike the convective ones. A function of ``seed`` alone (the
+    planet's ground, not the run's weather: keep it fixed across spin-up, branches and test runs).
+    """
+    if count < 0 or int(count) != count:
+        raise InputError(f"hills {count}: expected an integer >= 0")
+    if not (math.isfinite(height_m) and 0.0 < height_m <= 5000.0):
+        raise InputError(f"hill_height_m {height_m}: expected a number in (0, 5000]")
+    if not (math.isfinite(width_deg) and 0.0 < width_deg <= 30.0):
+        raise InputError(f"hill_width_deg {width_deg}: expected a number in (0, 30]")
+    rng = np.random.default_rng([seed, 8214])  # 8214: keeps the ground apart from every other seeded draw
+    south, north = np.sin(np.radians(lat_band_deg))
+    lat = np.degrees(np.arcsin(rng.uniform(south, north, count))) * rng.choice([-1.0, 1.0], count)
+    lon = rng.uniform(0.0, 360.0, count)
+    height = height_m * rng.uniform(0.5, 1.5, count)
+    return tuple(Mountain(f"hill_{i:03d}", float(lat[i]), float(lon[i]), float(height[i]), width_deg, width_deg)
+                 for i in range(count))
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from subgrid.gravity_waves.gridded.spinup import start_from_spinup
 from subgrid.core.errors import InputError
 from subgrid.core.ownership import DATASET, check_replaceable
 from subgrid.physics.dycore import (DEFAULT_MOUNTAINS, RESOLUTIONS, Convection, GravityWaveAtmosphere, Heating, Mountain,
-                                    nodal_grid_shape)
+                                    nodal_grid_shape, random_hills)
 from subgrid.physics.constants import STANDARD_GRAVITY_M_PER_S2
 from subgrid.physics.gw_fluxes import DEFAULT_TRUNCATION, LatLonGrid
 
@@ -67,6 +67,12 @@ class GWSimulationConfig:
     jet_m_per_s: float = 25.0
     mountains: tuple[Mountain, ...] = DEFAULT_MOUNTAINS
     mountain_scale: float = 1.0
+    #: Rough ground (:func:`subgrid.physics.dycore.random_hills`): this many round hills of peak
+    #: ``hill_height_m`` (0.5-1.5x) and half-width ``hill_width_deg`` over the mid-latitudes, the same
+    #: ground in every run (scaled by ``mountain_scale`` like the ranges).
+    hills: int = 0
+    hill_height_m: float = 1500.0
+    hill_width_deg: float = 4.0
     heating_K_per_day: float = 10.0
     heating_lat_deg: float = 0.0
     heating_lon_deg: float = 150.0
@@ -108,6 +114,7 @@ class GWSimulationConfig:
         if self.truncation < 0:
             raise InputError(f"truncation {self.truncation}: expected a degree >= 0")
         self.convection()  # checks the convection settings
+        self.all_mountains()  # checks the hills
         target = LatLonGrid.parse(self.target)
         nlat, nlon = nodal_grid_shape(self.resolution)
         if target.nlat >= nlat or target.nlon >= nlon:
@@ -130,9 +137,14 @@ class GWSimulationConfig:
         return Convection(self.convective_cells, self.convective_peak_K_per_day, self.convective_radius_deg,
                           self.convective_lifetime_hours, tilt_hours=self.convective_tilt_hours, seed=self.seed)
 
+    def all_mountains(self) -> tuple[Mountain, ...]:
+        """The ranges and the hills, scaled by ``mountain_scale`` (none on a flat planet)."""
+        hills = random_hills(self.hills, self.hill_height_m, self.hill_width_deg) if self.hills else ()
+        return tuple(Mountain(m.name, m.lat_deg, m.lon_deg, m.height_m * self.mountain_scale, m.lat_width_deg,
+                              m.lon_width_deg) for m in (*self.mountains, *hills) if self.mountain_scale > 0)
+
     def build(self) -> GravityWaveAtmosphere:
-        mountains = tuple(Mountain(m.name, m.lat_deg, m.lon_deg, m.height_m * self.mountain_scale, m.lat_width_deg,
-                                   m.lon_width_deg) for m in self.mountains if self.mountain_scale > 0)
+        mountains = self.all_mountains()
         heating = Heating(self.heating_K_per_day, self.heating_lat_deg, self.heating_lon_deg, self.heating_radius_deg)
         return GravityWaveAtmosphere(self.resolution, self.levels, self.time_step_minutes * 60.0, mountains, heating,
                                      self.jet_m_per_s, self.held_suarez, self.seed, self.convection())

@@ -36,7 +36,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +49,7 @@ from subgrid.physics.dycore import GravityWaveAtmosphere, Snapshot
 
 #: Settings that must agree between a spin-up and the runs branched from it (the dynamics).
 DYNAMICS = ("resolution", "levels", "time_step_minutes", "jet_m_per_s", "mountains", "mountain_scale",
+            "hills", "hill_height_m", "hill_width_deg",
             "heating_K_per_day", "heating_lat_deg", "heating_lon_deg", "heating_radius_deg", "held_suarez",
             "convective_cells", "convective_peak_K_per_day", "convective_radius_deg", "convective_lifetime_hours",
             "convective_tilt_hours")
@@ -132,10 +133,13 @@ def start_from_spinup(atmosphere: GravityWaveAtmosphere, config, directory: str 
     report = read_spinup(directory)
     ours = _dynamics(config)
     free = REGRIDDABLE if regrid else ()
-    different = [name for name in DYNAMICS if name not in free and report["dynamics"].get(name) != ours[name]]
+    # a setting added after a spin-up was written is absent from its report: it ran with the default
+    defaults = {f.name: f.default for f in fields(config)}
+    theirs = {name: report["dynamics"].get(name, defaults.get(name)) for name in DYNAMICS}
+    different = [name for name in DYNAMICS if name not in free and theirs[name] != ours[name]]
     if different:
         raise InputError(f"initial_state {directory}: spun up with other dynamics ({', '.join(different)}: "
-                         f"{[report['dynamics'].get(n) for n in different]} vs {[ours[n] for n in different]})")
+                         f"{[theirs[n] for n in different]} vs {[ours[n] for n in different]})")
     atmosphere.load_state_tensors(load_file(str(Path(directory) / STATE_FILE)), regrid=regrid)
     return report
 
