@@ -143,7 +143,7 @@ def test_training_on_two_grids_makes_one_model_for_both(tmp_path):
 
 
 def test_extra_data_directory_expands_to_its_datasets(tmp_path):
-    from subgrid.cli.main import _datasets
+    from subgrid.core.stores import expand_dataset_directories as _datasets
 
     family = tmp_path / "family"
     for name in ("grid_01_L30.zarr", "grid_00_L44.zarr"):

@@ -172,6 +172,25 @@ def test_an_edited_or_foreign_guard_is_refused(calibrated, tmp_path):
 
 
 @pytest.mark.slow
+def test_the_cli_calibrates_on_a_directory_of_datasets(calibrated, tmp_path):
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from subgrid.cli.main import app
+
+    root, artifact, _ = calibrated
+    copy = tmp_path / "artifact"
+    shutil.copytree(artifact, copy)
+    (copy / GUARD_FILE).unlink()
+    result = CliRunner().invoke(app, ["guard", "calibrate", "--artifact", str(copy), "--run", str(root / "run"),
+                                      "--data", str(root / "calibration"), "--target-rmse", "2.0"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    record = json.loads((copy / GUARD_FILE).read_text())
+    assert record["calibration"]["columns"] == 240 and len(record["calibration"]["data"]) == 2  # both sets of the dir
+
+
+@pytest.mark.slow
 def test_suite_reports_what_the_guard_sends_and_the_error_of_what_it_keeps(calibrated, tmp_path):
     from subgrid.radiation.generalization import evaluate_suite
 

@@ -18,6 +18,7 @@ from subgrid.cli.configs import config_option, configured, model_help
 from subgrid.cli.errors import OneLineUsageErrors, fail, one_line_errors
 from subgrid.demo.run import DemoConfig, run_demo
 from subgrid.core.errors import InputError
+from subgrid.core.stores import expand_dataset_directories
 from subgrid.radiation.training import RadiationTrainingConfig, train_radiation
 
 app = typer.Typer(
@@ -152,16 +153,6 @@ def generate_radiation(
     )
     if summary:
         _print_summary(out, as_json=False)
-
-
-def _datasets(paths: list[Path]) -> list[Path]:
-    """Each path as given, except a directory that is not itself a zarr store: its ``*.zarr`` datasets, sorted."""
-    expanded = []
-    for path in paths:
-        is_store = any((path / name).exists() for name in (".zgroup", ".zattrs", "zarr.json"))
-        children = sorted(path.glob("*.zarr")) if path.is_dir() and not is_store else []
-        expanded.extend(children or [path])
-    return expanded
 
 
 def _coverage(name: str) -> dict:
@@ -304,7 +295,7 @@ def train_radiation_command(
     }  # fmt: skip
     config = configured(config, overrides, model_option)
     report = train_radiation(
-        data, out, config, init_from=init_from, extra_data=_datasets(extra_data), resume=resume, progress=progress
+        data, out, config, init_from=init_from, extra_data=expand_dataset_directories(extra_data), resume=resume, progress=progress
     )
     if report.rank != 0:
         return

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from subgrid.core.errors import InputError
+from subgrid.core.stores import expand_dataset_directories
 from subgrid.radiation.shifted_sets import SHIFTED_SETS
 
 
@@ -72,8 +73,8 @@ def calibrate_guard_command(
     artifact: Path = typer.Option(..., "--artifact", help="Exported emulator directory; guard.json is written into it."),
     run: Path = typer.Option(..., "--run", help="The training run the artifact was exported from."),
     data: list[Path] = typer.Option(
-        ..., "--data", help="Labelled calibration dataset (zarr): held-out columns, a `--sets stress` set, other grids; "
-        "never the test sets (repeatable)."),
+        ..., "--data", help="Labelled calibration dataset (zarr), or a directory of them (a `generate grids` family): "
+        "held-out columns, a `--sets stress` set, other grids; never the test sets (repeatable)."),
     target: float = typer.Option(0.5, "--target-rmse", help="Heating RMSE (K/day, LW and SW) the kept calibration "
                                  "columns must stay below."),
     max_columns: int = typer.Option(20000, "--max-columns", min=100, help="Columns used per dataset at most."),
@@ -83,7 +84,8 @@ def calibrate_guard_command(
     RRTMG (replaces the min/max guard)."""
     from subgrid.radiation.calibration import calibrate_guard
 
-    record = calibrate_guard(artifact, run, data, target_rmse_K_day=target, max_columns=max_columns)
+    record = calibrate_guard(artifact, run, expand_dataset_directories(data), target_rmse_K_day=target,
+                             max_columns=max_columns)
     c = record["calibration"]
 
     def rmse(value: float | None) -> str:

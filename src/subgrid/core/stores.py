@@ -8,7 +8,7 @@ variable, wherever the read happens (``.values``, ``.load()``, a dask computatio
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 import json
 import os
 from pathlib import Path
@@ -75,6 +75,17 @@ def open_store(path: str | Path, *, what: str = "dataset", chunks: Mapping[str, 
     return ds.assign_coords({n: v for n, v in guarded.items() if n in ds.coords}).assign(
         {n: v for n, v in guarded.items() if n not in ds.coords}
     )
+
+
+def expand_dataset_directories(paths: Sequence[str | Path]) -> list[Path]:
+    """Each path as given, except a directory that is not itself a zarr store (a grid family of
+    ``subgrid generate grids``): its ``*.zarr`` datasets, sorted."""
+    expanded = []
+    for path in map(Path, paths):
+        is_store = any((path / name).exists() for name in (".zgroup", ".zattrs", "zarr.json"))
+        children = sorted(path.glob("*.zarr")) if path.is_dir() and not is_store else []
+        expanded.extend(children or [path])
+    return expanded
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:
