@@ -232,6 +232,7 @@ def main() -> None:
         rrtmg = python_worker("rrtmg", 1, rrtmg_batches)
         common = {
             "benchmark": "emulator_speed",
+            "run": str(args.run) if args.run is not None else None,  # which trained weights (None: an untrained net)
             "levels": N_LEVELS,
             **model,
             "machine": platform.processor() or platform.machine(),
