@@ -18,12 +18,15 @@ physics run at day 10 and at the end, the surface-temperature difference average
         --variants ten-day year replay-tiny [--out benchmarks/results/rce_online_cpu.jsonl]
 
 Runs checkpoint into ``--workdir`` and resume, so an interrupted benchmark (or one re-run for its
-lines) does not recompute finished runs. Run it with ``OMP_NUM_THREADS=1``.
+lines) does not recompute finished runs; each online run's directory is named by the variant and a hash
+of the artifact's ``emulator.json`` and ``guard.json``, so a recalibrated guard is a new run, never a
+resumed old one. Run it with ``OMP_NUM_THREADS=1``.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import time
 from pathlib import Path
 
@@ -37,6 +40,15 @@ from subgrid.radiation.training import RadiationTrainingConfig, load_emulator, t
 ONLINE = {"ten-day": (50, 10.0, False), "ten-day-guard": (50, 10.0, True), "year": (64, 365.0, False)}
 TINY = RadiationTrainingConfig(model="rescnn", model_options={"width": 8, "depth": 2}, epochs=10, batch_size=128,
                                learning_rate=2e-3, flux_loss_weight=10.0, early_stopping_patience=200, seed=0)  # fmt: skip
+
+
+def _artifact_tag(artifact: Path) -> str:
+    """A short hash of the artifact's sidecar and guard: a resumed run is only ever the same emulator and guard's."""
+    digest = hashlib.sha256()
+    for name in ("emulator.json", "guard.json"):
+        if (artifact / name).is_file():
+            digest.update(name.encode() + (artifact / name).read_bytes())
+    return digest.hexdigest()[:10]
 
 
 def _line(variant: str, entry: dict, extra: dict) -> dict:
@@ -95,7 +107,8 @@ def main() -> None:
         if args.emulator is None:
             parser.error(f"--emulator is needed for {variant}")
         cases, days, guard = ONLINE[variant]
-        report = online_radiation(args.emulator, args.workdir / variant, cases=cases, days=days, ood_guard=guard,
+        run_dir = args.workdir / f"{variant}_{_artifact_tag(args.emulator)}"  # another guard.json: another run
+        report = online_radiation(args.emulator, run_dir, cases=cases, days=days, ood_guard=guard,
                                   progress=False)  # fmt: skip
         emit(_line(variant, report, {"emulator": str(args.emulator), "ood_guard": guard,
                                      "fallback_columns": report["emulator_fallback_columns"]}), args.out)  # fmt: skip
