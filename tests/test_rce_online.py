@@ -206,6 +206,11 @@ def test_online_radiation_cli_writes_its_report_and_plot(trained, tmp_path):
     assert report["radiation_wall_s"]["emulator"] > 0 and report["emulator_fallback_columns"] is not None
     assert (out / "drift.png").read_bytes()[:4] == b"\x89PNG" and (out / "checkpoints" / "emulator.npz").exists()
     assert "survived" in result.output and f"wrote {out}/online.json" in result.output
+    # the same --out with the guard off would resume the guarded run's checkpoints: refused, nothing changed
+    before = (out / "online.json").read_bytes()
+    other = CliRunner().invoke(app, [*args, "--no-ood-guard"])
+    assert other.exit_code == 2 and "holds an online test of another emulator, guard or --ood-guard" in other.output
+    assert (out / "online.json").read_bytes() == before
 
     bad = CliRunner().invoke(app, ["online", "radiation", "--emulator", str(tmp_path / "nothing"), "--cases", "2",
                                    "--days", "1", "--out", str(tmp_path / "x")])  # fmt: skip

@@ -65,7 +65,8 @@ from subgrid.physics.rrtmg import RRTMG, to_surface_first
 from subgrid.physics.schema import RADIATION_INPUTS
 from subgrid.radiation.columns import ColumnSamplerConfig, sample_columns
 from subgrid.radiation.emulator import Emulator
-from subgrid.radiation.export import export_run
+from subgrid.radiation.export import export_run, file_sha256
+from subgrid.radiation.guard import GUARD_FILE
 from subgrid.radiation.training import RadiationTrainingConfig, sampler_settings, train_radiation
 from subgrid.radiation.replay_data import fine_tuning_config
 from subgrid.radiation.training_data import open_radiation_dataset
@@ -237,6 +238,7 @@ def online_radiation(
     states = online_cases(cases, sampler_settings(loaded.sidecar["model"]), extreme_fraction=extreme_fraction,
                           seed=seed, config=config)  # fmt: skip
     radiation = loaded.guarded() if ood_guard else loaded
+    _claim_checkpoints(out / "checkpoints", emulator, ood_guard)
     comparison = compare_online(states, radiation, RRTMG(loaded.rrtmg_config), config,
                                 checkpoint_dir=out / "checkpoints", progress=progress)  # fmt: skip
     info = {
@@ -251,6 +253,24 @@ def online_radiation(
     title = (f"{loaded.sidecar['model'].get('model')} emulator vs RRTMG: "
              f"{comparison.summary['emulator_survived']}/{cases} cases survived {days:g} days")  # fmt: skip
     return write_online_results(comparison, states, out, info=info, title=title)
+
+
+def _claim_checkpoints(checkpoints: Path, emulator: str | Path, ood_guard: bool) -> None:
+    """Tie ``checkpoints`` to this emulator, its guard and ``ood_guard``; refuse those of another.
+
+    A run checkpoint knows its cases and host settings, not the radiation that ran it: without this,
+    an online test into the ``out`` of an earlier one (another artifact, a recalibrated guard.json)
+    would resume, and report, the earlier emulator's run.
+    """
+    files = {name: file_sha256(Path(emulator) / name) for name in ("emulator.json", GUARD_FILE)
+             if (Path(emulator) / name).is_file()}  # fmt: skip
+    identity = {"ood_guard": ood_guard, "sha256": files}
+    marker = checkpoints / "emulator_identity.json"
+    if marker.exists() and json.loads(marker.read_text()) != identity:
+        raise InputError(f"{checkpoints.parent}: holds an online test of another emulator, guard or --ood-guard "
+                         "setting; choose another --out")
+    checkpoints.mkdir(parents=True, exist_ok=True)
+    _write_json(identity, marker)
 
 
 # --------------------------------------------------------------------------------------------
