@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import time
 from pathlib import Path
 
@@ -49,6 +50,17 @@ def _artifact_tag(artifact: Path) -> str:
         if (artifact / name).is_file():
             digest.update(name.encode() + (artifact / name).read_bytes())
     return digest.hexdigest()[:10]
+
+
+def _guard(artifact: Path, on: bool) -> str | None:
+    """Which guard a run had: the calibrated one's version, target and threshold, or min/max."""
+    if not on:
+        return None
+    if not (artifact / "guard.json").is_file():
+        return "min/max (training range)"
+    record = json.loads((artifact / "guard.json").read_text())
+    return (f"calibrated v{record.get('version', 1)}, target {record['target_rmse_K_day']} K/day, "
+            f"threshold {record['threshold_K_day']:.3f} K/day")
 
 
 def _line(variant: str, entry: dict, extra: dict) -> dict:
@@ -110,7 +122,7 @@ def main() -> None:
         run_dir = args.workdir / f"{variant}_{_artifact_tag(args.emulator)}"  # another guard.json: another run
         report = online_radiation(args.emulator, run_dir, cases=cases, days=days, ood_guard=guard,
                                   progress=False)  # fmt: skip
-        emit(_line(variant, report, {"emulator": str(args.emulator), "ood_guard": guard,
+        emit(_line(variant, report, {"emulator": str(args.emulator), "ood_guard": guard, "guard": _guard(args.emulator, guard),
                                      "fallback_columns": report["emulator_fallback_columns"]}), args.out)  # fmt: skip
 
 

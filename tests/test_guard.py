@@ -17,7 +17,7 @@ from subgrid.radiation.columns import ColumnSamplerConfig
 from subgrid.radiation.columns.grid import bottom_layer_thickness_Pa, random_grids
 from subgrid.radiation.emulator import Emulator
 from subgrid.radiation.calibration import calibrate_guard
-from subgrid.radiation.guard import GUARD_FILE, choose_threshold, fit_error_model
+from subgrid.radiation.guard import GUARD_FILE, _non_decreasing, choose_threshold, fit_error_model, regressors
 from subgrid.radiation.shifted_sets import CALIBRATION_SETS, SetContext, SuiteConfig, generate_suite
 
 N_LEVELS = 12
@@ -48,6 +48,39 @@ def test_threshold_keeps_every_group_below_the_target():
     # a target no column meets: everything is sent
     threshold, report = choose_threshold(predicted, error + 5.0, error * day, day, 0.4)
     assert threshold == -np.inf and report["sent_fraction"] == 1.0
+
+
+def test_per_column_rule_sends_a_kind_of_column_every_dataset_averages_away():
+    """Every dataset's RMSE is below the target, but the 10 % of columns with the largest predicted error are wrong
+    (1 K/day): the dataset rule keeps them all, the per-column rule sends them and little else."""
+    rng = np.random.default_rng(3)
+    n = 8000
+    predicted = rng.normal(0.0, 1.0, n)
+    bad = predicted > np.quantile(predicted, 0.9)
+    error = np.where(bad, 1.0, 0.2) * np.exp(rng.normal(0.0, 0.1, n))
+    day = np.ones(n, dtype=bool)
+    assert np.sqrt(np.mean(error**2)) < 0.5
+    _, dataset_only = choose_threshold(predicted, error, error, day, 0.5, per_column=False)
+    assert dataset_only["sent_fraction"] == 0.0
+    threshold, report = choose_threshold(predicted, error, error, day, 0.5)
+    sent = predicted > threshold
+    assert report["sent_fraction_dataset_rule"] == 0.0 and report["sent_fraction"] == pytest.approx(sent.mean())
+    assert sent[bad].mean() > 0.95 and sent[~bad].mean() < 0.03
+    # no kind of column is wrong: nothing is sent
+    _, fine = choose_threshold(predicted, np.full(n, 0.2), np.full(n, 0.2), day, 0.5)
+    assert fine["sent_fraction"] == 0.0
+
+
+def test_non_decreasing_fit_pools_adjacent_violators():
+    np.testing.assert_allclose(_non_decreasing(np.array([1.0, 3.0, 2.0, 4.0]), np.ones(4)), [1.0, 2.5, 2.5, 4.0])
+    np.testing.assert_allclose(_non_decreasing(np.array([5.0, 1.0, 1.0]), np.array([1.0, 1.0, 2.0])), [2.0, 2.0, 2.0])
+    np.testing.assert_allclose(_non_decreasing(np.array([0.0, 1.0, 2.0]), np.ones(3)), [0.0, 1.0, 2.0])
+
+
+def test_regressors_hold_descriptors_to_the_calibration_range():
+    low, high = np.array([0.0, -1.0]), np.array([1.0, 1.0])
+    terms = regressors(np.array([[0.5, -3.0], [4.0, 0.5]]), low, high)
+    np.testing.assert_allclose(terms, [[0.5, -1.0, 0.25, 1.0], [1.0, 0.5, 1.0, 0.25]])
 
 
 def test_error_model_recovers_a_log_linear_law():
@@ -119,7 +152,7 @@ def calibrated(tmp_path_factory):
     generate_suite(calibration, SuiteConfig.like(root / "run", n_columns=120, seed=77, sets=("stress", "another_seed")),
                    progress=False)  # fmt: skip
     record = calibrate_guard(artifact, root / "run", [calibration / "stress.zarr", calibration / "another_seed.zarr"],
-                             target_rmse_K_day=2.0)  # fmt: skip
+                             target_rmse_K_day=3.0)  # fmt: skip
     return root, artifact, record
 
 
@@ -129,6 +162,8 @@ def test_calibrated_guard_replaces_min_max_and_sends_unknown_novelty(calibrated,
 
     root, artifact, record = calibrated
     assert record["calibration"]["columns"] == 240 and len(record["calibration"]["data"]) == 2
+    calibration = record["calibration"]  # the threshold is the stricter rule's
+    assert calibration["sent_fraction"] == max(calibration["sent_fraction_dataset_rule"], calibration["sent_fraction_column_rule"])
     emulator = Emulator.load(artifact, threads=1)
     assert emulator.calibrated_guard is not None
     ordinary = sample_columns(30, np.random.default_rng(8), SAMPLER)
@@ -169,6 +204,17 @@ def test_an_edited_or_foreign_guard_is_refused(calibrated, tmp_path):
         Emulator.load(other, threads=1)
     with pytest.raises(InputError, match="not an exported emulator"):
         calibrate_guard(tmp_path / "nothing", root / "run", [root / "train.zarr"])
+    # A guard of the first version (novelty descriptors alone, linear), sealed as it was: refused, not misread.
+    from subgrid.radiation.export import INTEGRITY, sidecar_sha256
+
+    old = tmp_path / "version1"
+    shutil.copytree(artifact, old)
+    record = json.loads((old / GUARD_FILE).read_text())
+    del record["version"]
+    record[INTEGRITY]["guard_sha256"] = sidecar_sha256(record)
+    (old / GUARD_FILE).write_text(json.dumps(record))
+    with pytest.raises(InputError, match="guard of version 1 .* recalibrate"):
+        Emulator.load(old, threads=1)
 
 
 @pytest.mark.slow
@@ -184,7 +230,7 @@ def test_the_cli_calibrates_on_a_directory_of_datasets(calibrated, tmp_path):
     shutil.copytree(artifact, copy)
     (copy / GUARD_FILE).unlink()
     result = CliRunner().invoke(app, ["guard", "calibrate", "--artifact", str(copy), "--run", str(root / "run"),
-                                      "--data", str(root / "calibration"), "--target-rmse", "2.0"])  # fmt: skip
+                                      "--data", str(root / "calibration"), "--target-rmse", "3.0"])  # fmt: skip
     assert result.exit_code == 0, result.output
     record = json.loads((copy / GUARD_FILE).read_text())
     assert record["calibration"]["columns"] == 240 and len(record["calibration"]["data"]) == 2  # both sets of the dir
@@ -199,6 +245,7 @@ def test_suite_reports_what_the_guard_sends_and_the_error_of_what_it_keeps(calib
     generate_suite(suite, SuiteConfig.like(root / "run", n_columns=20, sets=("another_seed", "top_1hPa")), progress=False)
     rows = evaluate_suite(artifact, suite, out=tmp_path / "out", progress=False)["rows"]
     assert {row["guard"] for row in rows} == {"calibrated"}
+    assert rows[0]["guard_settings"]["version"] == 2 and rows[0]["guard_settings"]["target_rmse_K_day"] == 3.0
     assert rows[1]["sent_to_rrtmg_fraction"] == 1.0 and "kept_flux_mae_percent" not in rows[1]
     assert rows[0]["sent_to_rrtmg_fraction"] < 1.0 and rows[0]["kept_flux_mae_percent"] >= 0.0
     table = (tmp_path / "out" / "comparison.md").read_text()

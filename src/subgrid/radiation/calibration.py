@@ -22,13 +22,16 @@ from subgrid.radiation.guard import (
     ERROR_FLOOR_K_DAY,
     GUARD_FILE,
     KIND,
-    design_matrix,
-    feature_model,
-    normalisation_tables,
+    SHAPE_DESCRIPTORS,
+    VERSION,
+    all_descriptors,
     choose_threshold,
     column_errors,
+    design_matrix,
+    feature_model,
     fit_error_model,
-    novelty_descriptors,
+    normalisation_tables,
+    regressors,
 )
 from subgrid.radiation.training import load_emulator
 from subgrid.radiation.training_data import open_radiation_dataset, to_tensors
@@ -76,23 +79,27 @@ def calibrate_guard(
         _, heating = runtime.predict(*inputs)
         day = block["column_inputs"][:, [n for n, _ in COLUMN_FEATURES].index("cos_solar_zenith_angle")].numpy() > 0
         lw, sw = column_errors(block["heating"][:, 0].numpy(), block["heating"][:, 1].numpy(), heating[:, 0], heating[:, 1], day)
-        for key, value in (("descriptors", novelty_descriptors(model, *inputs)), ("lw", lw), ("sw", sw), ("day", day),
+        for key, value in (("descriptors", all_descriptors(model, *inputs)), ("lw", lw), ("sw", sw), ("day", day),
                            ("group", np.full(len(lw), len(used)))):  # fmt: skip
             parts[key].append(value)
         used.append({"path": str(path.resolve()), "columns": int(len(picked)), "levels": int(ds.sizes["level"])})
     descriptors, lw, sw, day, groups = (np.concatenate(parts[key]) for key in ("descriptors", "lw", "sw", "day", "group"))
-    coefficients = fit_error_model(descriptors, np.maximum(lw, sw))
-    predicted = design_matrix(descriptors) @ coefficients
+    low, high = descriptors.min(axis=0), descriptors.max(axis=0)
+    coefficients = fit_error_model(regressors(descriptors, low, high), np.maximum(lw, sw))
+    predicted = design_matrix(regressors(descriptors, low, high)) @ coefficients
     threshold, report = choose_threshold(predicted, lw, sw, day, target_rmse_K_day, groups)
     actual = np.log(np.maximum(lw, sw) + ERROR_FLOOR_K_DAY)
     report["log_error_correlation"] = float(np.corrcoef(predicted, actual)[0, 1])
     record = {
         "kind": KIND,
+        "version": VERSION,
         "artifact": sidecar["artifact"],
         "target_rmse_K_day": target_rmse_K_day,
-        "descriptors": list(DESCRIPTORS),
+        "descriptors": list(DESCRIPTORS) + list(SHAPE_DESCRIPTORS),
+        "regressors": "intercept, the descriptors held to regressor_range, their squares",
+        "regressor_range": {"low": low.tolist(), "high": high.tolist()},
         "coefficients": coefficients.tolist(),
-        "descriptor_max": descriptors.max(axis=0).tolist(),
+        "descriptor_max": descriptors[:, : len(DESCRIPTORS)].max(axis=0).tolist(),  # the calibrated domain (novelty)
         "threshold_log_error": threshold,
         "threshold_K_day": float(np.exp(threshold) - ERROR_FLOOR_K_DAY) if np.isfinite(threshold) else None,
         "calibration": {"data": used, **report},

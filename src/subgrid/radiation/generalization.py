@@ -54,7 +54,8 @@ class SuiteModel:
     """The emulator under test: a training run directory or an exported artifact, loaded once.
 
     ``predict(truth)`` returns the emulated outputs of a surface-first set; ``outside_training_range``
-    (artifacts with a guard only) flags the columns the guard sends to RRTMG; ``guard`` names it.
+    (artifacts with a guard only) flags the columns the guard sends to RRTMG; ``guard`` names it and
+    ``guard_settings`` holds a calibrated guard's version, target and threshold (each row records them).
     """
 
     path: Path
@@ -65,6 +66,7 @@ class SuiteModel:
     predict: Callable[[xr.Dataset], xr.Dataset]
     outside_training_range: Callable[[xr.Dataset], np.ndarray] | None = None
     guard: str | None = None
+    guard_settings: dict | None = None
 
     @property
     def label(self) -> str:
@@ -92,6 +94,9 @@ def load_suite_model(path: str | Path) -> SuiteModel:
     emulator = Emulator.load(path, threads=1, ood_guard=ranges or calibrated)
     guard = "calibrated" if calibrated else "training range" if ranges else None
     model = sidecar.get("model") if isinstance(sidecar.get("model"), dict) else {}
+    record = emulator.calibrated_guard.record if emulator.calibrated_guard is not None else None
+    settings = {key: record.get(key, 1 if key == "version" else None)
+                for key in ("version", "target_rmse_K_day", "threshold_K_day")} if record else None  # fmt: skip
 
     def outside(truth: xr.Dataset) -> np.ndarray:
         inputs = _inputs(truth)
@@ -99,7 +104,7 @@ def load_suite_model(path: str | Path) -> SuiteModel:
 
     return SuiteModel(path, str(model.get("model", "emulator")), model.get("parameters"), f"{emulator.format} artifact",
                       emulator.n_levels, lambda truth: emulator.tendencies(_inputs(truth)),
-                      outside if guard else None, guard)  # fmt: skip
+                      outside if guard else None, guard, settings)  # fmt: skip
 
 
 def _finite(value: float) -> float | None:
@@ -162,6 +167,8 @@ def score_set(model: SuiteModel, name: str, path: Path) -> dict:
     if model.outside_training_range is not None:
         sent = model.outside_training_range(truth)
         row["guard"] = model.guard
+        if model.guard_settings is not None:
+            row["guard_settings"] = model.guard_settings
         row["sent_to_rrtmg_fraction"] = float(sent.mean())
         if model.guard == "training range":
             row["outside_training_range_fraction"] = row["sent_to_rrtmg_fraction"]
