@@ -446,6 +446,14 @@ def test_an_exported_emulator_runs_online_and_its_ood_states_are_replayed(tmp_pa
     assert summary["radiation_wall_s"]["emulator"] > 0.0
     survived = comparison.metrics["emulator_survived"].values
     assert np.isfinite(comparison.metrics["temperature_rmse_last_K"].values[survived]).all()
+    # Stopped after a day and resumed with a new guarded emulator (as a rerun does): the whole run's counts, not the
+    # resumed part's (a finished run resumed used to report 0 columns sent).
+    split = tmp_path / "split"
+    compare_online(cases, emulator.guarded(), RRTMG(), RCEConfig(days=1.0), checkpoint_dir=split, progress=False)
+    resumed = compare_online(cases, emulator.guarded(), RRTMG(), RCEConfig(days=2.0), checkpoint_dir=split, progress=False)
+    again = compare_online(cases, emulator.guarded(), RRTMG(), RCEConfig(days=2.0), checkpoint_dir=split, progress=False)
+    for key in ("emulator_fallback_columns", "emulator_out_of_distribution_columns", "emulator_non_finite_columns"):
+        assert resumed.summary[key] == again.summary[key] == summary[key]
 
     path = replay_radiation_dataset(
         comparison, cases, tmp_path / "replay.zarr", rrtmg=emulator.rrtmg_config, ood=recorder

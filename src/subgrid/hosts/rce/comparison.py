@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +10,7 @@ import xarray as xr
 
 from subgrid.core.contract import GuardCounts, Parameterization
 from subgrid.hosts.rce.config import RCEConfig
-from subgrid.hosts.rce.model import run_rce, run_timing
+from subgrid.hosts.rce.model import run_guard_counts, run_rce, run_timing
 
 
 @dataclass
@@ -26,13 +26,6 @@ class OnlineComparison:
     summary: dict
 
 
-def _guard_counts(radiation: Parameterization) -> GuardCounts | None:
-    """A copy of the counts of a :class:`~subgrid.core.contract.Guarded` scheme (or of one that exposes its
-    ``counts``, as :class:`~subgrid.hosts.rce.replay.OODRecorder` does); None for an unguarded scheme."""
-    counts = getattr(radiation, "counts", None)
-    return replace(counts) if isinstance(counts, GuardCounts) else None
-
-
 def _finite_or_none(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None
 
@@ -44,14 +37,15 @@ def _mean_and_max(values: np.ndarray) -> dict:
     return {"mean": _finite_or_none(values.mean()), "max": _finite_or_none(values.max())}
 
 
-def _guard_summary(before: GuardCounts | None, after: GuardCounts | None) -> dict:
-    """Columns the guard sent to the fallback during the emulator run (all None for an unguarded scheme)."""
-    names = {"emulator_fallback_columns": "fallback_columns",
-             "emulator_out_of_distribution_columns": "out_of_distribution_columns",
-             "emulator_non_finite_columns": "non_finite_columns"}  # fmt: skip
-    if before is None or after is None:
-        return dict.fromkeys(names)
-    return {key: getattr(after, name) - getattr(before, name) for key, name in names.items()}
+def _guard_summary(guarded: bool, emulator: xr.Dataset) -> dict:
+    """Columns the guard sent to the fallback during the emulator run, resumed parts included (all None for an
+    unguarded scheme)."""
+    keys = ("emulator_fallback_columns", "emulator_out_of_distribution_columns", "emulator_non_finite_columns")
+    if not guarded:
+        return dict.fromkeys(keys)
+    counts = run_guard_counts(emulator)
+    out, bad = counts["out_of_distribution_columns"], counts["non_finite_columns"]
+    return dict(zip(keys, (out + bad, out, bad), strict=True))
 
 
 def compare_online(
@@ -83,10 +77,8 @@ def compare_online(
     if checkpoint_dir is not None:
         Path(checkpoint_dir).mkdir(parents=True, exist_ok=True)
         paths = {name: Path(checkpoint_dir) / f"{name}.npz" for name in paths}
-    guard_before = _guard_counts(emulator_radiation)
     physics = run_rce(initial_states, physics_radiation, config, checkpoint=paths["physics"], progress=progress)
     emulator = run_rce(initial_states, emulator_radiation, config, checkpoint=paths["emulator"], progress=progress)
-    guard_after = _guard_counts(emulator_radiation)
 
     thickness = physics["air_pressure_on_interface"].values[:, :-1] - physics["air_pressure_on_interface"].values[:, 1:]
     weights = (thickness / thickness.sum(axis=1, keepdims=True))[:, None, :]
@@ -135,7 +127,7 @@ def compare_online(
         "radiation_speedup_wall": timing["physics"]["radiation_wall_s_after_first_call"]
         / timing["emulator"]["radiation_wall_s_after_first_call"]
         if timing["emulator"]["radiation_wall_s_after_first_call"] > 0 else None,
-        **_guard_summary(guard_before, guard_after),
+        **_guard_summary(isinstance(getattr(emulator_radiation, "counts", None), GuardCounts), emulator),
     }  # fmt: skip
     return OnlineComparison(physics, emulator, metrics, summary)
 

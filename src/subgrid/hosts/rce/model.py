@@ -82,11 +82,19 @@ import numpy as np
 import xarray as xr
 from tqdm.auto import tqdm
 
-from subgrid.core.contract import Parameterization
+from subgrid.core.contract import GuardCounts, Parameterization
 from subgrid.core.errors import InputError
 from subgrid.hosts.rce.config import CRASH_REASONS, EVOLVING_INPUTS, REQUIRED_OUTPUTS, RCEConfig
 from subgrid.hosts.rce.initial_state import PreparedColumns, fixed_relative_humidity, prepare_columns
-from subgrid.hosts.rce.state import PRECRASH, RECORDS, RunState, read_checkpoint, run_fingerprint, write_checkpoint
+from subgrid.hosts.rce.state import (
+    GUARD_COUNTS,
+    PRECRASH,
+    RECORDS,
+    RunState,
+    read_checkpoint,
+    run_fingerprint,
+    write_checkpoint,
+)
 from subgrid.physics.constants import RRTMG, SECONDS_PER_DAY
 from subgrid.physics.convection import convective_adjustment
 from subgrid.physics.insolation import solar_geometry_after
@@ -155,9 +163,14 @@ class _Model:
         state.ring_step[slot] = np.where(live, state.step, state.ring_step[slot])
         state.radiation_calls += 1
 
+        counts = getattr(self.radiation, "counts", None)
+        before = [getattr(counts, name) for name in GUARD_COUNTS] if isinstance(counts, GuardCounts) else None
         wall, cpu = time.perf_counter(), time.process_time()
         outputs = self.radiation.tendencies(inputs)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        if before is not None:  # counted into the run's state, so that a resumed run reports its whole guard
+            for name, start in zip(GUARD_COUNTS, before, strict=True):
+                state.guard[name] += getattr(counts, name) - start
         state.timing["radiation_wall_s"] += wall
         state.timing["radiation_cpu_s"] += cpu
         if state.radiation_calls == 1:  # RRTMG builds its Fortran components on a process's first call
@@ -296,7 +309,8 @@ def run_rce(
         ``crash_reason``; ``initial_column_energy``; ``final_air_temperature`` /
         ``final_surface_temperature`` (the last good state); the radiation inputs before each
         crash as ``precrash_*`` on dim ``precrash`` (:func:`precrash_states` turns them into
-        columns); timings (wall and CPU seconds, in radiation and in total) in attrs.
+        columns); timings (wall and CPU seconds, in radiation and in total) in attrs, and
+        ``guard_counts`` (:func:`run_guard_counts`).
     """
     if not isinstance(radiation, Parameterization):
         raise InputError(f"radiation: must be a Parameterization (inputs, outputs, tendencies), got {radiation!r}")
@@ -425,6 +439,7 @@ def _trajectory(model: _Model, state: RunState) -> xr.Dataset:
             "radiation": repr(model.radiation),
             "model_days": state.step * config.time_step_s / SECONDS_PER_DAY,
             "timing": json.dumps(_timing(state)),
+            "guard_counts": json.dumps(state.guard),
         },
     )
 
@@ -436,6 +451,12 @@ def run_timing(run: xr.Dataset) -> dict:
     builds its components on a process's first call): compare schemes on it.
     """
     return json.loads(run.attrs["timing"])
+
+
+def run_guard_counts(run: xr.Dataset) -> dict:
+    """Columns a guarded radiation sent to its fallback over the whole run, resumed parts included, by cause
+    (:data:`~subgrid.hosts.rce.state.GUARD_COUNTS`; zeros for an unguarded scheme)."""
+    return json.loads(run.attrs["guard_counts"])
 
 
 def precrash_states(run: xr.Dataset, initial_state: xr.Dataset) -> xr.Dataset:

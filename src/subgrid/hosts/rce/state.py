@@ -23,6 +23,8 @@ from subgrid.hosts.rce.initial_state import PreparedColumns
 RECORDS = ("air_temperature", "surface_temperature", "toa_net_downward_flux", "outgoing_longwave_radiation",
            "surface_net_downward_flux", "large_scale_heat_flux", "column_energy")  # fmt: skip
 #: What is kept of the radiation calls before a crash.
+#: Columns a guarded radiation (:class:`~subgrid.core.contract.GuardCounts`) sent to its fallback, by cause.
+GUARD_COUNTS = ("out_of_distribution_columns", "non_finite_columns")
 PRECRASH = ("precrash_column", "precrash_time_days", *(f"precrash_{name}" for name in EVOLVING_INPUTS))
 _STATE_ARRAYS = ("temperature_K", "surface_temperature_K", "specific_humidity", "heating_K_per_day",
                  "toa_net_W_per_m2", "olr_W_per_m2", "surface_radiation_W_per_m2", "crashed", "crash_step",
@@ -50,6 +52,8 @@ class RunState:
     precrash: dict[str, list]
     records: dict[str, list]
     timing: dict[str, float]
+    #: What the radiation's guard did over the whole run (:data:`GUARD_COUNTS`), kept across resumes.
+    guard: dict[str, int]
 
     @classmethod
     def initial(cls, columns: PreparedColumns, config: RCEConfig) -> RunState:
@@ -80,6 +84,7 @@ class RunState:
             records={name: [] for name in RECORDS},
             timing=dict.fromkeys(("radiation_wall_s", "radiation_cpu_s", "radiation_first_call_wall_s", "total_wall_s",
                                   "total_cpu_s", "radiation_columns"), 0.0),  # fmt: skip
+            guard=dict.fromkeys(GUARD_COUNTS, 0),
         )
 
     def to_arrays(self) -> dict[str, np.ndarray]:
@@ -99,6 +104,7 @@ class RunState:
             step=int(meta["step"]),
             radiation_calls=int(meta["radiation_calls"]),
             timing=dict(meta["timing"]),
+            guard={**dict.fromkeys(GUARD_COUNTS, 0), **meta.get("guard", {})},
             ring=group("ring/", False),
             precrash=group("precrash/", True),
             records=group("records/", True),
@@ -115,7 +121,7 @@ def run_fingerprint(columns: PreparedColumns, config: RCEConfig) -> str:
 def write_checkpoint(path: Path, state: RunState, fingerprint: str) -> None:
     """``state`` to ``path``, whole or not at all (temporary file, fsync, rename)."""
     meta = {"fingerprint": fingerprint, "step": state.step, "radiation_calls": state.radiation_calls,
-            "timing": state.timing}  # fmt: skip
+            "timing": state.timing, "guard": state.guard}  # fmt: skip
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     with open(tmp, "wb") as file:
         np.savez(file, meta=np.array(json.dumps(meta)), **state.to_arrays())
