@@ -35,7 +35,14 @@ from _report import emit
 
 from subgrid.radiation.dataset import RadiationDatasetConfig, generate_radiation_dataset
 from subgrid.hosts.rce.config import RCEConfig
-from subgrid.hosts.rce.online import fine_tuning_config, online_cases, online_radiation, replay_radiation, sampler_settings
+from subgrid.hosts.rce.online import (
+    emulator_identity,
+    fine_tuning_config,
+    online_cases,
+    online_radiation,
+    replay_radiation,
+    sampler_settings,
+)
 from subgrid.radiation.training import RadiationTrainingConfig, load_emulator, train_radiation
 
 ONLINE = {"ten-day": (50, 10.0, False), "ten-day-guard": (50, 10.0, True), "year": (64, 365.0, False)}
@@ -43,13 +50,9 @@ TINY = RadiationTrainingConfig(model="rescnn", model_options={"width": 8, "depth
                                learning_rate=2e-3, flux_loss_weight=10.0, early_stopping_patience=200, seed=0)  # fmt: skip
 
 
-def _artifact_tag(artifact: Path) -> str:
-    """A short hash of the artifact's sidecar and guard: a resumed run is only ever the same emulator and guard's."""
-    digest = hashlib.sha256()
-    for name in ("emulator.json", "guard.json"):
-        if (artifact / name).is_file():
-            digest.update(name.encode() + (artifact / name).read_bytes())
-    return digest.hexdigest()[:10]
+def _run_tag(artifact: Path, ood_guard: bool) -> str:
+    """A short hash of the online test's identity (:func:`emulator_identity`: sidecar, guard, guard on/off)."""
+    return hashlib.sha256(json.dumps(emulator_identity(artifact, ood_guard), sort_keys=True).encode()).hexdigest()[:10]
 
 
 def _guard(artifact: Path, on: bool) -> str | None:
@@ -59,7 +62,7 @@ def _guard(artifact: Path, on: bool) -> str | None:
     if not (artifact / "guard.json").is_file():
         return "min/max (training range)"
     record = json.loads((artifact / "guard.json").read_text())
-    return (f"calibrated v{record.get('version', 1)}, target {record['target_rmse_K_day']} K/day, "
+    return (f"calibrated v{record['version']}, target {record['target_rmse_K_day']} K/day, "
             f"threshold {record['threshold_K_day']:.3f} K/day")
 
 
@@ -119,7 +122,7 @@ def main() -> None:
         if args.emulator is None:
             parser.error(f"--emulator is needed for {variant}")
         cases, days, guard = ONLINE[variant]
-        run_dir = args.workdir / f"{variant}_{_artifact_tag(args.emulator)}"  # another guard.json: another run
+        run_dir = args.workdir / f"{variant}_{_run_tag(args.emulator, guard)}"  # another guard.json: another run
         report = online_radiation(args.emulator, run_dir, cases=cases, days=days, ood_guard=guard,
                                   progress=False)  # fmt: skip
         emit(_line(variant, report, {"emulator": str(args.emulator), "ood_guard": guard, "guard": _guard(args.emulator, guard),

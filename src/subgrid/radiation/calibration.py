@@ -85,8 +85,9 @@ def calibrate_guard(
         used.append({"path": str(path.resolve()), "columns": int(len(picked)), "levels": int(ds.sizes["level"])})
     descriptors, lw, sw, day, groups = (np.concatenate(parts[key]) for key in ("descriptors", "lw", "sw", "day", "group"))
     low, high = descriptors.min(axis=0), descriptors.max(axis=0)
-    coefficients = fit_error_model(regressors(descriptors, low, high), np.maximum(lw, sw))
-    predicted = design_matrix(regressors(descriptors, low, high)) @ coefficients
+    terms = regressors(descriptors, low, high)
+    coefficients = fit_error_model(terms, np.maximum(lw, sw))
+    predicted = design_matrix(terms) @ coefficients
     threshold, report = choose_threshold(predicted, lw, sw, day, target_rmse_K_day, groups)
     actual = np.log(np.maximum(lw, sw) + ERROR_FLOOR_K_DAY)
     report["log_error_correlation"] = float(np.corrcoef(predicted, actual)[0, 1])

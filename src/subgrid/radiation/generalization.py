@@ -94,9 +94,9 @@ def load_suite_model(path: str | Path) -> SuiteModel:
     emulator = Emulator.load(path, threads=1, ood_guard=ranges or calibrated)
     guard = "calibrated" if calibrated else "training range" if ranges else None
     model = sidecar.get("model") if isinstance(sidecar.get("model"), dict) else {}
-    record = emulator.calibrated_guard.record if emulator.calibrated_guard is not None else None
-    settings = {key: record.get(key, 1 if key == "version" else None)
-                for key in ("version", "target_rmse_K_day", "threshold_K_day")} if record else None  # fmt: skip
+    guard_record = emulator.calibrated_guard.record if emulator.calibrated_guard is not None else None
+    settings = None if guard_record is None else {
+        key: guard_record[key] for key in ("version", "target_rmse_K_day", "threshold_K_day")}
 
     def outside(truth: xr.Dataset) -> np.ndarray:
         inputs = _inputs(truth)

@@ -255,6 +255,14 @@ def online_radiation(
     return write_online_results(comparison, states, out, info=info, title=title)
 
 
+def emulator_identity(emulator: str | Path, ood_guard: bool) -> dict:
+    """What an online test's radiation is: the sha256 of the artifact's ``emulator.json`` and ``guard.json``, and
+    whether the guard is on."""
+    files = {name: file_sha256(Path(emulator) / name) for name in ("emulator.json", GUARD_FILE)
+             if (Path(emulator) / name).is_file()}  # fmt: skip
+    return {"ood_guard": ood_guard, "sha256": files}
+
+
 def _claim_checkpoints(checkpoints: Path, emulator: str | Path, ood_guard: bool) -> None:
     """Tie ``checkpoints`` to this emulator, its guard and ``ood_guard``; refuse those of another.
 
@@ -262,9 +270,7 @@ def _claim_checkpoints(checkpoints: Path, emulator: str | Path, ood_guard: bool)
     an online test into the ``out`` of an earlier one (another artifact, a recalibrated guard.json)
     would resume, and report, the earlier emulator's run.
     """
-    files = {name: file_sha256(Path(emulator) / name) for name in ("emulator.json", GUARD_FILE)
-             if (Path(emulator) / name).is_file()}  # fmt: skip
-    identity = {"ood_guard": ood_guard, "sha256": files}
+    identity = emulator_identity(emulator, ood_guard)
     marker = checkpoints / "emulator_identity.json"
     if marker.exists() and json.loads(marker.read_text()) != identity:
         raise InputError(f"{checkpoints.parent}: holds an online test of another emulator, guard or --ood-guard "
