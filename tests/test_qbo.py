@@ -217,6 +217,9 @@ def test_hovmoller_plot_draws_time_height_axes():
     ax = qbo.plot_hovmoller(run)
     assert ax.get_ylabel() == "height (km)" and ax.get_xlabel() == "time (years)"
     assert ax.get_xlim()[1] == pytest.approx(2.0, rel=0.01)
+    import matplotlib.pyplot as plt
+
+    plt.close(ax.figure)  # a pyplot figure (the notebook case): closed, so later tests in this process see none
 
 
 # --------------------------------------------------------------------------------------------
