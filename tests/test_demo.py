@@ -63,6 +63,8 @@ def test_bad_sizes_are_refused():
         DemoConfig(test_columns=500, speed_batches=(1, 1024))
     with pytest.raises(InputError, match="qbo_spinup_years"):
         DemoConfig(qbo_years=4.0, qbo_spinup_years=4.0)
+    with pytest.raises(InputError, match="forecast_lead_step_days: must divide gcm_control_days"):
+        DemoConfig(forecast_lead_step_days=0.75, forecast_days=1.5, gcm_control_days=2.0)
 
 
 @pytest.mark.slow

@@ -1,7 +1,7 @@
 """The forecast experiment in the GCM host: physics reused from the control only where it is bit-identical,
 perturbed physics as the yardstick, scores per lead, resumption, one-line errors.
 
-A tiny setting: T21 with 10 levels, a control of one day, forecasts of 12 hours scored every 6 hours.
+A tiny setting: T21 with 10 levels, a control of 8 hours, forecasts of 4 hours scored every 2 hours.
 """
 
 from __future__ import annotations
@@ -27,12 +27,12 @@ from subgrid.physics.rrtmg import RRTMG
 pytestmark = pytest.mark.slow
 
 CONFIG = GCMConfig(levels=10, radiation_every_steps=3)
-QUARTER = 0.25  # days
+LEAD = 1.0 / 12.0  # days: 2 hours, 6 steps of 20 minutes (radiation every 3)
 
 
 @pytest.fixture(scope="module")
 def control_and_emulator(tmp_path_factory):
-    """A one-day control run with 6-hourly restarts, and an MLP exported for its 10 levels."""
+    """An 8-hour control run with 2-hourly restarts, and an MLP exported for its 10 levels."""
     from subgrid.hosts.rce.replay import label_with_rrtmg, write_replay_dataset
     from subgrid.radiation.columns import ColumnSamplerConfig, sample_columns
     from subgrid.radiation.export import export_run
@@ -40,8 +40,8 @@ def control_and_emulator(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("forecast")
     control = root / "control"
-    run_gcm(control, 1.0, RRTMG(), CONFIG, progress=False,
-            settings=RunSettings(output_every_hours=3.0, restart_every_days=QUARTER))  # fmt: skip
+    run_gcm(control, 4 * LEAD, RRTMG(), CONFIG, progress=False,
+            settings=RunSettings(output_every_hours=1.0, restart_every_days=LEAD))  # fmt: skip
     labelled = label_with_rrtmg(sample_columns(200, np.random.default_rng(3), ColumnSamplerConfig(n_levels=10)))
     data = write_replay_dataset(labelled, root / "rad.zarr", chunk_size=100)
     training = RadiationTrainingConfig(epochs=2, model="mlp", batch_size=64, statistics_columns=150)
@@ -49,8 +49,8 @@ def control_and_emulator(tmp_path_factory):
     return control, export_run(root / "train", root / "artifact", "onnx")
 
 
-SMALL = ForecastConfig(starts=2, days=2 * QUARTER, spacing_days=QUARTER, first_day=QUARTER, perturbed_starts=1,
-                       perturbation_K=0.1, timed_starts=1, lead_step_days=QUARTER, output_every_hours=3.0)  # fmt: skip
+SMALL = ForecastConfig(starts=2, days=2 * LEAD, spacing_days=LEAD, first_day=LEAD, perturbed_starts=1,
+                       perturbation_K=0.1, timed_starts=1, lead_step_days=LEAD, output_every_hours=1.0)  # fmt: skip
 
 
 def test_forecasts_score_against_the_physics_and_resume(control_and_emulator, tmp_path):
@@ -58,7 +58,8 @@ def test_forecasts_score_against_the_physics_and_resume(control_and_emulator, tm
     results = tmp_path / "results.jsonl"
     experiment = run_forecasts(control, artifact, tmp_path / "fc", SMALL, workers=2, results=results, progress=False)
     records = experiment.records
-    assert [r["start_day"] for r in records] == pytest.approx([QUARTER, 2 * QUARTER])
+    # the restarts' days (to 1e-6 d: 2 hours is no binary fraction of a day, and a start is found all the same)
+    assert [r["start_day"] for r in records] == [round(LEAD, 6), round(2 * LEAD, 6)]
     first, second = records
     # the physics forecast rerun from the control's restart is the control, to the bit: reuse is sound
     assert first["reference_max_abs_difference_from_control"] == 0.0
@@ -69,7 +70,7 @@ def test_forecasts_score_against_the_physics_and_resume(control_and_emulator, tm
         guard = record["emulator"]["guard"]
         assert guard["columns"] > 0 and 0 <= guard["fallback_columns"] <= guard["columns"]
     perturbed = first["perturbed"]
-    # 0.1 K of noise: the perturbed forecast differs from the physics, by a fraction of a kelvin after 6 hours
+    # 0.1 K of noise: the perturbed forecast differs from the physics, by a fraction of a kelvin after 2 hours
     assert 0.0 < perturbed["T850_rmse"][0] < 0.5 and 0.0 < perturbed["Z500_rmse"][0] < 5.0
     assert perturbed["T850_acc"][0] > 0.95
 
@@ -78,7 +79,7 @@ def test_forecasts_score_against_the_physics_and_resume(control_and_emulator, tm
     assert summary["speed"]["timed_starts"] == 1 and summary["speed"]["physics"]["radiation_s_per_day"] > 0
     lines = [json.loads(line) for line in results.read_text().splitlines()]
     assert [line["record"] for line in lines] == ["forecast", "forecast", "summary"]
-    assert (tmp_path / "fc" / "starts" / f"day_{QUARTER:07.2f}" / "differences.nc").is_file()
+    assert (tmp_path / "fc" / "starts" / f"day_{LEAD:07.2f}" / "differences.nc").is_file()
 
     # a second call finds every start scored: nothing reruns, nothing is appended
     again = run_forecasts(control, artifact, tmp_path / "fc", SMALL, workers=1, results=results, progress=False)
@@ -88,8 +89,8 @@ def test_forecasts_score_against_the_physics_and_resume(control_and_emulator, tm
     unguarded = replace(SMALL, guard=False)
     other = run_forecasts(control, artifact, tmp_path / "fc2", unguarded, workers=1, perturbed_from=tmp_path / "fc",
                           progress=False)  # fmt: skip
-    copied = tmp_path / "fc2" / "starts" / f"day_{QUARTER:07.2f}" / "perturbed" / "run.json"
-    assert copied.read_text() == (tmp_path / "fc" / "starts" / f"day_{QUARTER:07.2f}" / "perturbed" / "run.json").read_text()
+    copied = tmp_path / "fc2" / "starts" / f"day_{LEAD:07.2f}" / "perturbed" / "run.json"
+    assert copied.read_text() == (tmp_path / "fc" / "starts" / f"day_{LEAD:07.2f}" / "perturbed" / "run.json").read_text()
     assert other.records[0]["perturbed"]["T850_rmse"] == first["perturbed"]["T850_rmse"]
     assert json.loads((tmp_path / "fc2" / "perturbed_from.json").read_text())[0]["copied"] == 1
     with pytest.raises(InputError, match="another perturbation_K"):
@@ -133,17 +134,19 @@ def test_perturbed_start_has_the_asked_noise(control_and_emulator, tmp_path):
 def test_bad_forecast_inputs_are_refused_in_one_line(control_and_emulator, tmp_path):
     control, artifact = control_and_emulator
     with pytest.raises(InputError, match="history ends at day"):
-        run_forecasts(control, artifact, tmp_path / "a", ForecastConfig(starts=3, days=2 * QUARTER, spacing_days=QUARTER,
-                                                                        first_day=QUARTER, timed_starts=1, perturbed_starts=0,
-                                                                        lead_step_days=QUARTER), progress=False)  # fmt: skip
+        run_forecasts(control, artifact, tmp_path / "a", ForecastConfig(starts=3, days=2 * LEAD, spacing_days=LEAD,
+                                                                        first_day=LEAD, timed_starts=1, perturbed_starts=0,
+                                                                        lead_step_days=LEAD), progress=False)  # fmt: skip
     with pytest.raises(InputError, match="no restart at day"):
-        run_forecasts(control, artifact, tmp_path / "a", ForecastConfig(starts=1, days=QUARTER, first_day=0.3,
+        run_forecasts(control, artifact, tmp_path / "a", ForecastConfig(starts=1, days=LEAD, first_day=0.3,
                                                                         timed_starts=1, perturbed_starts=0,
-                                                                        lead_step_days=QUARTER), progress=False)  # fmt: skip
+                                                                        lead_step_days=LEAD), progress=False)  # fmt: skip
     with pytest.raises(InputError, match="not an exported emulator"):
         run_forecasts(control, tmp_path, tmp_path / "a", SMALL, progress=False)
     with pytest.raises(InputError, match="lead_step_days"):
         ForecastConfig(days=1.0, lead_step_days=0.3)
+    with pytest.raises(InputError, match="spacing_days: at least 0.01 d"):
+        ForecastConfig(starts=2, spacing_days=0.005)
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep")
     with pytest.raises(InputError, match="not a forecast experiment"):
@@ -160,13 +163,13 @@ def test_replay_relabels_the_states_of_failed_forecasts_fine_tunes_and_reruns(co
     run, data = artifact.parent / "train", artifact.parent / "rad.zarr"
     # unguarded (the guard sends this MLP's out-of-range columns to RRTMG, which would match the physics), and a
     # tolerance no emulator meets: every round fails, so both rounds run and the second is a fine-tune
-    forecast = ForecastConfig(starts=1, days=2 * QUARTER, first_day=QUARTER, perturbed_starts=0, timed_starts=1,
-                              lead_step_days=QUARTER, output_every_hours=3.0, drift_tolerance_K=1e-9, guard=False,
-                              harvest_every_hours=3.0, harvest_fraction=0.05)  # fmt: skip
+    forecast = ForecastConfig(starts=1, days=2 * LEAD, first_day=LEAD, perturbed_starts=0, timed_starts=1,
+                              lead_step_days=LEAD, output_every_hours=1.0, drift_tolerance_K=1e-9, guard=False,
+                              harvest_every_hours=1.0, harvest_fraction=0.05)  # fmt: skip
     report = replay_gcm(data, run, control, tmp_path / "replay", forecast, ReplaySettings(rounds=1, epochs=1),
                         workers=1, progress=False)  # fmt: skip
     before, after = report["rounds"]
-    assert before["emulator_failed"] == 1 and before["failed_starts"] == [QUARTER]
+    assert before["emulator_failed"] == 1 and before["failed_starts"] == [round(LEAD, 6)]
     # 4 harvests of 5 % of 2 048 columns from the failed forecast, relabelled by RRTMG
     replayed = xr.open_zarr(tmp_path / "replay" / "round_0" / "replay.zarr")
     assert before["replayed_states"] == replayed.sizes["column"] == 4 * round(0.05 * 2048)

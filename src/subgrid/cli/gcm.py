@@ -139,6 +139,7 @@ def forecasts_command(
     perturbation_k: float = typer.Option(0.05, "--perturbation-k", help="Temperature noise of the perturbed start (K)."),
     reference: str = typer.Option("control", "--reference", help="control (verified reuse of the control history) or run."),
     timed_starts: int = typer.Option(2, "--timed-starts", min=1, help="With --reference control: starts whose physics forecast runs (timing, verification)."),
+    lead_step_days: float = typer.Option(1.0, "--lead-step-days", min=0.0, help="Score every this many days of lead (must divide --days)."),
     guard: bool = typer.Option(True, "--guard/--no-guard", help="Send columns outside the emulator's training range to RRTMG."),
     workers: int = typer.Option(2, "--workers", min=1, help="Local Dask worker processes (one thread each)."),
     scheduler: str = typer.Option(None, "--scheduler", help="Address of an existing Dask scheduler (else a LocalCluster)."),
@@ -155,7 +156,8 @@ def forecasts_command(
 
     config = ForecastConfig(starts=starts, days=days, spacing_days=spacing_days, first_day=first_day,
                             perturbed_starts=min(perturbed_starts, starts), perturbation_K=perturbation_k,
-                            reference=reference, timed_starts=min(timed_starts, starts), guard=guard)  # fmt: skip
+                            reference=reference, timed_starts=min(timed_starts, starts), lead_step_days=lead_step_days,
+                            guard=guard)  # fmt: skip
     experiment = run_forecasts(list(control), emulator, out, config, workers=workers, scheduler=scheduler,
                                results=results, perturbed_from=perturbed_from, progress=progress)  # fmt: skip
     typer.echo(skill_table(experiment.summary))

@@ -91,6 +91,8 @@ class DemoConfig:
         gw_gridded_levels, gw_gridded_days, gw_gridded_epochs: the tiny gridded gravity-wave simulation
             (T21, fluxes on 16 x 32) and the epochs of its U-Net and PrithviGW.
         qbo_years, qbo_spinup_years: length of the online QBO runs and the years left out of their statistics.
+        gcm_control_days, forecast_starts, forecast_days, forecast_lead_step_days: the 3-D GCM's RRTMG control
+            from the shipped spun-up state, and the forecasts from it (scored every lead step).
         torch_threads: torch intra-op threads for every step in this process. The networks are
             small: a second thread mostly adds synchronisation, and on a core shared with another
             job a training step took 2 s with two threads instead of 0.05 s with one.
@@ -126,6 +128,7 @@ class DemoConfig:
     gcm_control_days: float = 2.0
     forecast_starts: int = 2
     forecast_days: float = 2.0
+    forecast_lead_step_days: float = 1.0
     torch_threads: int = 1
 
     def __post_init__(self) -> None:
@@ -144,6 +147,10 @@ class DemoConfig:
             raise InputError(f"DemoConfig.fortran_columns: {self.fortran_columns} > test_columns ({self.test_columns})")
         if self.qbo_spinup_years >= self.qbo_years:
             raise InputError("DemoConfig.qbo_spinup_years: must be shorter than qbo_years")
+        for name in ("forecast_days", "gcm_control_days"):  # the control's restarts come every lead step
+            steps = getattr(self, name) / self.forecast_lead_step_days
+            if abs(steps - round(steps)) > 1e-9:
+                raise InputError(f"DemoConfig.forecast_lead_step_days: must divide {name} ({getattr(self, name):g})")
 
     @classmethod
     def quick(cls) -> DemoConfig:
@@ -151,7 +158,8 @@ class DemoConfig:
         return cls(columns=1000, test_columns=300, width=16, depth=3, epochs=3, fortran_columns=32, online_cases=2,
                    online_days=2.0, replay_columns=500, replay_epochs=2, replay_cases=2, replay_days=2.0,
                    replay_rounds=1, speed_batches=(1, 256), speed_repeats=1, gw_years=1.0, gw_epochs=3, qbo_years=6.0,
-                   qbo_spinup_years=2.0, gw_gridded_levels=6, gw_gridded_days=1.5, gw_gridded_epochs=2, gcm_control_days=1.0, forecast_starts=1, forecast_days=1.0)  # fmt: skip
+                   qbo_spinup_years=2.0, gw_gridded_levels=6, gw_gridded_days=1.5, gw_gridded_epochs=2, gcm_control_days=0.5, forecast_starts=1, forecast_days=0.5,
+                   forecast_lead_step_days=0.5)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -454,11 +462,11 @@ def demo_steps(out: Path, config: DemoConfig) -> list[DemoStep]:
                   str(out / "gw_gridded_comparison"))),
         DemoStep("gcm_control", "3-D GCM: a short control run with RRTMG from the shipped spun-up state",
                  ("gcm", "run", "--restart", str(SPUN_UP_RESTART), "--out", str(out / "gcm" / "control"), "--days",
-                  f"{c.gcm_control_days:g}", "--no-progress")),
+                  f"{c.gcm_control_days:g}", "--restart-every-days", f"{c.forecast_lead_step_days:g}", "--no-progress")),
         DemoStep("gcm_forecasts", "3-D GCM forecasts: RRTMG, the shipped emulator, and perturbed RRTMG",
                  ("gcm", "forecasts", "--control", str(out / "gcm" / "control"), "--emulator", str(SHIPPED_EMULATOR),
                   "--out", str(out / "gcm" / "forecasts"), "--starts", str(c.forecast_starts), "--spacing-days", "1",
-                  "--days", f"{c.forecast_days:g}", "--reference", "run", "--perturbed-starts", "1", "--workers",
+                  "--days", f"{c.forecast_days:g}", "--lead-step-days", f"{c.forecast_lead_step_days:g}", "--reference", "run", "--perturbed-starts", "1", "--workers",
                   str(c.workers), "--plots", str(out / "gcm" / "forecasts" / "figures"), "--no-progress")),
     ]  # fmt: skip
 

@@ -96,6 +96,9 @@ class ForecastConfig:
         if self.starts < 1 or self.days <= 0 or self.spacing_days <= 0:
             raise InputError(f"ForecastConfig: starts ({self.starts}), days ({self.days}) and spacing_days "
                              f"({self.spacing_days}) must be positive")  # fmt: skip
+        if self.starts > 1 and self.spacing_days < 0.01:
+            raise InputError(f"ForecastConfig.spacing_days: at least 0.01 d (a start's directory is named by its day "
+                             f"to 0.01 d), got {self.spacing_days}")  # fmt: skip
         if not 0 <= self.perturbed_starts <= self.starts:
             raise InputError(f"ForecastConfig.perturbed_starts: must be in [0, starts={self.starts}], got {self.perturbed_starts}")
         if not 0.0 < self.perturbation_K <= 1.0:
@@ -167,7 +170,8 @@ def choose_starts(restarts: dict[float, Path], history_end: float, config: Forec
     if wanted[-1] + room > history_end + 1e-6:
         raise InputError(f"control: its history ends at day {history_end:g}, before the last forecast ends "
                          f"({wanted[-1] + room:g}); run the control longer, or use fewer starts")  # fmt: skip
-    return [float(d) for d in wanted]
+    # the restarts' own days (rounded to 1e-6 d): a wanted day such as 1/12 is not one of them to the bit
+    return [float(days[np.isclose(days, d)][0]) for d in wanted]
 
 
 # --------------------------------------------------------------------------------------------
@@ -320,13 +324,15 @@ def run_forecasts(control: str | Path | list[str | Path], emulator: str | Path, 
         from subgrid.core.chunked import _client
 
         client, cluster = _client(workers, scheduler)
+        # a start's directory name holds its day to 0.01 d: map it back to the start itself (e.g. 1/12 d)
+        by_name = {f"day_{start:07.2f}": start for start in starts}
         try:
             futures = [client.submit(run_one_forecast, **job["task"], pure=False, key=f"forecast-{job['kind']}-{job['start_day']:g}")
                        for job in jobs]  # fmt: skip
             with tqdm(total=len(futures), desc="forecasts", unit="run", disable=not progress) as bar:
                 for future in as_completed(futures):
                     result = future.result()
-                    start = _start_of(result["path"])
+                    start = by_name[Path(result["path"]).parent.name]
                     finished.setdefault(start, {})[result["kind"]] = result
                     bar.update(1)
                     if set(finished[start]) == wanted[start]:
@@ -410,10 +416,6 @@ def _jobs(starts: list[float], restarts: dict[float, Path], out: Path, emulator:
                     "harvest_every_hours": config.harvest_every_hours, "harvest_fraction": config.harvest_fraction}  # fmt: skip
             jobs.append({"start_day": start, "kind": kind, "task": task})
     return jobs
-
-
-def _start_of(path: str) -> float:
-    return float(Path(path).parent.name.removeprefix("day_"))
 
 
 def _score_start(start: float, runs: dict[str, dict], control: xr.Dataset, climatology: xr.Dataset,
