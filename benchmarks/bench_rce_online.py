@@ -4,6 +4,9 @@ Variants (issue 5's acceptance):
 
 * ``ten-day``: ``--emulator`` (an exported artifact) and RRTMG side by side from 50 initial states
   (20 % extreme), 10 days; ``ten-day-guard`` the same with the out-of-distribution guard on.
+* ``ten-day-mcica``: the yardstick of ``ten-day``: RRTMG with another McICA seed (its sub-grid cloud sampling,
+  random on every call) against RRTMG on the same 50 cases: the drift the physics' own noise gives, which no
+  emulator's drift can be told from.
 * ``year``: 64 cases for 365 days (seasonal and diurnal cycles).
 * ``replay-tiny``: the mechanism exercised on an emulator that does fail: a ResCNN of width 8 and
   depth 2 trained for 10 epochs on 2 000 columns, experience replay over 64 cases of 30 days
@@ -34,6 +37,7 @@ from pathlib import Path
 from _report import emit
 
 from subgrid.radiation.dataset import RadiationDatasetConfig, generate_radiation_dataset
+from subgrid.hosts.rce.comparison import compare_online
 from subgrid.hosts.rce.config import RCEConfig
 from subgrid.hosts.rce.online import (
     emulator_identity,
@@ -42,7 +46,10 @@ from subgrid.hosts.rce.online import (
     online_radiation,
     replay_radiation,
     sampler_settings,
+    write_online_results,
 )
+from subgrid.physics.rrtmg import RRTMG
+from subgrid.radiation.emulator import Emulator
 from subgrid.radiation.training import RadiationTrainingConfig, load_emulator, train_radiation
 
 ONLINE = {"ten-day": (50, 10.0, False), "ten-day-guard": (50, 10.0, True), "year": (64, 365.0, False)}
@@ -105,12 +112,29 @@ def _replay_tiny(workdir: Path, rounds: int, out: Path | None) -> None:
                     "replay_wall_s": time.perf_counter() - start}), out)  # fmt: skip
 
 
+def _mcica_yardstick(artifact: Path, workdir: Path, out: Path | None) -> None:
+    """``ten-day-mcica``: RRTMG (McICA seed start 1) in place of the emulator, against RRTMG (seed start 0), on
+    ``ten-day``'s cases (drawn with ``artifact``'s training sampler, as there) and with its RRTMG settings."""
+    cases, days, _ = ONLINE["ten-day"]
+    loaded = Emulator.load(artifact, ood_guard=False)
+    config = RCEConfig(days=days)
+    states = online_cases(cases, sampler_settings(loaded.sidecar["model"]), config=config)
+    physics = RRTMG(loaded.rrtmg_config)
+    run_dir = workdir / f"ten-day-mcica_{_run_tag(artifact, False)}"
+    comparison = compare_online(states, RRTMG(loaded.rrtmg_config, seed=physics.seed + 1), physics, config,
+                                checkpoint_dir=run_dir / "checkpoints", progress=False)  # fmt: skip
+    report = write_online_results(comparison, states, run_dir, title="RRTMG (McICA seed 1) vs RRTMG (seed 0)")
+    emit(_line("ten-day-mcica", {**report, "cases": cases, "days": days},
+               {"emulator": f"RRTMG with McICA seed {physics.seed + 1} (cases of {artifact})", "ood_guard": False,
+                "guard": None, "fallback_columns": None}), out)  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--emulator", type=Path, help="Exported emulator of the online variants.")
     parser.add_argument("--workdir", type=Path, default=Path("bench_runs/rce"))
     parser.add_argument("--variants", nargs="+", default=["ten-day", "year", "replay-tiny"],
-                        choices=[*ONLINE, "replay-tiny"])  # fmt: skip
+                        choices=[*ONLINE, "ten-day-mcica", "replay-tiny"])  # fmt: skip
     parser.add_argument("--rounds", type=int, default=6, help="Round limit of replay-tiny.")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
@@ -121,6 +145,9 @@ def main() -> None:
             continue
         if args.emulator is None:
             parser.error(f"--emulator is needed for {variant}")
+        if variant == "ten-day-mcica":
+            _mcica_yardstick(args.emulator, args.workdir, args.out)
+            continue
         cases, days, guard = ONLINE[variant]
         run_dir = args.workdir / f"{variant}_{_run_tag(args.emulator, guard)}"  # another guard.json: another run
         report = online_radiation(args.emulator, run_dir, cases=cases, days=days, ood_guard=guard,
