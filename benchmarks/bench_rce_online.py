@@ -124,7 +124,7 @@ def _mcica_yardstick(artifact: Path, workdir: Path, out: Path | None) -> None:
     comparison = compare_online(states, RRTMG(loaded.rrtmg_config, seed=physics.seed + 1), physics, config,
                                 checkpoint_dir=run_dir / "checkpoints", progress=False)  # fmt: skip
     report = write_online_results(comparison, states, run_dir, title="RRTMG (McICA seed 1) vs RRTMG (seed 0)")
-    emit(_line("ten-day-mcica", {**report, "cases": cases, "days": days},
+    emit(_line("ten-day-mcica", report,
                {"emulator": f"RRTMG with McICA seed {physics.seed + 1} (cases of {artifact})", "ood_guard": False,
                 "guard": None, "fallback_columns": None}), out)  # fmt: skip
 

@@ -163,7 +163,8 @@ def choose_starts(restarts: dict[float, Path], history_end: float, config: Forec
     room = config.days if config.reference == "control" else 0.0
     first = config.first_day if config.first_day is not None else float(days.min())
     wanted = first + config.spacing_days * np.arange(config.starts)
-    missing = [d for d in wanted if not np.isclose(days, d).any()]
+    found = [days[np.isclose(days, d)] for d in wanted]
+    missing = [d for d, match in zip(wanted, found, strict=True) if not match.size]
     if missing:
         raise InputError(f"control: no restart at day {missing[0]:g} ({len(missing)} of {config.starts} starts missing; "
                          f"restarts span days {days.min():g}-{days.max():g})")  # fmt: skip
@@ -171,7 +172,12 @@ def choose_starts(restarts: dict[float, Path], history_end: float, config: Forec
         raise InputError(f"control: its history ends at day {history_end:g}, before the last forecast ends "
                          f"({wanted[-1] + room:g}); run the control longer, or use fewer starts")  # fmt: skip
     # the restarts' own days (rounded to 1e-6 d): a wanted day such as 1/12 is not one of them to the bit
-    return [float(days[np.isclose(days, d)][0]) for d in wanted]
+    return [float(match[0]) for match in found]
+
+
+def start_directory(out: Path, start: float) -> Path:
+    """Where an experiment in ``out`` keeps the runs of the start at model day ``start`` (named to 0.01 d)."""
+    return out / "starts" / f"day_{start:07.2f}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -325,7 +331,7 @@ def run_forecasts(control: str | Path | list[str | Path], emulator: str | Path, 
 
         client, cluster = _client(workers, scheduler)
         # a start's directory name holds its day to 0.01 d: map it back to the start itself (e.g. 1/12 d)
-        by_name = {f"day_{start:07.2f}": start for start in starts}
+        by_name = {start_directory(out, start).name: start for start in starts}
         try:
             futures = [client.submit(run_one_forecast, **job["task"], pure=False, key=f"forecast-{job['kind']}-{job['start_day']:g}")
                        for job in jobs]  # fmt: skip
@@ -407,7 +413,7 @@ def _jobs(starts: list[float], restarts: dict[float, Path], out: Path, emulator:
             kinds.append("physics")
         if index in perturbed:
             kinds.append("perturbed")
-        here = out / "starts" / f"day_{start:07.2f}"
+        here = start_directory(out, start)
         for kind in kinds:
             task = {"kind": kind, "restart": str(restarts[round(start, 6)]), "out": str(here / kind),
                     "days": config.days, "emulator": str(emulator), "guard": config.guard,
@@ -453,7 +459,7 @@ def _score_start(start: float, runs: dict[str, dict], control: xr.Dataset, clima
         if kind == "emulator":  # the difference maps at day 5 and the last day, for the figures
             leads = lead_days(config)
             maps = (forecast - reference)[["T850", "Z500"]].isel(lead_day=sorted({min(4, leads.size - 1), leads.size - 1}))
-            write_netcdf_atomic(maps, out / "starts" / f"day_{start:07.2f}" / "differences.nc")
+            write_netcdf_atomic(maps, start_directory(out, start) / "differences.nc")
     for kind in ("physics", "emulator"):
         if kind in runs:
             timing, warm = runs[kind]["seconds_per_day"], runs[kind].get("seconds_per_day_warm") or {}

@@ -31,7 +31,7 @@ import xarray as xr
 
 from subgrid.core.errors import InputError
 from subgrid.core.stores import append_json_line, write_text_atomic
-from subgrid.hosts.gcm.forecast import ForecastConfig, run_forecasts
+from subgrid.hosts.gcm.forecast import ForecastConfig, run_forecasts, start_directory
 from subgrid.physics.schema import RADIATION_INPUTS
 
 
@@ -57,7 +57,7 @@ def failed_forecast_states(records: list[dict], forecasts: Path) -> xr.Dataset |
     for record in records:
         if not record.get("emulator", {}).get("failed"):
             continue
-        run = forecasts / "starts" / f"day_{record['start_day']:07.2f}" / "emulator"
+        run = start_directory(forecasts, record["start_day"]) / "emulator"
         files = sorted((run / "radiation_columns").glob("day_*.nc"))
         if (run / "precrash.nc").is_file():
             files.append(run / "precrash.nc")
