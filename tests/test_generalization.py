@@ -124,6 +124,20 @@ def test_unknown_set_and_missing_host_file_are_named(tmp_path):
         suite_sets(tmp_path)
 
 
+def test_a_run_trained_on_a_hosts_columns_gets_the_default_sampler_on_its_levels(tmp_path):
+    # `generate radiation --from` data has no sampler: the run's model.json records sampler_settings null.
+    run = tmp_path / "run"
+    run.mkdir()
+    rrtmg = RRTMGConfig(solar_constant_W_per_m2=1361.0)
+    (run / "model.json").write_text(json.dumps({"n_levels": N_LEVELS, "training_data": {
+        "sampler_settings": None, "rrtmg_settings": json.dumps(rrtmg.to_dict()), "mcica_samples": "4"}}))
+    config = SuiteConfig.like(run, sets=("another_seed",))
+    assert config.sampler == SAMPLER and config.rrtmg == rrtmg and config.mcica_samples == 4
+    (run / "model.json").write_text(json.dumps({"n_levels": N_LEVELS, "training_data": {"sampler_settings": "{"}}))
+    with pytest.raises(InputError, match="sampler or RRTMG settings cannot be read"):
+        SuiteConfig.like(run)
+
+
 def _host_file(tmp_path):
     path = tmp_path / "rce_states.nc"
     sample_columns(30, 77, SAMPLER).drop_vars("latitude").to_netcdf(path)

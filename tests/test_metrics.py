@@ -324,8 +324,19 @@ def test_mismatched_sizes_name_the_dim_and_sizes(truth):
 def test_missing_variables_are_named(truth):
     with pytest.raises(InputError, match="pred is missing variable.*sw_flux_up"):
         radiation_metrics(truth, truth.drop_vars("sw_flux_up"))
-    with pytest.raises(InputError, match="truth is missing variable.*latitude"):
-        radiation_metrics(truth.drop_vars("latitude"), truth)
+    with pytest.raises(InputError, match="truth is missing variable.*cloud_fraction"):
+        radiation_metrics(truth.drop_vars("cloud_fraction"), truth)
+
+
+def test_columns_without_latitude_are_scored_without_the_latitude_regimes(truth):
+    # A host's columns labelled with `generate radiation --from` carry no latitude (the RCE host's states).
+    pred = truth.copy(deep=True)
+    pred["lw_flux_up"] = pred["lw_flux_up"] + 2.0
+    with_latitude = radiation_metrics(truth, pred)
+    without = radiation_metrics(truth.drop_vars("latitude"), pred)
+    assert set(without["by_regime"]) == {"clear", "cloudy", "day", "night"}
+    assert without["overall"] == with_latitude["overall"]
+    assert without["by_regime"]["day"] == with_latitude["by_regime"]["day"]
 
 
 def test_vertical_order_must_agree(truth):

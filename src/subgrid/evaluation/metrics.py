@@ -34,7 +34,10 @@ Dims = str | Sequence[str] | None
 #: Fluxes every evaluation needs: the headline flux MAE % combines these.
 HEADLINE_FLUXES = ("lw_flux_up", "lw_flux_down", "sw_flux_up", "sw_flux_down")
 #: Column descriptors of the truth dataset the regime splits and the day mask need.
-DESCRIPTORS = ("cos_solar_zenith_angle", "cloud_fraction", "latitude")
+DESCRIPTORS = ("cos_solar_zenith_angle", "cloud_fraction")
+#: Optional descriptor: the latitude regimes exist only where the truth has it (a host's or your own columns
+#: labelled with ``generate radiation --from`` often carry no latitude).
+LATITUDE = "latitude"
 #: |latitude| bounds of the regimes (degrees): tropics below the first, poles above the second.
 TROPICS_MAX_LAT = 23.5
 POLES_MIN_LAT = 60.0
@@ -266,18 +269,19 @@ def regime_masks(ds: xr.Dataset) -> dict[str, np.ndarray]:
     """Boolean masks over ``column`` for the regimes metrics are split by.
 
     clear: no layer with cloud_fraction > 0; cloudy: any layer with cloud_fraction > 0;
-    day: cos_solar_zenith_angle > 0; night: the rest; tropics: |latitude| < 23.5°;
-    midlatitudes: 23.5° <= |latitude| <= 60°; poles: |latitude| > 60°.
+    day: cos_solar_zenith_angle > 0; night: the rest; and, only if ``ds`` has ``latitude``: tropics:
+    |latitude| < 23.5°; midlatitudes: 23.5° <= |latitude| <= 60°; poles: |latitude| > 60° (a NaN
+    latitude is in none of the three).
     """
     require_variables(ds, DESCRIPTORS)
     cloudy = (ds["cloud_fraction"] > 0).any([d for d in ds["cloud_fraction"].dims if d != "column"]).values
     day = ds["cos_solar_zenith_angle"].values > 0
-    abs_lat = np.abs(ds["latitude"].values)
+    masks = {"clear": ~cloudy, "cloudy": cloudy, "day": day, "night": ~day}
+    if LATITUDE not in ds:
+        return masks
+    abs_lat = np.abs(ds[LATITUDE].values)
     return {
-        "clear": ~cloudy,
-        "cloudy": cloudy,
-        "day": day,
-        "night": ~day,
+        **masks,
         "tropics": abs_lat < TROPICS_MAX_LAT,
         "midlatitudes": (abs_lat >= TROPICS_MAX_LAT) & (abs_lat <= POLES_MIN_LAT),
         "poles": abs_lat > POLES_MIN_LAT,
@@ -418,7 +422,7 @@ def radiation_metrics(truth: xr.Dataset, pred: xr.Dataset, *, exclude_lowest_lay
     """Skill of predicted radiation outputs against the reference, as a JSON-ready dict.
 
     ``truth`` holds the :data:`~subgrid.physics.schema.RADIATION_OUTPUTS` to compare and the
-    descriptors ``cos_solar_zenith_angle``, ``cloud_fraction``, ``latitude``; ``pred`` holds at
+    descriptors ``cos_solar_zenith_angle``, ``cloud_fraction`` (and ``latitude`` for the latitude regimes); ``pred`` holds at
     least the all-sky fluxes ``lw_flux_up``, ``lw_flux_down``, ``sw_flux_up``, ``sw_flux_down``:
     every output present in both is evaluated (and loaded into memory once, so lazy zarr data is
     read a single time). Both in the ``vertical_order`` of ``truth``'s attrs.
@@ -443,7 +447,8 @@ def radiation_metrics(truth: xr.Dataset, pred: xr.Dataset, *, exclude_lowest_lay
     """
     variables = _check_pair(truth, pred)
     # One read of lazy (zarr/dask) data instead of one per regime; compute() leaves the caller's datasets lazy.
-    truth, pred = truth[[*variables, *DESCRIPTORS]].compute(), pred[list(variables)].compute()
+    descriptors = [*DESCRIPTORS, *([LATITUDE] if LATITUDE in truth else [])]
+    truth, pred = truth[[*variables, *descriptors]].compute(), pred[list(variables)].compute()
     for ds in (truth, pred):
         check_finite(ds, variables)
     vertical = vertical_indices(truth)

@@ -386,9 +386,12 @@ def _training_settings(path: Path) -> tuple[ColumnSamplerConfig, RRTMGConfig, in
     else:
         ds = open_store(path, what="training dataset")
         record, levels = dict(ds.attrs), ds.sizes.get("level")
+    # Data labelled from a columns file (`generate radiation --from`: a host's states) has no sampler: the
+    # suite then draws from the default sampler on the data's levels, as the online cases do.
     try:
-        sampler = json.loads(record["sampler_settings"]) if "sampler_settings" in record else {"n_levels": levels}
-        rrtmg = json.loads(record["rrtmg_settings"]) if "rrtmg_settings" in record else {}
+        recorded = record.get("sampler_settings")
+        sampler = json.loads(recorded) if recorded else {"n_levels": levels}
+        rrtmg = json.loads(record["rrtmg_settings"]) if record.get("rrtmg_settings") else {}
         return ColumnSamplerConfig(**sampler), RRTMGConfig(**rrtmg), int(record.get("mcica_samples", 1))
     except (TypeError, ValueError) as error:
         raise InputError(f"{path}: its sampler or RRTMG settings cannot be read ({error})") from error
