@@ -230,6 +230,37 @@ def test_evaluate_writes_metrics_and_plots(trained_run, dataset_path, tmp_path):
         assert (tmp_path / "eval" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_an_exported_artifact_is_evaluated_like_its_run_and_reports_its_guard(trained_run, dataset_path, tmp_path):
+    from typer.testing import CliRunner
+
+    from subgrid.cli.main import app
+    from subgrid.radiation.evaluation import evaluate_radiation_run
+    from subgrid.radiation.export import export_run
+
+    artifact = export_run(trained_run, tmp_path / "artifact", "onnx")
+    before = sorted(p.name for p in artifact.iterdir())
+    with pytest.raises(InputError, match=r"out \(--out\): needed for an exported artifact"):
+        evaluate_radiation_run(artifact, dataset_path, noise_floor_columns=0)
+    from_run = evaluate_radiation_run(trained_run, dataset_path, tmp_path / "run_eval", noise_floor_columns=0)
+    shifted = tmp_path / "warm.zarr"
+    warm = xr.open_zarr(dataset_path).compute()
+    warm["air_temperature"] = warm["air_temperature"] + 30.0  # far outside the training range at every level
+    warm.to_zarr(shifted, zarr_format=2)
+
+    result = CliRunner().invoke(app, ["evaluate", "--run", str(artifact), "--data", str(dataset_path),
+                                      "--out", str(tmp_path / "art_eval")])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "art_eval" / "metrics.json").read_text())
+    assert metrics["emulator"]["kind"] == "onnx artifact"
+    for key in ("flux_mae_percent", "lw_heating_rmse_K_day", "sw_heating_rmse_K_day"):
+        assert metrics["overall"][key] == pytest.approx(from_run["overall"][key], rel=1e-3), key
+    assert metrics["guard"]["guard"] == "training range" and metrics["guard"]["sent_to_physics_fraction"] < 0.5
+    assert "sent to RRTMG" in result.output
+    warm_metrics = evaluate_radiation_run(artifact, shifted, tmp_path / "warm_eval", noise_floor_columns=0)
+    assert warm_metrics["guard"]["sent_to_physics_fraction"] > 0.9
+    assert sorted(p.name for p in artifact.iterdir()) == before  # nothing written into the artifact
+
+
 def test_evaluate_cli_rejects_bad_datasets_in_one_line(trained_run, dataset_path, tmp_path):
     from typer.testing import CliRunner
 

@@ -308,7 +308,8 @@ def train_radiation_command(
 @app.command("evaluate")
 def evaluate_command(
     run: list[Path] = typer.Option(
-        ..., "--run", help="Run directory of a trained emulator; gridded GW runs: repeat to compare several "
+        ..., "--run", help="Run directory of a trained emulator, or a radiation emulator's exported artifact (then "
+        "--out is required); gridded GW runs: repeat to compare several "
         "(the ablation table: comparison.md/json and side-by-side maps in --out)."),
     data: Path = typer.Option(
         None, "--data", help="Held-out dataset (zarr; gridded GW runs: a fine-tuning netCDF/zarr file); or --suite."),
@@ -362,6 +363,11 @@ def evaluate_command(
 
     metrics = evaluate_radiation_run(run, data, out)
     typer.echo(metrics_table(metrics))
+    guard = metrics.get("guard")
+    if guard:
+        typer.echo(f"guard ({guard['guard']}): {guard['sent_columns']} of {metrics['columns']} columns "
+                   f"({100 * guard['sent_to_physics_fraction']:.1f} %) would be sent to RRTMG; the scores above are "
+                   "the emulator's on every column")  # fmt: skip
     floor = metrics["reference_noise_floor"]
     if floor:
         typer.echo(

@@ -1,8 +1,10 @@
 """Evaluate a trained radiation emulator on a held-out RRTMG dataset: metrics.json and plots.
 
-``evaluate_radiation_run(run, data)`` predicts every column of ``data`` with the run's emulator,
+``evaluate_radiation_run(run, data)`` predicts every column of ``data`` with the emulator of a
+training run or of an exported artifact (what a host couples: ONNX, TorchScript, AOTInductor),
 scores it with :func:`subgrid.evaluation.metrics.radiation_metrics` and writes, into
-``RUN/evaluation/<dataset name>/`` unless told otherwise::
+``RUN/evaluation/<dataset name>/`` unless told otherwise (an artifact's directory is never written
+into: give ``out``)::
 
     metrics.json            every number, with the definitions used (flux MAE %, Hellinger bins),
                             the McICA noise floor of the reference, and the skill against the
@@ -23,7 +25,8 @@ import xarray as xr
 
 from subgrid.evaluation.metrics import radiation_metrics
 from subgrid.evaluation.plots import plot_flux_scatter, plot_heating_profiles, plot_regime_errors
-from subgrid.radiation.training import load_emulator, predict_radiation
+from subgrid.core.errors import InputError
+from subgrid.radiation.generalization import load_suite_model
 from subgrid.physics.rrtmg import RRTMGConfig, radiative_transfer_arrays
 from subgrid.physics.schema import RADIATION_INPUTS
 from subgrid.radiation.training_data import open_radiation_dataset
@@ -105,33 +108,54 @@ def skill_against_mcica_mean(
     }
 
 
+def _blocks(ds: xr.Dataset, size: int = 4096):
+    """``ds`` in blocks of ``size`` columns, each loaded (a lazily opened zarr store is not read whole)."""
+    for start in range(0, ds.sizes["column"], size):
+        yield ds.isel(column=slice(start, start + size)).load()
+
+
+def _predict_in_blocks(predict, truth: xr.Dataset) -> xr.Dataset:
+    return xr.concat([predict(block) for block in _blocks(truth)], "column")
+
+
 def evaluate_radiation_run(
     run: str | Path, data: str | Path, out: str | Path | None = None, *, noise_floor_columns: int = 2000
 ) -> dict:
-    """Score the emulator of ``run`` on dataset ``data``; write metrics.json and PNG plots; return the metrics.
+    """Score the emulator of ``run`` (a training run or an exported artifact) on dataset ``data``; write
+    metrics.json and PNG plots into ``out`` (default ``RUN/evaluation/<data>``; required for an artifact);
+    return the metrics. An artifact with a guard also reports the share of the columns it sends to RRTMG
+    (``guard``); the scores are the emulator's on every column.
 
     ``noise_floor_columns`` columns are also run twice through RRTMG to report the McICA noise
     floor of the reference (:func:`mcica_noise_floor`) and re-run 8 times for the skill against
     the McICA mean (:func:`skill_against_mcica_mean`); 0 skips both.
     """
     run, data = Path(run), Path(data)
-    emulator, description = load_emulator(run)
-    truth = open_radiation_dataset(data, n_levels=description["n_levels"])
-    predicted = predict_radiation(emulator, truth)
+    model = load_suite_model(run)
+    if out is None and model.kind != "training run":
+        raise InputError(f"out (--out): needed for an exported artifact ({run} is not written into)")
+    truth = open_radiation_dataset(data, n_levels=model.n_levels)
+    predicted = _predict_in_blocks(model.predict, truth)
     metrics = radiation_metrics(truth, predicted)
     metrics["reference_noise_floor"] = mcica_noise_floor(truth, noise_floor_columns)
     metrics["skill_against_mcica_mean"] = skill_against_mcica_mean(truth, predicted, noise_floor_columns)
+    description = json.loads((run / "model.json").read_text()) if model.kind == "training run" else {}
     metrics["emulator"] = {
         "run": str(run),
-        "model": description["model"],
-        "parameters": description["parameters"],
+        "kind": model.kind,
+        "model": model.model,
+        "parameters": model.parameters,
         "trained_epochs": description.get("trained_epochs"),
     }
+    if model.outside_training_range is not None:
+        sent = np.concatenate([model.outside_training_range(block) for block in _blocks(truth)])
+        metrics["guard"] = {"guard": model.guard, **(model.guard_settings or {}),
+                            "sent_to_physics_fraction": float(sent.mean()), "sent_columns": int(sent.sum())}  # fmt: skip
     metrics["dataset"] = {"path": str(data), **{k: truth.attrs.get(k) for k in ("seed", "n_columns", "generator_version")}}
 
     out = Path(out) if out is not None else run / "evaluation" / data.name.removesuffix(".zarr")
     out.mkdir(parents=True, exist_ok=True)
-    label = f"{description['model']} ({description['parameters']:,} parameters)"
+    label = model.label
     plot_heating_profiles(truth, predicted, out / "heating_profiles.png", label=label)
     plot_flux_scatter(truth, predicted, out / "flux_scatter.png", label=label)
     plot_regime_errors(metrics, out / "regime_errors.png", label=label)
