@@ -133,6 +133,8 @@ def test_a_run_trained_on_a_hosts_columns_gets_the_default_sampler_on_its_levels
         "sampler_settings": None, "rrtmg_settings": json.dumps(rrtmg.to_dict()), "mcica_samples": "4"}}))
     config = SuiteConfig.like(run, sets=("another_seed",))
     assert config.sampler == SAMPLER and config.rrtmg == rrtmg and config.mcica_samples == 4
+    (run / "model.json").write_text(json.dumps({"n_levels": None, "training_data": {"sampler_settings": None}}))
+    assert SuiteConfig.like(run).sampler == ColumnSamplerConfig()  # grid-agnostic: the default grid
     (run / "model.json").write_text(json.dumps({"n_levels": N_LEVELS, "training_data": {"sampler_settings": "{"}}))
     with pytest.raises(InputError, match="sampler or RRTMG settings cannot be read"):
         SuiteConfig.like(run)

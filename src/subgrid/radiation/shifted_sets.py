@@ -387,10 +387,11 @@ def _training_settings(path: Path) -> tuple[ColumnSamplerConfig, RRTMGConfig, in
         ds = open_store(path, what="training dataset")
         record, levels = dict(ds.attrs), ds.sizes.get("level")
     # Data labelled from a columns file (`generate radiation --from`: a host's states) has no sampler: the
-    # suite then draws from the default sampler on the data's levels, as the online cases do.
+    # suite then draws from the default sampler, as the online cases do, on the data's levels where known
+    # (a grid-agnostic run records none: the default grid).
     try:
         recorded = record.get("sampler_settings")
-        sampler = json.loads(recorded) if recorded else {"n_levels": levels}
+        sampler = json.loads(recorded) if recorded else {"n_levels": levels} if levels else {}
         rrtmg = json.loads(record["rrtmg_settings"]) if record.get("rrtmg_settings") else {}
         return ColumnSamplerConfig(**sampler), RRTMGConfig(**rrtmg), int(record.get("mcica_samples", 1))
     except (TypeError, ValueError) as error:
