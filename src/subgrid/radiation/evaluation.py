@@ -150,7 +150,8 @@ def evaluate_radiation_run(
     if model.outside_training_range is not None:
         sent = np.concatenate([model.outside_training_range(block) for block in _blocks(truth)])
         metrics["guard"] = {"guard": model.guard, **(model.guard_settings or {}),
-                            "sent_to_physics_fraction": float(sent.mean()), "sent_columns": int(sent.sum())}  # fmt: skip
+                            "sent_to_physics_fraction": float(sent.mean()),
+                            "sent_columns": int(sent.sum())}  # fmt: skip
     metrics["dataset"] = {"path": str(data), **{k: truth.attrs.get(k) for k in ("seed", "n_columns", "generator_version")}}
 
     out = Path(out) if out is not None else run / "evaluation" / data.name.removesuffix(".zarr")
