@@ -424,8 +424,8 @@ def radiation_metrics(truth: xr.Dataset, pred: xr.Dataset, *, exclude_lowest_lay
     ``truth`` holds the :data:`~subgrid.physics.schema.RADIATION_OUTPUTS` to compare and the
     descriptors ``cos_solar_zenith_angle``, ``cloud_fraction`` (and ``latitude`` for the latitude
     regimes); ``pred`` holds at least the all-sky fluxes ``lw_flux_up``, ``lw_flux_down``,
-    ``sw_flux_up``, ``sw_flux_down``: every output present in both is evaluated (and loaded into memory once, so lazy zarr data is
-    read a single time). Both in the ``vertical_order`` of ``truth``'s attrs.
+    ``sw_flux_up``, ``sw_flux_down``: every output present in both is evaluated (and loaded into
+    memory once, so lazy zarr data is read a single time). Both in the ``vertical_order`` of ``truth``'s attrs.
 
     Returns a dict with:
 

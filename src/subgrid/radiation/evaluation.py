@@ -25,8 +25,7 @@ import xarray as xr
 
 from subgrid.evaluation.metrics import radiation_metrics
 from subgrid.evaluation.plots import plot_flux_scatter, plot_heating_profiles, plot_regime_errors
-from subgrid.core.errors import InputError
-from subgrid.radiation.generalization import load_suite_model
+from subgrid.radiation.generalization import SuiteModel, load_suite_model
 from subgrid.physics.rrtmg import RRTMGConfig, radiative_transfer_arrays
 from subgrid.physics.schema import RADIATION_INPUTS
 from subgrid.radiation.training_data import open_radiation_dataset
@@ -108,14 +107,18 @@ def skill_against_mcica_mean(
     }
 
 
-def _blocks(ds: xr.Dataset, size: int = 4096):
-    """``ds`` in blocks of ``size`` columns, each loaded (a lazily opened zarr store is not read whole)."""
-    for start in range(0, ds.sizes["column"], size):
-        yield ds.isel(column=slice(start, start + size)).load()
-
-
-def _predict_in_blocks(predict, truth: xr.Dataset) -> xr.Dataset:
-    return xr.concat([predict(block) for block in _blocks(truth)], "column")
+def _predict_in_blocks(
+    model: SuiteModel, truth: xr.Dataset, size: int = 4096
+) -> tuple[xr.Dataset, np.ndarray | None]:
+    """``model``'s outputs for every column of ``truth``, read in blocks of ``size`` columns (a lazily opened
+    zarr store is not loaded whole), and the columns its guard sends to RRTMG (None without a guard)."""
+    predicted, sent = [], []
+    for start in range(0, truth.sizes["column"], size):
+        block = truth.isel(column=slice(start, start + size)).load()
+        predicted.append(model.predict(block))
+        if model.outside_training_range is not None:
+            sent.append(model.outside_training_range(block))
+    return xr.concat(predicted, "column"), np.concatenate(sent) if sent else None
 
 
 def evaluate_radiation_run(
@@ -132,14 +135,13 @@ def evaluate_radiation_run(
     """
     run, data = Path(run), Path(data)
     model = load_suite_model(run)
-    if out is None and model.kind != "training run":
-        raise InputError(f"out (--out): needed for an exported artifact ({run} is not written into)")
+    out = model.output_directory(out, data.name.removesuffix(".zarr"))
     truth = open_radiation_dataset(data, n_levels=model.n_levels)
-    predicted = _predict_in_blocks(model.predict, truth)
+    predicted, sent = _predict_in_blocks(model, truth)
     metrics = radiation_metrics(truth, predicted)
     metrics["reference_noise_floor"] = mcica_noise_floor(truth, noise_floor_columns)
     metrics["skill_against_mcica_mean"] = skill_against_mcica_mean(truth, predicted, noise_floor_columns)
-    description = json.loads((run / "model.json").read_text()) if model.kind == "training run" else {}
+    description = json.loads((run / "model.json").read_text()) if model.is_training_run else {}
     metrics["emulator"] = {
         "run": str(run),
         "kind": model.kind,
@@ -147,14 +149,12 @@ def evaluate_radiation_run(
         "parameters": model.parameters,
         "trained_epochs": description.get("trained_epochs"),
     }
-    if model.outside_training_range is not None:
-        sent = np.concatenate([model.outside_training_range(block) for block in _blocks(truth)])
+    if sent is not None:
         metrics["guard"] = {"guard": model.guard, **(model.guard_settings or {}),
                             "sent_to_physics_fraction": float(sent.mean()),
                             "sent_columns": int(sent.sum())}  # fmt: skip
     metrics["dataset"] = {"path": str(data), **{k: truth.attrs.get(k) for k in ("seed", "n_columns", "generator_version")}}
 
-    out = Path(out) if out is not None else run / "evaluation" / data.name.removesuffix(".zarr")
     out.mkdir(parents=True, exist_ok=True)
     label = model.label
     plot_heating_profiles(truth, predicted, out / "heating_profiles.png", label=label)

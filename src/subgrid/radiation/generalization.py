@@ -49,6 +49,10 @@ REGIONS = ("all_levels", "above_10hPa", "below_10hPa")
 KEPT_SCORES = ("flux_mae_percent", "lw_heating_rmse_all_levels_K_day", "sw_heating_rmse_all_levels_K_day")
 
 
+#: :attr:`SuiteModel.kind` of a training run directory (an artifact's is "<format> artifact").
+TRAINING_RUN = "training run"
+
+
 @dataclass(frozen=True)
 class SuiteModel:
     """The emulator under test: a training run directory or an exported artifact, loaded once.
@@ -69,6 +73,18 @@ class SuiteModel:
     guard_settings: dict | None = None
 
     @property
+    def is_training_run(self) -> bool:
+        return self.kind == TRAINING_RUN
+
+    def output_directory(self, out: str | Path | None, name: str) -> Path:
+        """``out``, else ``<run>/evaluation/<name>``; an exported artifact's directory is never written into."""
+        if out is not None:
+            return Path(out)
+        if not self.is_training_run:
+            raise InputError(f"out (--out): needed for an exported artifact ({self.path} is not written into)")
+        return self.path / "evaluation" / name
+
+    @property
     def label(self) -> str:
         size = f", {self.parameters:,} parameters" if self.parameters else ""
         return f"{self.model} ({self.kind}{size})"
@@ -85,7 +101,7 @@ def load_suite_model(path: str | Path) -> SuiteModel:
         raise InputError(f"{path}: no such run or artifact directory")
     if not (path / SIDECAR).is_file():
         emulator, description = load_emulator(path)
-        return SuiteModel(path, description["model"], description.get("parameters"), "training run",
+        return SuiteModel(path, description["model"], description.get("parameters"), TRAINING_RUN,
                           description["n_levels"], lambda truth: predict_radiation(emulator, truth))  # fmt: skip
     sidecar = read_sidecar(path / SIDECAR)
     features = sidecar["training_range"]["features"]
@@ -221,10 +237,7 @@ def evaluate_suite(
     suite = Path(suite)
     sets = suite_sets(suite)
     loaded = load_suite_model(model)
-    if out is None:
-        if loaded.kind != "training run":
-            raise InputError(f"out (--out): needed for an exported artifact ({loaded.path} is not written into)")
-        out = loaded.path / "evaluation" / f"suite_{suite.resolve().name}"
+    out = loaded.output_directory(out, f"suite_{suite.resolve().name}")
     rows = [score_set(loaded, name, path) for name, path in tqdm(sets.items(), desc="suite sets", unit="set",
                                                                   disable=not progress)]  # fmt: skip
     identity = {"model": loaded.model, "model_path": str(loaded.path), "model_kind": loaded.kind,
