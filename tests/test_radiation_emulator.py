@@ -230,6 +230,23 @@ def test_evaluate_writes_metrics_and_plots(trained_run, dataset_path, tmp_path):
         assert (tmp_path / "eval" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_evaluate_replaces_its_own_output_and_refuses_a_users_directory(trained_run, dataset_path, tmp_path):
+    from subgrid.radiation.evaluation import evaluate_radiation_run
+
+    out = tmp_path / "eval"
+    evaluate_radiation_run(trained_run, dataset_path, out, noise_floor_columns=0)
+    (out / "metrics.json").write_text("{}")  # a stale result of an earlier evaluation
+    evaluate_radiation_run(trained_run, dataset_path, out, noise_floor_columns=0)
+    assert json.loads((out / "metrics.json").read_text())["overall"]["flux_mae_percent"] > 0
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "metrics.json").write_text("my notes")
+    with pytest.raises(InputError, match="was not written by subgrid"):
+        evaluate_radiation_run(trained_run, dataset_path, mine, noise_floor_columns=0)
+    assert [p.name for p in mine.iterdir()] == ["metrics.json"] and (mine / "metrics.json").read_text() == "my notes"
+
+
 def test_an_exported_artifact_is_evaluated_like_its_run_and_reports_its_guard(trained_run, dataset_path, tmp_path):
     from typer.testing import CliRunner
 

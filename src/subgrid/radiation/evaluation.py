@@ -17,12 +17,12 @@ into: give ``out``)::
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
+from subgrid.core.ownership import EVALUATION, check_replaceable, write_directory
 from subgrid.evaluation.metrics import radiation_metrics
 from subgrid.evaluation.plots import plot_flux_scatter, plot_heating_profiles, plot_regime_errors
 from subgrid.radiation.generalization import SuiteModel, load_suite_model
@@ -125,8 +125,9 @@ def evaluate_radiation_run(
     run: str | Path, data: str | Path, out: str | Path | None = None, *, noise_floor_columns: int = 2000
 ) -> dict:
     """Score the emulator of ``run`` (a training run or an exported artifact) on dataset ``data``; write
-    metrics.json and PNG plots into ``out`` (default ``RUN/evaluation/<data>``; required for an artifact);
-    return the metrics. An artifact with a guard also reports the share of the columns it sends to RRTMG
+    metrics.json and PNG plots as the directory ``out`` (default ``RUN/evaluation/<data>``; required for an
+    artifact; built aside and swapped in, replacing only an earlier evaluation, refusing any other directory
+    before work starts); return the metrics. An artifact with a guard also reports the share of the columns it sends to RRTMG
     (``guard``); the scores are the emulator's on every column.
 
     ``noise_floor_columns`` columns are also run twice through RRTMG to report the McICA noise
@@ -136,6 +137,7 @@ def evaluate_radiation_run(
     run, data = Path(run), Path(data)
     model = load_suite_model(run)
     out = model.output_directory(out, data.name.removesuffix(".zarr"))
+    check_replaceable(out, EVALUATION)  # refuse a directory subgrid did not write before any work
     truth = open_radiation_dataset(data, n_levels=model.n_levels)
     predicted, sent = _predict_in_blocks(model, truth)
     metrics = radiation_metrics(truth, predicted)
@@ -155,13 +157,11 @@ def evaluate_radiation_run(
                             "sent_columns": int(sent.sum())}  # fmt: skip
     metrics["dataset"] = {"path": str(data), **{k: truth.attrs.get(k) for k in ("seed", "n_columns", "generator_version")}}
 
-    out.mkdir(parents=True, exist_ok=True)
-    label = model.label
-    plot_heating_profiles(truth, predicted, out / "heating_profiles.png", label=label)
-    plot_flux_scatter(truth, predicted, out / "flux_scatter.png", label=label)
-    plot_regime_errors(metrics, out / "regime_errors.png", label=label)
-    tmp = out / "metrics.json.tmp"
-    tmp.write_text(json.dumps(metrics, indent=2, allow_nan=False))
-    os.replace(tmp, out / "metrics.json")
-    metrics["output_directory"] = str(out)
+    def write(directory: Path) -> None:
+        plot_heating_profiles(truth, predicted, directory / "heating_profiles.png", label=model.label)
+        plot_flux_scatter(truth, predicted, directory / "flux_scatter.png", label=model.label)
+        plot_regime_errors(metrics, directory / "regime_errors.png", label=model.label)
+        (directory / "metrics.json").write_text(json.dumps(metrics, indent=2, allow_nan=False))
+
+    metrics["output_directory"] = str(write_directory(out, EVALUATION, __name__, write))
     return metrics
