@@ -25,7 +25,7 @@ import xarray as xr
 from subgrid.core.ownership import EVALUATION, check_replaceable, write_directory
 from subgrid.evaluation.metrics import radiation_metrics
 from subgrid.evaluation.plots import plot_flux_scatter, plot_heating_profiles, plot_regime_errors
-from subgrid.radiation.generalization import SuiteModel, load_suite_model
+from subgrid.radiation.generalization import ScoredEmulator, load_scored_emulator
 from subgrid.physics.rrtmg import RRTMGConfig, radiative_transfer_arrays
 from subgrid.physics.schema import RADIATION_INPUTS
 from subgrid.radiation.training_data import open_radiation_dataset
@@ -108,7 +108,7 @@ def skill_against_mcica_mean(
 
 
 def _predict_in_blocks(
-    model: SuiteModel, truth: xr.Dataset, size: int = 4096
+    model: ScoredEmulator, truth: xr.Dataset, size: int = 4096
 ) -> tuple[xr.Dataset, np.ndarray | None]:
     """``model``'s outputs for every column of ``truth``, read in blocks of ``size`` columns (a lazily opened
     zarr store is not loaded whole), and the columns its guard sends to RRTMG (None without a guard)."""
@@ -127,15 +127,15 @@ def evaluate_radiation_run(
     """Score the emulator of ``run`` (a training run or an exported artifact) on dataset ``data``; write
     metrics.json and PNG plots as the directory ``out`` (default ``RUN/evaluation/<data>``; required for an
     artifact; built aside and swapped in, replacing only an earlier evaluation, refusing any other directory
-    before work starts); return the metrics. An artifact with a guard also reports the share of the columns it sends to RRTMG
-    (``guard``); the scores are the emulator's on every column.
+    before work starts); return the metrics. An artifact with a guard also reports the share of the columns
+    it sends to RRTMG (``guard``); the scores are the emulator's on every column.
 
     ``noise_floor_columns`` columns are also run twice through RRTMG to report the McICA noise
     floor of the reference (:func:`mcica_noise_floor`) and re-run 8 times for the skill against
     the McICA mean (:func:`skill_against_mcica_mean`); 0 skips both.
     """
     run, data = Path(run), Path(data)
-    model = load_suite_model(run)
+    model = load_scored_emulator(run)
     out = model.output_directory(out, data.name.removesuffix(".zarr"))
     check_replaceable(out, EVALUATION)  # refuse a directory subgrid did not write before any work
     truth = open_radiation_dataset(data, n_levels=model.n_levels)

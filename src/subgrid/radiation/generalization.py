@@ -49,12 +49,12 @@ REGIONS = ("all_levels", "above_10hPa", "below_10hPa")
 KEPT_SCORES = ("flux_mae_percent", "lw_heating_rmse_all_levels_K_day", "sw_heating_rmse_all_levels_K_day")
 
 
-#: :attr:`SuiteModel.kind` of a training run directory (an artifact's is "<format> artifact").
+#: :attr:`ScoredEmulator.kind` of a training run directory (an artifact's is "<format> artifact").
 TRAINING_RUN = "training run"
 
 
 @dataclass(frozen=True)
-class SuiteModel:
+class ScoredEmulator:
     """The emulator under test: a training run directory or an exported artifact, loaded once.
 
     ``predict(truth)`` returns the emulated outputs of a surface-first set; ``outside_training_range``
@@ -94,14 +94,14 @@ def _inputs(truth: xr.Dataset) -> xr.Dataset:
     return truth[[name for name in RADIATION_INPUTS if name in truth]].load()
 
 
-def load_suite_model(path: str | Path) -> SuiteModel:
+def load_scored_emulator(path: str | Path) -> ScoredEmulator:
     """The emulator of a run directory (``model.json``) or of an exported artifact (its sidecar), for scoring."""
     path = Path(path)
     if not path.is_dir():
         raise InputError(f"{path}: no such run or artifact directory")
     if not (path / SIDECAR).is_file():
         emulator, description = load_emulator(path)
-        return SuiteModel(path, description["model"], description.get("parameters"), TRAINING_RUN,
+        return ScoredEmulator(path, description["model"], description.get("parameters"), TRAINING_RUN,
                           description["n_levels"], lambda truth: predict_radiation(emulator, truth))  # fmt: skip
     sidecar = read_sidecar(path / SIDECAR)
     features = sidecar["training_range"]["features"]
@@ -118,9 +118,10 @@ def load_suite_model(path: str | Path) -> SuiteModel:
         inputs = _inputs(truth)
         return emulator.out_of_distribution({name: inputs[name].values for name in inputs.data_vars})
 
-    return SuiteModel(path, str(model.get("model", "emulator")), model.get("parameters"), f"{emulator.format} artifact",
-                      emulator.n_levels, lambda truth: emulator.tendencies(_inputs(truth)),
-                      outside if guard else None, guard, settings)  # fmt: skip
+    return ScoredEmulator(path, str(model.get("model", "emulator")), model.get("parameters"),
+                          f"{emulator.format} artifact", emulator.n_levels,
+                          lambda truth: emulator.tendencies(_inputs(truth)),
+                          outside if guard else None, guard, settings)  # fmt: skip
 
 
 def _finite(value: float) -> float | None:
@@ -167,7 +168,7 @@ def suite_sets(suite: str | Path) -> dict[str, Path]:
     return dict(sorted(sets.items(), key=lambda item: set_order(item[0])))
 
 
-def score_set(model: SuiteModel, name: str, path: Path) -> dict:
+def score_set(model: ScoredEmulator, name: str, path: Path) -> dict:
     """One row of the table: the set's identity, and its scores or the reason the model refuses it."""
     truth = open_radiation_dataset(path)
     record = json.loads(truth.attrs[SET_ATTR])
@@ -236,7 +237,7 @@ def evaluate_suite(
     """
     suite = Path(suite)
     sets = suite_sets(suite)
-    loaded = load_suite_model(model)
+    loaded = load_scored_emulator(model)
     out = loaded.output_directory(out, f"suite_{suite.resolve().name}")
     rows = [score_set(loaded, name, path) for name, path in tqdm(sets.items(), desc="suite sets", unit="set",
                                                                   disable=not progress)]  # fmt: skip
