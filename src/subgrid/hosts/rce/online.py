@@ -75,6 +75,9 @@ from subgrid.radiation.training_data import open_radiation_dataset
 CASE_KINDS = ("sampled", *EXTREME_KINDS)
 #: Artifact formats the loop can export to (both run in :class:`~subgrid.radiation.emulator.Emulator`).
 FORMATS = ("torchscript", "onnx")
+#: A trained radiation emulator of this host, with its guard, to couple without training one (``subgrid online
+#: radiation --emulator`` this path); ``assets/README.md`` says what it is, how well it does and how to remake it.
+SHIPPED_RCE_EMULATOR = Path(__file__).parent / "assets" / "emulator_rce"
 
 #: How a loaded emulator enters the host: given it and the scheme the host would run (the
 #: emulator itself, or with the OOD guard on its :meth:`~subgrid.radiation.emulator.Emulator.guarded`
