@@ -20,6 +20,9 @@ physics run at day 10 and at the end, the surface-temperature difference average
     python benchmarks/bench_rce_online.py --emulator ART --workdir bench_runs/rce \\
         --variants ten-day year replay-tiny [--out benchmarks/results/rce_online_cpu.jsonl]
 
+``--case-seed`` draws the cases of the online variants (ten-day, year and the yardstick) with another seed than
+the default 101, for a second set of cases no emulator was chosen on; each line records its ``case_seed``.
+
 Runs checkpoint into ``--workdir`` and resume, so an interrupted benchmark (or one re-run for its
 lines) does not recompute finished runs; each online run's directory is named by the variant and a hash
 of the artifact's ``emulator.json`` and ``guard.json``, so a recalibrated guard is a new run, never a
@@ -52,6 +55,7 @@ from subgrid.physics.rrtmg import RRTMG
 from subgrid.radiation.emulator import Emulator
 from subgrid.radiation.training import RadiationTrainingConfig, load_emulator, train_radiation
 
+CASE_SEED = 101  # the seed of the online cases every earlier line was measured on
 ONLINE = {"ten-day": (50, 10.0, False), "ten-day-guard": (50, 10.0, True), "year": (64, 365.0, False)}
 TINY = RadiationTrainingConfig(model="rescnn", model_options={"width": 8, "depth": 2}, epochs=10, batch_size=128,
                                learning_rate=2e-3, flux_loss_weight=10.0, early_stopping_patience=200, seed=0)  # fmt: skip
@@ -112,21 +116,26 @@ def _replay_tiny(workdir: Path, rounds: int, out: Path | None) -> None:
                     "replay_wall_s": time.perf_counter() - start}), out)  # fmt: skip
 
 
-def _mcica_yardstick(artifact: Path, workdir: Path, out: Path | None) -> None:
+def _run_dir(workdir: Path, variant: str, tag: str, case_seed: int) -> Path:
+    """The run directory of a variant: the default cases' keeps its old name (so earlier runs resume)."""
+    return workdir / (f"{variant}_{tag}" if case_seed == CASE_SEED else f"{variant}_seed{case_seed}_{tag}")
+
+
+def _mcica_yardstick(artifact: Path, workdir: Path, out: Path | None, case_seed: int) -> None:
     """``ten-day-mcica``: RRTMG (McICA seed start 1) in place of the emulator, against RRTMG (seed start 0), on
     ``ten-day``'s cases (drawn with ``artifact``'s training sampler, as there) and with its RRTMG settings."""
     cases, days, _ = ONLINE["ten-day"]
     loaded = Emulator.load(artifact, ood_guard=False)
     config = RCEConfig(days=days)
-    states = online_cases(cases, sampler_settings(loaded.sidecar["model"]), config=config)
+    states = online_cases(cases, sampler_settings(loaded.sidecar["model"]), seed=case_seed, config=config)
     physics = RRTMG(loaded.rrtmg_config)
-    run_dir = workdir / f"ten-day-mcica_{_run_tag(artifact, False)}"
+    run_dir = _run_dir(workdir, "ten-day-mcica", _run_tag(artifact, False), case_seed)
     comparison = compare_online(states, RRTMG(loaded.rrtmg_config, seed=physics.seed + 1), physics, config,
                                 checkpoint_dir=run_dir / "checkpoints", progress=False)  # fmt: skip
     report = write_online_results(comparison, states, run_dir, title="RRTMG (McICA seed 1) vs RRTMG (seed 0)")
     emit(_line("ten-day-mcica", report,
                {"emulator": f"RRTMG with McICA seed {physics.seed + 1} (cases of {artifact})", "ood_guard": False,
-                "guard": None, "fallback_columns": None}), out)  # fmt: skip
+                "guard": None, "fallback_columns": None, "case_seed": case_seed}), out)  # fmt: skip
 
 
 def main() -> None:
@@ -136,6 +145,8 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+", default=["ten-day", "year", "replay-tiny"],
                         choices=[*ONLINE, "ten-day-mcica", "replay-tiny"])  # fmt: skip
     parser.add_argument("--rounds", type=int, default=6, help="Round limit of replay-tiny.")
+    parser.add_argument("--case-seed", type=int, default=CASE_SEED,
+                        help=f"Seed of the online variants' cases (default {CASE_SEED}).")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
@@ -146,14 +157,16 @@ def main() -> None:
         if args.emulator is None:
             parser.error(f"--emulator is needed for {variant}")
         if variant == "ten-day-mcica":
-            _mcica_yardstick(args.emulator, args.workdir, args.out)
+            _mcica_yardstick(args.emulator, args.workdir, args.out, args.case_seed)
             continue
         cases, days, guard = ONLINE[variant]
-        run_dir = args.workdir / f"{variant}_{_run_tag(args.emulator, guard)}"  # another guard.json: another run
-        report = online_radiation(args.emulator, run_dir, cases=cases, days=days, ood_guard=guard,
+        # another guard.json or other cases: another run
+        run_dir = _run_dir(args.workdir, variant, _run_tag(args.emulator, guard), args.case_seed)
+        report = online_radiation(args.emulator, run_dir, cases=cases, days=days, seed=args.case_seed, ood_guard=guard,
                                   progress=False)  # fmt: skip
         emit(_line(variant, report, {"emulator": str(args.emulator), "ood_guard": guard, "guard": _guard(args.emulator, guard),
-                                     "fallback_columns": report["emulator_fallback_columns"]}), args.out)  # fmt: skip
+                                     "fallback_columns": report["emulator_fallback_columns"],
+                                     "case_seed": args.case_seed}), args.out)  # fmt: skip
 
 
 if __name__ == "__main__":
