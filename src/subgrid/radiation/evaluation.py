@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from subgrid.core.ownership import EVALUATION, check_replaceable, write_directory
+from subgrid.core.ownership import EVALUATION, write_directory
 from subgrid.evaluation.metrics import radiation_metrics
 from subgrid.evaluation.plots import plot_flux_scatter, plot_heating_profiles, plot_regime_errors
 from subgrid.radiation.generalization import ScoredEmulator, load_scored_emulator
@@ -136,8 +136,7 @@ def evaluate_radiation_run(
     """
     run, data = Path(run), Path(data)
     model = load_scored_emulator(run)
-    out = model.output_directory(out, data.name.removesuffix(".zarr"))
-    check_replaceable(out, EVALUATION)  # refuse a directory subgrid did not write before any work
+    out = model.output_directory(out, data.name.removesuffix(".zarr"))  # refuses a foreign directory now
     truth = open_radiation_dataset(data, n_levels=model.n_levels)
     predicted, sent = _predict_in_blocks(model, truth)
     metrics = radiation_metrics(truth, predicted)

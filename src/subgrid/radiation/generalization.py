@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 
 import subgrid
 from subgrid.core.errors import InputError
-from subgrid.core.ownership import EVALUATION, write_directory
+from subgrid.core.ownership import EVALUATION, check_replaceable, write_directory
 from subgrid.core.stores import append_json_line
 from subgrid.evaluation.metrics import FLUX_MAE_PERCENT_DEFINITION, radiation_metrics, vertical_indices
 from subgrid.physics.schema import RADIATION_INPUTS
@@ -77,12 +77,14 @@ class ScoredEmulator:
         return self.kind == TRAINING_RUN
 
     def output_directory(self, out: str | Path | None, name: str) -> Path:
-        """``out``, else ``<run>/evaluation/<name>``; an exported artifact's directory is never written into."""
-        if out is not None:
-            return Path(out)
-        if not self.is_training_run:
+        """``out``, else ``<run>/evaluation/<name>``; an exported artifact's directory is never written into. Refused
+        here, before any scoring, if it holds anything but an earlier evaluation (it is written with
+        :func:`~subgrid.core.ownership.write_directory`)."""
+        if out is None and not self.is_training_run:
             raise InputError(f"out (--out): needed for an exported artifact ({self.path} is not written into)")
-        return self.path / "evaluation" / name
+        directory = Path(out) if out is not None else self.path / "evaluation" / name
+        check_replaceable(directory, EVALUATION)
+        return directory
 
     @property
     def label(self) -> str:
