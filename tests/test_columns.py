@@ -462,3 +462,37 @@ def test_extended_coverage_reaches_the_suites_co2_and_high_ground():
     assert co2.max() <= 5000e-6 + 1e-12 and (co2 > 2400e-6).mean() > 0.05  # the suite's co2_high draws 2400-4800 ppmv
     surface = extended["air_pressure_on_interface"].values[:, 0]
     assert 0.02 < (surface < 70000.0).mean() < 0.15  # ~3 km and higher
+
+
+def test_co2_ppmv_option_samples_every_column_log_uniform_in_its_range():
+    """--co2-ppmv LOW:HIGH: every column's CO2 log-uniform in the range (no present-day share), over any coverage;
+    a range that is not 0 < LOW < HIGH is refused naming the option."""
+    from subgrid.cli.main import _coverage
+    from subgrid.core.errors import InputError
+    from subgrid.radiation.columns import EXTENDED_COVERAGE
+
+    settings = _coverage("extended", "1000:6000")
+    assert {k: settings[k] for k in EXTENDED_COVERAGE if k != "co2_max_mol_per_mol"} == {
+        k: v for k, v in EXTENDED_COVERAGE.items() if k != "co2_max_mol_per_mol"}
+    assert settings["co2_present_day_fraction"] == 0.0 and settings["co2_min_mol_per_mol"] == 1000e-6
+    columns = sample_columns(4000, np.random.default_rng(5), ColumnSamplerConfig(**settings))
+    co2 = columns["co2_mole_fraction"].values
+    co2 = co2.max(axis=1) if co2.ndim == 2 else co2
+    assert 1000e-6 - 1e-12 <= co2.min() and co2.max() <= 6000e-6 + 1e-12  # 420 ppmv (present day) is outside
+    # log-uniform: the share in 2400-4800 ppmv (the suite's co2_high) is ln 2 / ln 6 = 0.39
+    assert abs(((co2 > 2400e-6) & (co2 < 4800e-6)).mean() - np.log(2) / np.log(6)) < 0.03
+    assert _coverage("standard") == {}
+    for bad in ("6000:1000", "0:500", "x"):
+        with pytest.raises(InputError, match="--co2-ppmv"):
+            _coverage("standard", bad)
+
+
+def test_co2_ppmv_is_refused_for_a_columns_file(tmp_path):
+    from typer.testing import CliRunner
+
+    from subgrid.cli.main import app
+
+    result = CliRunner().invoke(app, ["generate", "radiation", "--out", str(tmp_path / "out.zarr"), "--from",
+                                      str(tmp_path / "cols.nc"), "--co2-ppmv", "400:6000", "--no-progress"])  # fmt: skip
+    assert result.exit_code != 0 and "--co2-ppmv: only for sampled columns" in result.output
+    assert not (tmp_path / "out.zarr").exists()

@@ -88,6 +88,9 @@ def main(
 COVERAGE = typer.Option("standard", "--coverage", help="Sampler ranges: standard | wide (a wider upper atmosphere, "
                         "ice sizes and high ground: subgrid.radiation.columns.WIDE_COVERAGE) | extended (wide, CO2 to "
                         "5000 ppmv, more and higher land: EXTENDED_COVERAGE).")
+#: ``--co2-ppmv`` of the sampling commands.
+CO2_PPMV = typer.Option(None, "--co2-ppmv", help="CO2 log-uniform in LOW:HIGH ppmv on every column, over --coverage's "
+                        "range and its present-day share (e.g. 400:6000 for a set rich in high-CO2 columns).")
 
 
 @generate_app.command("radiation")
@@ -99,6 +102,7 @@ def generate_radiation(
     bottom_layer_pa: float = typer.Option(
         1500.0, "--bottom-layer-pa", help="Thickness of the lowest layer over a 1013 hPa surface (Pa): sets the stretching."),
     coverage: str = COVERAGE,
+    co2_ppmv: str = CO2_PPMV,
     seed: int = typer.Option(0, "--seed", min=0, help="Seed: same seed and settings give an identical dataset."),
     workers: int = typer.Option(2, "--workers", min=1, help="Local Dask worker processes."),
     chunk_size: int = typer.Option(500, "--chunk-size", min=1, help="Columns per chunk (zarr chunk and task)."),
@@ -132,6 +136,8 @@ def generate_radiation(
     stated = _stated_units(units or [])
     if stated and source is None:
         raise InputError("--units: only for --from FILE (sampled columns are in the schema's units)")
+    if co2_ppmv is not None and source is not None:
+        raise InputError("--co2-ppmv: only for sampled columns (a --from file has its own CO2)")
     if source is not None:
         config = ColumnsLabellingConfig.for_file(source, units=stated, **settings)
         report = label_columns(out, config, workers=workers, scheduler=scheduler, overwrite=overwrite,
@@ -139,9 +145,9 @@ def generate_radiation(
     else:
         try:
             sampler = ColumnSamplerConfig(n_levels=levels, top_pressure_Pa=top_pressure_pa,
-                                          bottom_layer_thickness_Pa=bottom_layer_pa, **_coverage(coverage))  # fmt: skip
+                                          bottom_layer_thickness_Pa=bottom_layer_pa, **_coverage(coverage, co2_ppmv))  # fmt: skip
         except ValueError as error:
-            raise InputError(f"--levels/--top-pressure-pa/--bottom-layer-pa: {error}") from error
+            raise InputError(f"--levels/--top-pressure-pa/--bottom-layer-pa/--co2-ppmv: {error}") from error
         config = RadiationDatasetConfig(n_columns=columns, sampler=sampler, **settings)
         report = generate_radiation_dataset(
             out, config, workers=workers, scheduler=scheduler, overwrite=overwrite, progress=progress
@@ -155,14 +161,20 @@ def generate_radiation(
         _print_summary(out, as_json=False)
 
 
-def _coverage(name: str) -> dict:
-    """``--coverage``: the sampler settings of a named coverage."""
+def _coverage(name: str, co2_ppmv: str | None = None) -> dict:
+    """``--coverage`` (the sampler settings of a named coverage) and ``--co2-ppmv`` over it."""
     from subgrid.radiation.columns import EXTENDED_COVERAGE, WIDE_COVERAGE
 
     coverages = {"standard": {}, "wide": WIDE_COVERAGE, "extended": EXTENDED_COVERAGE}
     if name not in coverages:
         raise InputError(f"--coverage: expected one of {', '.join(coverages)}, got {name!r}")
-    return coverages[name]
+    if co2_ppmv is None:
+        return coverages[name]
+    low, high = _range(co2_ppmv, "--co2-ppmv", float)
+    if not 0.0 < low < high:
+        raise InputError(f"--co2-ppmv: expected 0 < LOW < HIGH ppmv, got {co2_ppmv!r}")
+    return {**coverages[name], "co2_min_mol_per_mol": low / 1e6, "co2_max_mol_per_mol": high / 1e6,
+            "co2_present_day_fraction": 0.0}  # fmt: skip
 
 
 def _range(text: str, option: str, kind: type) -> tuple:
@@ -188,6 +200,7 @@ def generate_grids_command(
                                         "surface LOW:HIGH, Pa (log-uniform)."),
     seed: int = typer.Option(30, "--seed", min=0, help="Seed of the grids; grid k's columns take seed + k."),
     coverage: str = COVERAGE,
+    co2_ppmv: str = CO2_PPMV,
     workers: int = typer.Option(2, "--workers", min=1, help="Local Dask worker processes."),
     chunk_size: int = typer.Option(500, "--chunk-size", min=1, help="Columns per chunk."),
     mcica_samples: int = typer.Option(1, "--mcica-samples", min=1, help="McICA draws averaged per cloudy column."),
@@ -210,8 +223,12 @@ def generate_grids_command(
         raise InputError(str(error)) from error
     from subgrid.radiation.columns import ColumnSamplerConfig
 
+    try:
+        sampler = ColumnSamplerConfig(**_coverage(coverage, co2_ppmv))
+    except ValueError as error:
+        raise InputError(f"--co2-ppmv: {error}") from error
     config = RadiationDatasetConfig(n_columns=columns, seed=seed, chunk_size=chunk_size, rrtmg=RRTMGConfig(),
-                                    mcica_samples=mcica_samples, sampler=ColumnSamplerConfig(**_coverage(coverage)))  # fmt: skip
+                                    mcica_samples=mcica_samples, sampler=sampler)  # fmt: skip
     report = generate_grid_family(out, config, family, workers=workers, overwrite=overwrite, progress=progress)
     for path, grid in zip(report.paths, family, strict=True):
         state = "kept" if path in report.skipped else "written"

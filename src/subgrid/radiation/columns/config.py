@@ -48,7 +48,8 @@ class ColumnSamplerConfig:
             clipping bounds).
         co2_present_day_fraction: share of columns with present-day CO2.
         co2_present_day_mean_mol_per_mol, co2_present_day_std_mol_per_mol: the normal
-            distribution of present-day CO2.
+            distribution of present-day CO2 (within the range; unused when its share is 0, as with
+            ``subgrid generate radiation --co2-ppmv``).
         stratopause_temperature_K, stratospheric_water_mol_per_mol, ozone_peak_mol_per_mol,
             ice_radius_factor: the (low, high) of their uniform draws (the coverage of the upper
             atmosphere and of ice particle sizes); :data:`WIDE_COVERAGE` widens them.
@@ -105,7 +106,8 @@ class ColumnSamplerConfig:
             fail("surface_inversion_max_K", "in [0, 30] K")
         if not 0.0 < self.co2_min_mol_per_mol < self.co2_max_mol_per_mol < 0.1:
             fail("co2_min_mol_per_mol", "> 0 and below co2_max_mol_per_mol (< 0.1)")
-        if not self.co2_min_mol_per_mol <= self.co2_present_day_mean_mol_per_mol <= self.co2_max_mol_per_mol:
+        present_day = self.co2_present_day_fraction > 0.0
+        if present_day and not self.co2_min_mol_per_mol <= self.co2_present_day_mean_mol_per_mol <= self.co2_max_mol_per_mol:
             fail("co2_present_day_mean_mol_per_mol", "within [co2_min_mol_per_mol, co2_max_mol_per_mol]")
         if self.co2_present_day_std_mol_per_mol < 0.0:
             fail("co2_present_day_std_mol_per_mol", ">= 0")
