@@ -89,8 +89,9 @@ COVERAGE = typer.Option("standard", "--coverage", help="Sampler ranges: standard
                         "ice sizes and high ground: subgrid.radiation.columns.WIDE_COVERAGE) | extended (wide, CO2 to "
                         "5000 ppmv, more and higher land: EXTENDED_COVERAGE).")
 #: ``--co2-ppmv`` of the sampling commands.
-CO2_PPMV = typer.Option(None, "--co2-ppmv", help="CO2 log-uniform in LOW:HIGH ppmv on every column, over --coverage's "
-                        "range and its present-day share (e.g. 400:6000 for a set rich in high-CO2 columns).")
+CO2_PPMV = typer.Option(None, "--co2-ppmv", help="CO2 log-uniform in LOW:HIGH ppmv on every column, in place of "
+                        "--coverage's CO2 range and present-day share (e.g. 400:6000 for a set rich in high-CO2 "
+                        "columns).")
 
 
 @generate_app.command("radiation")
