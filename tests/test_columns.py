@@ -472,9 +472,8 @@ def test_co2_ppmv_option_samples_every_column_log_uniform_in_its_range():
     from subgrid.radiation.columns import EXTENDED_COVERAGE
 
     settings = _coverage("extended", "1000:6000")
-    assert {k: settings[k] for k in EXTENDED_COVERAGE if k != "co2_max_mol_per_mol"} == {
-        k: v for k, v in EXTENDED_COVERAGE.items() if k != "co2_max_mol_per_mol"}
-    assert settings["co2_present_day_fraction"] == 0.0 and settings["co2_min_mol_per_mol"] == 1000e-6
+    assert settings == {**EXTENDED_COVERAGE, "co2_min_mol_per_mol": 1000e-6, "co2_max_mol_per_mol": 6000e-6,
+                        "co2_present_day_fraction": 0.0}  # fmt: skip
     columns = sample_columns(4000, np.random.default_rng(5), ColumnSamplerConfig(**settings))
     co2 = columns["co2_mole_fraction"].values
     co2 = co2.max(axis=1) if co2.ndim == 2 else co2
