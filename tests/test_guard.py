@@ -71,6 +71,28 @@ def test_per_column_rule_sends_a_kind_of_column_every_dataset_averages_away():
     assert fine["sent_fraction"] == 0.0
 
 
+def test_per_column_rule_tests_lw_and_sw_each_as_the_target_does():
+    """Columns wrong in LW by 0.55 K/day or in SW by 0.55 (never both) among columns wrong by 0.1: each RMSE is
+    0.40 where they lie, below the 0.5 target, though their larger error, max(LW, SW), has an RMSE of 0.55 there.
+    They are kept; once their LW alone is above the target, they are sent. SW counts daytime columns only."""
+    rng = np.random.default_rng(5)
+    n = 8000
+    predicted = rng.normal(0.0, 1.0, n)
+    top = predicted > np.quantile(predicted, 0.8)
+    lw_side = rng.random(n) < 0.5
+    lw = np.where(top & lw_side, 0.55, 0.1)
+    sw = np.where(top & ~lw_side, 0.55, 0.1)
+    day = np.ones(n, dtype=bool)
+    _, report = choose_threshold(predicted, lw, sw, day, 0.5)
+    assert report["sent_fraction"] == 0.0 and report["kept_lw_heating_rmse_K_day"] < 0.5
+    _, report = choose_threshold(predicted, np.where(top, 0.7, 0.1), sw, day, 0.5, per_column=True)
+    assert 0.18 < report["sent_fraction_column_rule"] < 0.22
+    # SW errors at night are zero by construction and not counted: a night column cannot dilute a bad day bin
+    night = rng.random(n) < 0.5
+    _, report = choose_threshold(predicted, np.full(n, 0.1), np.where(top & ~night, 0.6, 0.0), ~night, 0.5)
+    assert 0.18 < report["sent_fraction_column_rule"] < 0.22
+
+
 def test_non_decreasing_fit_pools_adjacent_violators():
     np.testing.assert_allclose(_non_decreasing(np.array([1.0, 3.0, 2.0, 4.0]), np.ones(4)), [1.0, 2.5, 2.5, 4.0])
     np.testing.assert_allclose(_non_decreasing(np.array([5.0, 1.0, 1.0]), np.array([1.0, 1.0, 2.0])), [2.0, 2.0, 2.0])

@@ -101,6 +101,8 @@ def calibrate_guard(
         "regressor_range": {"low": low.tolist(), "high": high.tolist()},
         "coefficients": coefficients.tolist(),
         "descriptor_max": descriptors[:, : len(DESCRIPTORS)].max(axis=0).tolist(),  # the calibrated domain (novelty)
+        "threshold_rules": "every dataset's kept LW and SW heating RMSE below the target; every bin of predicted "
+                           "error's LW and SW heating RMSE below it (made non-decreasing)",
         "threshold_log_error": threshold,
         "threshold_K_day": float(np.exp(threshold) - ERROR_FLOOR_K_DAY) if np.isfinite(threshold) else None,
         "calibration": {"data": used, **report},
