@@ -11,14 +11,7 @@ import torch
 
 from subgrid.core.config import ConfigError
 from subgrid.core.errors import InputError
-from subgrid.models.radiation import (
-    COLUMN_FEATURES,
-    DERIVED_LEVEL_FEATURES,
-    LEVEL_FEATURES,
-    LOG_PRESSURE_NODES,
-    heating_from_fluxes,
-    log_pressure_weights,
-)
+from subgrid.models.radiation import LOG_PRESSURE_NODES, heating_from_fluxes, log_pressure_weights
 from subgrid.physics.rrtmg import radiative_transfer_arrays
 from subgrid.physics.schema import RADIATION_INPUTS, RADIATION_OUTPUTS
 from subgrid.radiation.columns import ColumnSamplerConfig, sample_columns
@@ -160,50 +153,3 @@ def test_extra_data_directory_expands_to_its_datasets(tmp_path):
     store = family / "grid_00_L44.zarr"
     assert _datasets([family]) == [family / "grid_00_L44.zarr", family / "grid_01_L30.zarr"]
     assert _datasets([store, tmp_path / "replay.zarr"]) == [store, tmp_path / "replay.zarr"]  # stores stay as given
-
-
-def test_model_top_depth_tells_the_top_layer_from_a_layer_at_the_same_pressure_deeper_in_another_grid():
-    from subgrid.models.radiation import model_top_depth
-
-    low_top = to_tensors(sample_columns(2, np.random.default_rng(0), ColumnSamplerConfig(n_levels=40, top_pressure_Pa=1.0,
-                                                                                         bottom_layer_thickness_Pa=1000.0)), targets=False)  # fmt: skip
-    high_top = to_tensors(sample_columns(2, np.random.default_rng(0), ColumnSamplerConfig(n_levels=20, top_pressure_Pa=300.0,
-                                                                                          bottom_layer_thickness_Pa=2000.0)), targets=False)  # fmt: skip
-    depth_low, depth_high = (model_top_depth(b["level_inputs"], b["pressure_interface_Pa"]) for b in (low_top, high_top))
-    p_top_layer = float(high_top["level_inputs"][0, 1, -1])  # surface first: the last layer is the top one
-    same = int(np.argmin(np.abs(low_top["level_inputs"][0, 1].numpy() - p_top_layer)))  # deep inside the 1 Pa grid
-    assert float(depth_high[0, -1]) < -0.5 and float(depth_low[0, same]) > -0.05
-    assert (depth_low <= 0).all() and (depth_low[:, :-1] - depth_low[:, 1:] >= 0).all()  # 0 deep down, falls to the top
-    ratio = float(high_top["pressure_interface_Pa"][0, -2] / high_top["pressure_interface_Pa"][0, -1])
-    assert float(depth_high[0, -1]) == pytest.approx(np.log(1.0 - ratio**-0.5), abs=0.3)  # its air pressure is ~geometric mid
-
-
-@pytest.mark.slow
-def test_the_model_top_channel_is_recorded_exported_and_not_mixed_with_runs_without_it(tmp_path):
-    from subgrid.core.chunked import write_zarr_atomic
-
-    ds = _labelled(200, GRIDS[0], seed=12)
-    ds.attrs = {"vertical_order": "surface_first", "sampler_settings": json.dumps(GRIDS[0].to_dict())}
-    data = write_zarr_atomic(ds.chunk({"column": 100}), tmp_path / "grid.zarr", "tests")
-    config = RadiationTrainingConfig(model_options=OPTIONS, epochs=1, batch_size=64, vertical_grid="any", statistics_columns=150)
-    train_radiation(data, tmp_path / "plain", config, progress=False)
-    top = RadiationTrainingConfig(**{**config.to_dict(), "model_top_channel": True})
-    train_radiation(data, tmp_path / "top", top, progress=False)
-    model, description = load_emulator(tmp_path / "top")
-    inputs = len(LEVEL_FEATURES) + len(DERIVED_LEVEL_FEATURES) + len(COLUMN_FEATURES)
-    assert description["model_top_channel"] is True and model.backbone.stem.in_channels == inputs + 1
-    runtime = Emulator.load(export_emulator(model, description, tmp_path / "artifact", "onnx"), threads=1, ood_guard=False)
-    block = to_tensors(_labelled(5, GRIDS[1], seed=3), targets=False)
-    with torch.no_grad():
-        _, heating = model(block["level_inputs"], block["column_inputs"], block["pressure_interface_Pa"])
-    _, exported = runtime.predict(*(block[k].numpy() for k in ("level_inputs", "column_inputs", "pressure_interface_Pa")))
-    np.testing.assert_allclose(exported, heating.numpy(), rtol=1e-3, atol=1e-3)
-    with pytest.raises(InputError, match="model_top_channel=False, this run True"):
-        train_radiation(data, tmp_path / "mixed", top, init_from=tmp_path / "plain", progress=False)
-    with pytest.raises(ConfigError, match="model_top_channel"):
-        RadiationTrainingConfig(model_top_channel="yes")
-    # a run written before the option (no key in model.json) loads as one without the channel
-    record = json.loads((tmp_path / "plain" / "model.json").read_text())
-    del record["model_top_channel"]
-    (tmp_path / "plain" / "model.json").write_text(json.dumps(record))
-    assert load_emulator(tmp_path / "plain")[0].backbone.stem.in_channels == inputs

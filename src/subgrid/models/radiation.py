@@ -31,14 +31,6 @@ interpolation in ln p (:func:`log_pressure_weights`), and its backbone is a conv
 (length-free), so one set of weights takes any number of layers, any top and any surface
 pressure. What it predicts per layer (heating contributions, K/day) is intensive, so its meaning
 does not depend on how thick the layer is; the fluxes are integrated on the caller's grid.
-
-The model top. Normalised inputs cannot tell a layer just under the model top from a layer at the
-same pressure deep inside another grid (a convolution pads above the top with zeros, an average
-layer). Radiatively they differ: above the top there is no gas, so the top layers cool to space
-through nothing. Measured on ``ga5c`` (issue 18), the top layer's LW heating is biased warm on every
-shifted set (+0.4 to +2.8 K/day, +5.9 on a 3.9 Pa top) and holds 30-70 % of the LW heating MSE where
-the error is large. With ``model_top_channel`` the backbone also gets :func:`model_top_depth`,
-ln(1 − p_top/p): how much of the pressure above a layer lies inside the model.
 """
 
 from __future__ import annotations
@@ -152,15 +144,6 @@ def derived_level_features(level_inputs: torch.Tensor, pressure_interface_Pa: to
     return torch.cat([torch.log(dp).unsqueeze(1), torch.log1p(paths)], dim=1)
 
 
-def model_top_depth(level_inputs: torch.Tensor, pressure_interface_Pa: torch.Tensor) -> torch.Tensor:
-    """``ln(1 − p_top/p)`` ``[B, L]`` of each layer (``p`` its air pressure, ``p_top`` the column's lowest interface
-    pressure): ~0 deep in the column; in the top layer about −ln(1 − r^-1/2) for a bottom-to-top pressure ratio r
-    (−1.5 at r = 1.66, the L60 grid's; −0.9 at 3), whatever the top's pressure; 0 for a grid whose top is at 0 Pa."""
-    top = torch.clamp(torch.amin(pressure_interface_Pa, dim=1, keepdim=True), min=0.0)
-    pressure = torch.clamp(level_inputs[:, _PRESSURE], min=1e-3)
-    return torch.log(torch.clamp(1.0 - top / pressure, min=1e-6))
-
-
 def _transform(x: torch.Tensor, log_mask: torch.Tensor, log1p_mask: torch.Tensor) -> torch.Tensor:
     """Apply per-feature logs along dim 1 (masks shaped to broadcast against ``x``)."""
     x = torch.where(log_mask, torch.log(torch.clamp(x, min=1e-12)), x)
@@ -172,15 +155,12 @@ class RadiationEmulator(nn.Module):
 
     ``n_levels``: the level count of a fixed-grid emulator, or None for a grid-agnostic one (module
     docstring, "Vertical grids"): its normalisation buffers then have one column per node of
-    :data:`LOG_PRESSURE_NODES` instead of one per level. ``model_top_channel``: the backbone takes one more
-    input channel, :func:`model_top_depth` (module docstring, "The model top").
+    :data:`LOG_PRESSURE_NODES` instead of one per level.
     """
 
-    def __init__(self, backbone: nn.Module, n_levels: int | None, solar_constant_W_per_m2: float = 1367.0,
-                 model_top_channel: bool = False) -> None:  # fmt: skip
+    def __init__(self, backbone: nn.Module, n_levels: int | None, solar_constant_W_per_m2: float = 1367.0) -> None:
         super().__init__()
         self.backbone = backbone
-        self.model_top_channel = model_top_channel
         self.n_levels = n_levels
         self.grid_agnostic = n_levels is None
         n_profile = len(LOG_PRESSURE_NODES) if n_levels is None else n_levels
@@ -270,8 +250,6 @@ class RadiationEmulator(nn.Module):
         level = (level - self.profiles(self.level_mean, level_inputs)) / self.profiles(self.level_std, level_inputs)
         column = (column - self.column_mean) / self.column_std
         x = torch.cat([level, column.unsqueeze(-1).expand(-1, -1, level.shape[-1])], dim=1)
-        if self.model_top_channel:
-            x = torch.cat([x, model_top_depth(level_inputs, pressure_interface_Pa).unsqueeze(1)], dim=1)
         y = self.backbone(x)
 
         heating_std = self.profiles(self.heating_std, level_inputs)

@@ -114,9 +114,6 @@ class RadiationTrainingConfig(TrainingConfig, TrainingHardware):
     extra_data_repeats: int = 1
     #: A :data:`VerticalGrid`: ``any`` trains a grid-agnostic emulator (then ``extra_data`` may be on other grids).
     vertical_grid: VerticalGrid = "fixed"
-    #: Give the backbone each layer's depth under the model top, ln(1 − p_top/p) (:mod:`subgrid.models.radiation`,
-    #: "The model top"); changes the input layer, so a run with it cannot start from one without (``init_from``).
-    model_top_channel: bool = False
 
     def __post_init__(self) -> None:
         checks = {
@@ -130,7 +127,6 @@ class RadiationTrainingConfig(TrainingConfig, TrainingHardware):
             "num_workers": self.num_workers >= 0,
             "extra_data_repeats": isinstance(self.extra_data_repeats, int) and self.extra_data_repeats >= 1,
             "vertical_grid": self.vertical_grid in get_args(VerticalGrid),
-            "model_top_channel": isinstance(self.model_top_channel, bool),
         }
         self._require(checks)
         self._check_backbone()
@@ -142,15 +138,14 @@ class RadiationTrainingConfig(TrainingConfig, TrainingHardware):
             )
 
 
-def build_emulator(model: str, model_options: dict, n_levels: int | None, *, model_top_channel: bool = False) -> RadiationEmulator:
-    """The emulator around backbone ``model``; ``n_levels`` None: grid-agnostic; ``model_top_channel``: the backbone
-    also takes :func:`~subgrid.models.radiation.model_top_depth`."""
+def build_emulator(model: str, model_options: dict, n_levels: int | None) -> RadiationEmulator:
+    """The emulator around backbone ``model``; ``n_levels`` None: grid-agnostic."""
     if n_levels is None and RADIATION_BACKBONES[model].sized_by_levels:
         raise ConfigError("n_levels", f"null (any grid) needs a backbone whose weights do not depend on the level "
                                       f"count; {model!r} is sized by it")  # fmt: skip
-    in_channels = len(LEVEL_FEATURES) + len(DERIVED_LEVEL_FEATURES) + len(COLUMN_FEATURES) + int(model_top_channel)
+    in_channels = len(LEVEL_FEATURES) + len(DERIVED_LEVEL_FEATURES) + len(COLUMN_FEATURES)
     backbone = RADIATION_BACKBONES.build(model, in_channels, N_OUTPUT_CHANNELS, model_options, n_levels)
-    return RadiationEmulator(backbone, n_levels, model_top_channel=model_top_channel)
+    return RadiationEmulator(backbone, n_levels)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -164,8 +159,7 @@ class RadiationLightningModule(L.LightningModule):
         super().__init__()
         self.save_hyperparameters()
         self.config = RadiationTrainingConfig.from_dict(config)
-        self.emulator = build_emulator(self.config.model, self.config.model_options, n_levels,
-                                       model_top_channel=self.config.model_top_channel)  # fmt: skip
+        self.emulator = build_emulator(self.config.model, self.config.model_options, n_levels)
         # Loss scales σ_F, σ_H: set by fit_statistics on a fresh run, restored from checkpoints.
         self.register_buffer("flux_scale", torch.ones(1, 4, 1))
         self.register_buffer("heating_scale", torch.ones(1, 2, 1))
@@ -273,12 +267,8 @@ def load_emulator(run: str | Path) -> tuple[RadiationEmulator, dict]:
             f"{run}: trained with derived input features {derived}, this subgrid computes "
             f"{list(DERIVED_LEVEL_FEATURES)}; retrain it, or load it with the subgrid version that trained it"
         )
-    model_top_channel = description.get("model_top_channel", False)  # runs before December 2026: without
-    if not isinstance(model_top_channel, bool):
-        raise InputError(f"{run}/model.json: model_top_channel must be true or false, got {model_top_channel!r}")
     try:
-        emulator = build_emulator(description["model"], description["model_options"], n_levels,
-                                  model_top_channel=model_top_channel)  # fmt: skip
+        emulator = build_emulator(description["model"], description["model_options"], n_levels)
     except ConfigError as error:  # a model or options of model.json that this subgrid cannot build
         raise error.at(str(run / "model.json")) from error
     return load_run_weights(emulator, run), description
@@ -411,8 +401,8 @@ def _check_extra_data(paths: Sequence[Path], main, n_levels: int | None) -> list
 def _fine_tuning_start(init_from: Path, config: RadiationTrainingConfig, data: Path, n_levels: int) -> tuple[RadiationEmulator, dict]:
     """The emulator and description of the finished run ``init_from``, checked against this run.
 
-    Refuses (naming the key) another architecture, other backbone options, another level count
-    or another ``model_top_channel``, and a run trained on ``data`` with another split of it (fine-tuning would then train
+    Refuses (naming the key) another architecture, other backbone options or another level
+    count, and a run trained on ``data`` with another split of it (fine-tuning would then train
     on its validation chunks).
     """
     if (init_from / "model.json").exists():
@@ -420,10 +410,9 @@ def _fine_tuning_start(init_from: Path, config: RadiationTrainingConfig, data: P
         if kind != "radiation_emulator":
             raise InputError(f"init_from: {init_from} holds a {kind!r} model, not a radiation emulator")
     emulator, description = load_emulator(init_from)
-    expected = {"model": config.model, "model_options": config.model_options, "n_levels": n_levels,
-                "model_top_channel": config.model_top_channel}  # fmt: skip
+    expected = {"model": config.model, "model_options": config.model_options, "n_levels": n_levels}
     for key, value in expected.items():
-        if description.get(key, False if key == "model_top_channel" else None) != value:
+        if description.get(key) != value:
             raise InputError(f"init_from: {init_from} has {key}={description.get(key)!r}, this run {value!r}")
     if "loss_scales" not in description:
         raise InputError(f"init_from: {init_from}/model.json records no loss_scales")
@@ -528,7 +517,6 @@ def train_radiation(
             "model_options": config.model_options,
             "n_levels": n_levels,  # None: any grid
             "vertical_grid": config.vertical_grid,
-            "model_top_channel": config.model_top_channel,
             "parameters": sum(p.numel() for p in module.emulator.parameters()),
             "level_features": [name for name, _ in LEVEL_FEATURES],
             "derived_level_features": list(DERIVED_LEVEL_FEATURES),
