@@ -227,6 +227,18 @@ def test_set_scores_split_heating_at_10_hPa_and_are_zero_for_a_perfect_emulator(
     assert scores["lw_heating_rmse_below_10hPa_K_day"] == 0.0
     above = (truth["air_pressure"] < 1000.0).values.mean()
     assert scores["lw_heating_rmse_all_levels_K_day"] == pytest.approx(2.0 * np.sqrt(above))
+    assert perfect["lw_heating_rmse_top_layer_K_day"] == 0.0 and scores["lw_heating_bias_top_layer_K_day"] == pytest.approx(2.0)
+    # the top layer alone, in either vertical order: the layer under the lowest-pressure interface
+    for flip in (False, True):
+        base = truth.isel(level=slice(None, None, -1), interface=slice(None, None, -1)) if flip else truth
+        base.attrs["vertical_order"] = "top_first" if flip else "surface_first"
+        top = int(np.argmin(base["air_pressure"].values[0]))
+        warm = base.copy()
+        warm["lw_heating_rate"] = base["lw_heating_rate"] + xr.where(base["level"] == base["level"][top], 3.0, 0.0)
+        scores = set_scores(base, warm)
+        assert scores["lw_heating_bias_top_layer_K_day"] == pytest.approx(3.0)
+        assert scores["lw_heating_rmse_top_layer_K_day"] == pytest.approx(3.0)
+        assert scores["lw_heating_rmse_all_levels_K_day"] == pytest.approx(3.0 / np.sqrt(base.sizes["level"]))
 
 
 @pytest.mark.slow
