@@ -85,7 +85,7 @@ def test_per_column_rule_tests_lw_and_sw_each_as_the_target_does():
     day = np.ones(n, dtype=bool)
     _, report = choose_threshold(predicted, lw, sw, day, 0.5)
     assert report["sent_fraction"] == 0.0 and report["kept_lw_heating_rmse_K_day"] < 0.5
-    _, report = choose_threshold(predicted, np.where(top, 0.7, 0.1), sw, day, 0.5, per_column=True)
+    _, report = choose_threshold(predicted, np.where(top, 0.7, 0.1), sw, day, 0.5)
     assert 0.18 < report["sent_fraction_column_rule"] < 0.22
     # SW errors at night are zero by construction and not counted: a night column cannot dilute a bad day bin
     night = rng.random(n) < 0.5
