@@ -43,6 +43,11 @@ def test_threshold_keeps_every_group_below_the_target():
         assert np.sqrt(np.mean(error[member] ** 2)) < 0.4
     pooled, _ = choose_threshold(predicted, error, error * day, day, 0.4)
     assert threshold <= pooled  # pooling would hide the hard dataset behind the easy one
+    easy, hard = report["datasets"]  # the hard dataset is the one the every-dataset rule answers to
+    assert hard["sent_fraction_alone"] == pytest.approx(report["sent_fraction_dataset_rule"])
+    assert easy["sent_fraction_alone"] < hard["sent_fraction_alone"]
+    assert hard["all_lw_heating_rmse_K_day"] > 0.4 > hard["kept_lw_heating_rmse_K_day"]
+    assert hard["sent_fraction"] == pytest.approx(1.0 - kept[groups == 1].mean())
     assert report["sent_fraction"] == pytest.approx(1.0 - kept.mean())
     assert 0.0 < report["sent_fraction"] < 0.6
     # a target no column meets: everything is sent
@@ -256,6 +261,10 @@ def test_the_cli_calibrates_on_a_directory_of_datasets(calibrated, tmp_path):
     assert result.exit_code == 0, result.output
     record = json.loads((copy / GUARD_FILE).read_text())
     assert record["calibration"]["columns"] == 240 and len(record["calibration"]["data"]) == 2  # both sets of the dir
+    for dataset in record["calibration"]["data"]:  # each dataset's own line: what is sent of it and kept
+        assert 0.0 <= dataset["sent_fraction"] <= 1.0 and dataset["all_lw_heating_rmse_K_day"] > 0
+    binds = max(d["sent_fraction_alone"] for d in record["calibration"]["data"]) > 0
+    assert ("the every-dataset rule is set by" in result.output) == binds
 
 
 @pytest.mark.slow

@@ -96,3 +96,9 @@ def calibrate_guard_command(
                f"heating RMSE {rmse(c['kept_lw_heating_rmse_K_day'])}/{rmse(c['kept_sw_heating_rmse_K_day'])} K/day "
                f"(all: {rmse(c['all_lw_heating_rmse_K_day'])}/{rmse(c['all_sw_heating_rmse_K_day'])}); "
                f"correlation of predicted and actual log error {c['log_error_correlation']:.2f}")  # fmt: skip
+    binding = max(c["data"], key=lambda d: d["sent_fraction_alone"])
+    if binding["sent_fraction_alone"] > 0:  # say which dataset the every-dataset rule answers to, and why
+        typer.echo(f"the every-dataset rule is set by {binding['path']} (emulator LW/SW heating RMSE there "
+                   f"{rmse(binding['all_lw_heating_rmse_K_day'])}/{rmse(binding['all_sw_heating_rmse_K_day'])} K/day; "
+                   f"for it alone {100 * binding['sent_fraction_alone']:.1f} % of the columns are sent, "
+                   f"{100 * binding['sent_fraction']:.1f} % of its own)")  # fmt: skip

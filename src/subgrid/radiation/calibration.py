@@ -89,6 +89,8 @@ def calibrate_guard(
     coefficients = fit_error_model(terms, np.maximum(lw, sw))
     predicted = design_matrix(terms) @ coefficients
     threshold, report = choose_threshold(predicted, lw, sw, day, target_rmse_K_day, groups)
+    for dataset, scores in zip(used, report.pop("datasets"), strict=True):
+        dataset.update(scores)
     actual = np.log(np.maximum(lw, sw) + ERROR_FLOOR_K_DAY)
     report["log_error_correlation"] = float(np.corrcoef(predicted, actual)[0, 1])
     record = {

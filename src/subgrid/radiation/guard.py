@@ -199,13 +199,18 @@ def choose_threshold(
 ) -> tuple[float, dict]:  # fmt: skip
     """The largest predicted log error whose kept columns (those at or below it) keep both heating RMSEs below the
     target in every group (calibration dataset) and, with ``per_column``, lie below the first bin of predicted error
-    whose columns' LW or SW RMSE exceeds it (:func:`conditional_threshold`); and what that threshold does on these columns."""
+    whose columns' LW or SW RMSE exceeds it (:func:`conditional_threshold`); and what that threshold does on these columns,
+    in all and per group (``datasets``, in group order: its share sent and kept RMSEs, and ``sent_fraction_alone``, the
+    share of all the columns the every-dataset rule would send for that group alone: the largest is the one that binds)."""
     groups = np.zeros(len(predicted), dtype=int) if groups is None else np.asarray(groups)
     order = np.argsort(predicted, kind="stable")
     fine = np.ones(len(order), dtype=bool)
+    alone = []
     for group in np.unique(groups):
         lw_rmse, sw_rmse = _kept_rmse(order, lw, sw, day, groups == group)
-        fine &= (lw_rmse < target_rmse_K_day) & (sw_rmse < target_rmse_K_day)
+        group_fine = (lw_rmse < target_rmse_K_day) & (sw_rmse < target_rmse_K_day)
+        alone.append(1.0 - (int(np.flatnonzero(group_fine)[-1]) + 1 if group_fine.any() else 0) / len(order))
+        fine &= group_fine
     # The most columns kept with every group fine (a group's first few kept columns may not be: a noisy RMSE of a
     # handful); none fine: send everything.
     by_dataset = int(np.flatnonzero(fine)[-1]) + 1 if fine.any() else 0
@@ -220,7 +225,24 @@ def choose_threshold(
               "kept_lw_heating_rmse_K_day": float(lw_rmse[k - 1]) if k else None,
               "kept_sw_heating_rmse_K_day": float(sw_rmse[k - 1]) if k else None,
               "all_lw_heating_rmse_K_day": float(lw_rmse[-1]), "all_sw_heating_rmse_K_day": float(sw_rmse[-1])}  # fmt: skip
+    kept = np.zeros(len(order), dtype=bool)
+    kept[order[:k]] = True
+    report["datasets"] = [_dataset_report(lw, sw, day, kept, groups == group, share)
+                          for group, share in zip(np.unique(groups), alone, strict=True)]  # fmt: skip
     return threshold, report
+
+
+def _dataset_report(lw: np.ndarray, sw: np.ndarray, day: np.ndarray, kept: np.ndarray, member: np.ndarray,
+                    alone: float) -> dict:  # fmt: skip
+    """One calibration dataset's line of :func:`choose_threshold`'s report."""
+
+    def rmse(values: np.ndarray, mask: np.ndarray) -> float | None:
+        return float(np.sqrt(np.mean(values[mask] ** 2))) if mask.any() else None
+
+    return {"sent_fraction": float(1.0 - kept[member].mean()), "sent_fraction_alone": alone,
+            "all_lw_heating_rmse_K_day": rmse(lw, member), "all_sw_heating_rmse_K_day": rmse(sw, member & day),
+            "kept_lw_heating_rmse_K_day": rmse(lw, member & kept),
+            "kept_sw_heating_rmse_K_day": rmse(sw, member & kept & day)}  # fmt: skip
 
 
 @dataclass
