@@ -265,6 +265,18 @@ def test_the_cli_calibrates_on_a_directory_of_datasets(calibrated, tmp_path):
         assert 0.0 <= dataset["sent_fraction"] <= 1.0 and dataset["all_lw_heating_rmse_K_day"] > 0
     binds = max(d["sent_fraction_alone"] for d in record["calibration"]["data"]) > 0
     assert ("the every-dataset rule is set by" in result.output) == binds
+    # an empty dataset is refused by name, and the guard already there is left as it was
+    import xarray as xr
+
+    from subgrid.core.chunked import write_zarr_atomic
+
+    empty = write_zarr_atomic(xr.open_zarr(root / "calibration" / "stress.zarr").isel(column=slice(0, 0)).load(),
+                              tmp_path / "empty.zarr")  # fmt: skip
+    before = (copy / GUARD_FILE).read_bytes()
+    refused = CliRunner().invoke(app, ["guard", "calibrate", "--artifact", str(copy), "--run", str(root / "run"),
+                                       "--data", str(empty), "--data", str(root / "calibration" / "stress.zarr")])  # fmt: skip
+    assert refused.exit_code != 0 and "empty.zarr: holds no columns" in refused.output
+    assert (copy / GUARD_FILE).read_bytes() == before
 
 
 @pytest.mark.slow

@@ -73,6 +73,8 @@ def calibrate_guard(
     for path in map(Path, data):
         ds = open_radiation_dataset(path, n_levels=emulator.n_levels)
         n = ds.sizes["column"]
+        if n == 0:
+            raise InputError(f"{path}: holds no columns to calibrate on")
         picked = np.sort(rng.choice(n, min(n, max_columns), replace=False))
         block = to_tensors(ds.isel(column=picked).load())
         inputs = tuple(block[name].numpy() for name in ("level_inputs", "column_inputs", "pressure_interface_Pa"))
