@@ -205,8 +205,8 @@ def choose_threshold(
     groups = np.zeros(len(predicted), dtype=int) if groups is None else np.asarray(groups)
     order = np.argsort(predicted, kind="stable")
     fine = np.ones(len(order), dtype=bool)
-    alone = []
-    for group in np.unique(groups):
+    alone, group_ids = [], np.unique(groups)
+    for group in group_ids:
         lw_rmse, sw_rmse = _kept_rmse(order, lw, sw, day, groups == group)
         group_fine = (lw_rmse < target_rmse_K_day) & (sw_rmse < target_rmse_K_day)
         alone.append(1.0 - (int(np.flatnonzero(group_fine)[-1]) + 1 if group_fine.any() else 0) / len(order))
@@ -228,7 +228,7 @@ def choose_threshold(
     kept = np.zeros(len(order), dtype=bool)
     kept[order[:k]] = True
     report["datasets"] = [_dataset_report(lw, sw, day, kept, groups == group, share)
-                          for group, share in zip(np.unique(groups), alone, strict=True)]  # fmt: skip
+                          for group, share in zip(group_ids, alone, strict=True)]  # fmt: skip
     return threshold, report
 
 
