@@ -8,7 +8,8 @@ terrain-following lowest layers excluded). One JSON line per run (``model``, ``s
 command again and finished runs are skipped. Parts of the study can run side by side (one process per
 core, e.g. ``--models`` split in two after the data and the pre-training exist); ``--summary`` then
 writes the mean ± std tables and prints a summary line with the ratios measured in the same study
-(pre-trained fine-tune vs random init, best PrithviGW vs U-Net).
+(pre-trained fine-tune vs random init, best PrithviGW vs U-Net). ``--flux-target ad99`` learns the AD99
+scheme's fluxes on the same states instead of the resolved waves' (the simulation is shared).
 
     OMP_NUM_THREADS=2 python benchmarks/bench_gw_ablation.py --workdir /tmp/gw_study \\
         --out benchmarks/results/gw_ablation_study_cpu.jsonl --summary benchmarks/results/gw_ablation_study_cpu.md
@@ -32,6 +33,7 @@ from subgrid.core.stores import write_text_atomic
 from subgrid.gravity_waves.gridded.study import (
     CLIMATOLOGY,
     FINE_TUNED,
+    FLUX_TARGETS,
     MODELS,
     RANDOM,
     UNET,
@@ -58,12 +60,14 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="Processes for the two branch simulations.")
     parser.add_argument("--summary", type=Path, default=None, help="Write the markdown summary of the study here.")
     defaults = GWStudyConfig()
+    parser.add_argument("--flux-target", choices=FLUX_TARGETS, default=defaults.flux_target,
+                        help="resolved: the simulation's waves; ad99: the AD99 scheme's fluxes on the same states.")
     types = {f.name: f.type for f in fields(GWStudyConfig)}
     for name in SCALARS:
         kind = float if "float" in str(types[name]) else int
         parser.add_argument("--" + name.replace("_", "-"), type=kind, default=getattr(defaults, name))
     args = parser.parse_args()
-    config = replace(defaults, models=tuple(args.models), **{name: getattr(args, name) for name in SCALARS},
+    config = replace(defaults, models=tuple(args.models), flux_target=args.flux_target, **{name: getattr(args, name) for name in SCALARS},
                      **({"seeds": tuple(args.seeds)} if args.seeds else {}),
                      **({"label_fractions": tuple(args.fractions)} if args.fractions else {}))  # fmt: skip
     context = {"machine": platform.machine(), "torch_threads": torch.get_num_threads(), "device": "cpu"}

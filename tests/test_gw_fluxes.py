@@ -216,3 +216,64 @@ def test_cli_round_trip_and_nothing_written_on_error(tmp_path):
     assert result.exit_code == 2
     assert result.output.strip().splitlines() == ["error: w: units 'cm s-1'; expected Pa s-1"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.nc", "era5.nc", "fluxes.zarr"]
+
+
+def _coarse_state(top_first: bool) -> xr.Dataset:
+    """Two times of a 4 x 6 box of columns on 12 sigma levels with a westerly jet growing with height."""
+    sigma = np.linspace(0.04, 0.96, 12)
+    lat = np.array([-50.0, -10.0, 10.0, 50.0])
+    p = sigma[None, :, None, None] * np.full((2, 1, 4, 6), 1.0e5)
+    height_scale = np.log(1.0 / sigma)[None, :, None, None]
+    u = 8.0 * height_scale * np.cos(np.deg2rad(lat))[None, None, :, None] + np.arange(6)[None, None, None, :] + np.zeros((2, 1, 1, 1))
+    v = -2.0 * height_scale + np.zeros((2, 1, 4, 6)) + np.array([0.0, 3.0])[:, None, None, None]
+    t = 290.0 - 60.0 * np.minimum(height_scale, 1.2) + np.zeros((2, 1, 4, 6))
+    order = slice(None, None, 1) if top_first else slice(None, None, -1)
+    dims = ("time", "level", "lat", "lon")
+    return xr.Dataset(
+        {"u": (dims, u[:, order], {"units": "m s-1"}), "v": (dims, v[:, order], {"units": "m s-1"}),
+         "temperature": (dims, t[:, order], {"units": "K"}), "pressure": (dims, p[:, order], {"units": "Pa"}),
+         "uw_flux": (dims, np.zeros(u.shape, np.float32), {"units": "Pa"}),
+         "vw_flux": (dims, np.zeros(u.shape, np.float32), {"units": "Pa"})},
+        coords={"level": sigma[order], "lat": ("lat", lat, {"units": "degrees_north"}), "lon": np.arange(6) * 60.0},
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("top_first", [True, False])
+def test_ad99_flux_target_is_the_scheme_on_each_column_in_the_datasets_order(top_first):
+    from subgrid.gravity_waves.gridded.fluxes import ad99_flux_target
+    from subgrid.physics.ad99_scheme import AD99
+
+    ds = _coarse_state(top_first)
+    out = ad99_flux_target(ds)
+    assert out["uw_flux"].dims == ds["u"].dims and out.attrs["flux_target"] == "ad99"
+    np.testing.assert_array_equal(out["temperature"].values, ds["temperature"].values)  # the state is kept
+    # one column by the scheme itself (surface first), interfaces averaged onto levels
+    column = ds.isel(time=1, lat=0, lon=2)
+    surface_first = slice(None, None, -1) if top_first else slice(None)
+    state = {"eastward_wind": column["u"].values[None, surface_first], "northward_wind": column["v"].values[None, surface_first],
+             "air_temperature": column["temperature"].values[None, surface_first],
+             "air_pressure": column["pressure"].values[None, surface_first], "latitude": np.array([-50.0])}  # fmt: skip
+    flux = AD99().tendencies(state)["eastward_gravity_wave_momentum_flux"][0]
+    expected = 0.5 * (flux[:-1] + flux[1:])
+    got = out["uw_flux"].isel(time=1, lat=0, lon=2).values[surface_first]
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-12)
+    # physics: nothing below the launch level (near the equator the level above 315 hPa; lower poleward);
+    # westerly shear filters the eastward waves, so aloft the zonal flux is westward (negative)
+    tropics = out["uw_flux"].isel(time=1, lat=1, lon=2).values
+    assert np.all(tropics[column["pressure"].values > 4.2e4] == 0) and np.any(tropics != 0)
+    midlatitude = out["uw_flux"].isel(time=1, lat=0, lon=2).values
+    assert np.all(midlatitude[column["pressure"].values > 6.6e4] == 0)
+    assert np.any(midlatitude[(column["pressure"].values > 4.2e4) & (column["pressure"].values < 6.6e4)] != 0)
+    aloft = midlatitude[column["pressure"].values < 1.0e4]
+    assert np.all(aloft < 0) and np.abs(aloft).max() > 1e-4
+
+
+def test_ad99_flux_target_names_what_is_missing():
+    from subgrid.gravity_waves.gridded.fluxes import ad99_flux_target
+
+    with pytest.raises(InputError, match="no pressure"):
+        ad99_flux_target(_coarse_state(True).drop_vars("pressure"))
+    spoiled = _coarse_state(True)
+    spoiled["u"].attrs.pop("units")
+    with pytest.raises(InputError, match="eastward_wind: no 'units'"):
+        ad99_flux_target(spoiled)

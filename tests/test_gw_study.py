@@ -203,7 +203,23 @@ def test_the_study_writes_one_line_per_run_resumes_and_summarises(tmp_path):
     other = replace(TINY_STUDY, epochs=2, label_fractions=(1.0,), seeds=(1,), models=(CLIMATOLOGY,))
     assert len(run_gw_study(other, tmp_path / "work", results, workers=1, log=messages.append)) == 1
 
+    # the AD99 scheme's fluxes on the same states: the branches are reused, its own files and lines
+    simulated = {p: p.stat().st_mtime for p in (tmp_path / "work").glob("*labelled.zarr")}
+    ad99 = replace(TINY_STUDY, flux_target="ad99", label_fractions=(1.0,), seeds=(1,), models=(CLIMATOLOGY, UNET))
+    ad99_lines = run_gw_study(ad99, tmp_path / "work", results, workers=1, log=messages.append)
+    assert len(ad99_lines) == 2 and {line["study"] for line in ad99_lines} == {ad99.identity()} != {lines[0]["study"]}
+    assert {p: p.stat().st_mtime for p in (tmp_path / "work").glob("*labelled.zarr")} == simulated
+    test_ad99 = xr.open_zarr(tmp_path / "work" / "test_ad99.zarr")
+    assert test_ad99.attrs["flux_target"] == "ad99" and ad99_lines[0]["data"]["flux_target"] == "ad99"
+    resolved = xr.open_zarr(tmp_path / "work" / "test.zarr")
+    np.testing.assert_array_equal(test_ad99["u"].values, resolved["u"].values)  # the same states, another target
+    targets = ad99_lines[0]["data"]["target_levels"]
+    flux = test_ad99["uw_flux"].values
+    assert targets and set(targets) <= {0, 1, 2, 3, 4} and all(np.abs(flux[:, k]).max() > 0 for k in targets)
+    assert "Flux target: the AD99 scheme's" in summarise_gw_study(ad99_lines)
+
     text = summarise_gw_study(lines)
+    assert "Flux target: the simulation's resolved waves" in text
     assert "±" in text and "climatology" in text and "Does pre-training help?" in text
     assert "Target predictability" in text and "linear probe R²" in text
     assert sum("vs random init" in line for line in text.splitlines()) == 2 * 2 * 2  # fractions x scopes x variants
@@ -238,4 +254,7 @@ def test_bad_study_settings_are_refused():
     assert GWStudyConfig(convective_tilt_hours=5.0).identity() == GWStudyConfig().identity()
     assert GWStudyConfig(convective_cells=10).identity() != GWStudyConfig().identity()
     assert GWStudyConfig(convective_cells=10, source_input=False).identity() != GWStudyConfig(convective_cells=10).identity()
+    assert GWStudyConfig(flux_target="ad99").identity() != GWStudyConfig().identity()
+    with pytest.raises(InputError, match="flux_target 'era5'"):
+        GWStudyConfig(flux_target="era5")
     assert GWStudyConfig(convective_cells=10).inputs[-1] == "convective_heating" and "convective_heating" not in GWStudyConfig().inputs

@@ -19,6 +19,11 @@ Latitudes may come either way (south-to-north fields are flipped); longitudes ma
 (-180..180 is rolled to 0..360) but must cover the circle equally spaced without duplicates; the
 source grid must be equiangular with poles or Gaussian (the spectral transforms need one of
 them). Levels must be strictly monotonic. One time step is processed at a time.
+
+:func:`ad99_flux_target` gives a coarse dataset another target on the same states: the momentum
+fluxes of the Alexander-Dunkerton (1999) scheme (:mod:`subgrid.physics.ad99`) run on each coarse
+column, a deterministic function of the state an emulator sees (a parameterization's output to
+emulate, not waves resolved by the simulation).
 """
 
 from __future__ import annotations
@@ -36,6 +41,8 @@ from subgrid.core.errors import InputError
 from subgrid.core.stores import open_store
 from subgrid.core.ownership import DATASET, check_replaceable
 from subgrid.core.units import factor, to_units
+from subgrid.physics.ad99 import AD99Config
+from subgrid.physics.ad99_scheme import gw_drag_dataset
 from subgrid.physics.constants import STANDARD_GRAVITY_M_PER_S2
 from subgrid.physics.gw_fluxes import (
     DEFAULT_TRUNCATION,
@@ -251,6 +258,36 @@ def open_fields(paths: Sequence[str | Path]) -> xr.Dataset:
         return xr.combine_by_coords(datasets, combine_attrs="drop_conflicts")
     except (ValueError, xr.MergeError) as error:
         raise InputError(f"fields files do not combine by coordinates: {error}") from error
+
+
+def ad99_flux_target(ds: xr.Dataset, config: AD99Config | None = None) -> xr.Dataset:
+    """``ds`` with ``uw_flux`` and ``vw_flux`` replaced by AD99's momentum fluxes (Pa) on its own columns.
+
+    ``ds`` is a coarse dataset of this module's layout (``u``, ``v``, ``temperature``, ``pressure`` on
+    ``(time, level, lat, lon)`` with ``units``, ``lat`` in degrees north, either vertical order).
+    The scheme gives fluxes on the interfaces between levels; each level gets the mean of the two
+    around it (zero below the launch level, about 315 hPa, lower towards the poles). Everything else
+    in ``ds`` is kept; ``flux_target`` and ``ad99_settings`` attributes say where the fluxes came from.
+    """
+    missing = [name for name in ("u", "v", "temperature", "pressure") if name not in ds]
+    if missing:
+        raise InputError(f"AD99 flux target: the dataset has no {', '.join(missing)}")
+    if "lat" not in ds.coords:
+        raise InputError(f"AD99 flux target: no 'lat' coordinate (dims {tuple(ds.dims)})")
+    state = xr.Dataset({"eastward_wind": ds["u"].variable, "northward_wind": ds["v"].variable,
+                        "air_temperature": ds["temperature"].variable, "air_pressure": ds["pressure"].variable,
+                        "latitude": ("lat", ds["lat"].values, {"units": ds["lat"].attrs.get("units", "degrees_north")})})
+    drag = gw_drag_dataset(state, config or AD99Config())
+    out = ds.copy()
+    for ours, theirs in (("uw_flux", "eastward"), ("vw_flux", "northward")):
+        flux = drag[f"{theirs}_gravity_wave_momentum_flux"]
+        on_levels = 0.5 * (flux.isel(interface=slice(None, -1)) + flux.isel(interface=slice(1, None)).values)
+        on_levels = on_levels.rename(interface="level").transpose(*ds["u"].dims).astype(np.float32)
+        out[ours] = (ds["u"].dims, on_levels.values,
+                     {"units": "Pa", "long_name": f"{theirs} momentum flux of the AD99 scheme on this state "
+                      "(mean of the two interfaces around the level)"})
+    out.attrs.update(flux_target="ad99", ad99_settings=drag.attrs["ad99_settings"])
+    return out
 
 
 def generate_gw_fluxes(

@@ -16,6 +16,14 @@ pre-training) as each finishes; run it again and it skips what is done (resumabl
 3. the targets exclude the terrain-following lowest layers (sigma > ``max_target_sigma``), where the
    fluxes are dominated by flow along the slopes.
 
+**The target** (``flux_target``): ``"resolved"`` (default) is the recipe's flux of the waves the
+simulation resolves (high-passed u'ω'/(-g), coarse-grained); ``"ad99"`` is the momentum flux the
+Alexander-Dunkerton (1999) scheme gives on the same coarse states
+(:func:`~subgrid.gravity_waves.gridded.fluxes.ad99_flux_target`): a parameterization to emulate, a
+deterministic function of each column that a model can learn, where the resolved flux of this dry
+model is transient noise no probe predicts (README). Its target levels are those above the
+scheme's launch level (where the flux is not zero).
+
 The gravity-wave sources are the mountains and the daily-pulsed heating (``pulsed_heating_K_per_day``);
 with ``convective_cells`` > 0 also stochastic convection
 (:class:`~subgrid.physics.dycore.Convection`), whose heating is then an input of every model and
@@ -59,6 +67,7 @@ from subgrid.core.errors import InputError
 from subgrid.core.stores import append_json_line, read_json_lines
 from subgrid.gravity_waves.gridded.dataset import INPUTS, SOURCE_INPUTS, LatLonBox, open_gw_gridded
 from subgrid.gravity_waves.gridded.evaluation import gw_gridded_metrics, score_run
+from subgrid.gravity_waves.gridded.fluxes import ad99_flux_target
 from subgrid.gravity_waves.gridded.pretrain import STATE_INPUTS, PretrainConfig, pretrain
 from subgrid.gravity_waves.gridded.simulation import GWSimulationConfig, generate_gw_simulation_dataset
 from subgrid.gravity_waves.gridded.predictability import predictability_lines, sigma_target_levels, target_predictability
@@ -73,6 +82,8 @@ FINE_TUNED, LORA = "PrithviGW pre-trained, fine-tuned", "PrithviGW pre-trained, 
 MODELS = (CLIMATOLOGY, UNET, RANDOM, FROZEN, FROZEN_CONV, FINE_TUNED, LORA)
 PRETRAINED = (FROZEN, FROZEN_CONV, FINE_TUNED, LORA)
 SCOPES = ("global", "region")
+#: What the fluxes to learn are (module docstring): the simulation's resolved waves, or AD99 on its states.
+FLUX_TARGETS = ("resolved", "ad99")
 #: The Andes and the flow downstream of them (lat, lat, lon, lon in degrees).
 ANDES = (-50.0, 0.0, 270.0, 330.0)
 
@@ -97,6 +108,7 @@ class GWStudyConfig:
     test_days: float = 15.0
     unlabelled_days: float = 60.0
     max_target_sigma: float = 0.85
+    flux_target: str = "resolved"
     #: The gravity-wave sources besides the mountains: the fixed daily-pulsed heating (0: off) and
     #: stochastic convective cells (0: none; their heating is an input of every model when ``source_input``).
     pulsed_heating_K_per_day: float = 10.0
@@ -139,6 +151,8 @@ class GWStudyConfig:
             raise InputError(f"label_fractions {self.label_fractions}: each must be in (0, 1]")
         if not self.seeds:
             raise InputError("seeds: give at least one")
+        if self.flux_target not in FLUX_TARGETS:
+            raise InputError(f"flux_target {self.flux_target!r}: expected one of {list(FLUX_TARGETS)}")
         if min(self.train_days, self.test_days, self.unlabelled_days, self.validation_days) <= 0 or self.gap_days < 0:
             raise InputError("train_days, test_days, unlabelled_days, validation_days must be > 0 and gap_days >= 0")
         if self.validation_days >= self.train_days:
@@ -173,7 +187,8 @@ class GWStudyConfig:
 
 
 #: Settings added after the first studies ran, with the value those studies had implicitly.
-_ADDED_SETTINGS = {"pulsed_heating_K_per_day": 10.0, "convective_cells": 0, "max_steps": None, "pretrain_max_steps": None}
+_ADDED_SETTINGS = {"pulsed_heating_K_per_day": 10.0, "convective_cells": 0, "max_steps": None, "pretrain_max_steps": None,
+                   "flux_target": "resolved"}
 #: Settings that only matter with convective cells (also added after the first studies).
 _CONVECTIVE_SETTINGS = ("convective_peak_K_per_day", "convective_lifetime_hours", "convective_tilt_hours", "source_input")
 
@@ -228,15 +243,26 @@ def prepare_study_data(config: GWStudyConfig, workdir: str | Path, *, workers: i
                 generate_gw_simulation_dataset(*job)
         log(f"branches simulated in {(time.perf_counter() - started) / 60:.1f} min")
     labelled = xr.open_zarr(workdir / "labelled.zarr")
+    if config.flux_target == "ad99":
+        started = time.perf_counter()
+        labelled = ad99_flux_target(labelled.load())
+        log(f"AD99 fluxes on the labelled record in {(time.perf_counter() - started) / 60:.1f} min")
     steps_per_day = 24 / config.output_interval_hours
     n_train, n_gap = round(config.train_days * steps_per_day), round(config.gap_days * steps_per_day)
-    paths = {"train": workdir / "train.zarr", "test": workdir / "test.zarr"}
+    suffix = _data_suffix(config)
+    paths = {"train": workdir / f"train{suffix}.zarr", "test": workdir / f"test{suffix}.zarr"}
     parts = {"train": np.arange(n_train), "test": np.arange(n_train + n_gap, labelled.sizes["time"])}
     for name, path in paths.items():
         if not path.exists():
             write_zarr_atomic(labelled.isel(time=parts[name]).load(), path, __name__)
     sigma = labelled["level"].values
     target_levels = sigma_target_levels(labelled, config.max_target_sigma)
+    if config.flux_target == "ad99":  # below the launch level the scheme's flux is zero: nothing to learn there
+        train_flux = labelled[["uw_flux", "vw_flux"]].isel(time=parts["train"])
+        carries = (abs(train_flux["uw_flux"]) + abs(train_flux["vw_flux"])).max([d for d in train_flux.dims if d != "level"])
+        target_levels = [k for k in target_levels if float(carries[k]) > 0]
+        if not target_levels:
+            raise InputError("flux_target 'ad99': the scheme's flux is zero on every target level of the training period")
     spinup = read_spinup(spinup_dir)
     predictability = target_predictability(*(labelled.isel(time=parts[name]).load() for name in ("train", "test")),
                                            target_levels, nonlinear=True)  # the data just written, not read back
@@ -247,10 +273,16 @@ def prepare_study_data(config: GWStudyConfig, workdir: str | Path, *, workers: i
         "stationarity": spinup["verdict"], "labelled_times": {"train": int(n_train), "gap": int(n_gap),
                                                               "test": int(parts["test"].size)},
         "uw_flux_rms_first_second_half_of_labelled_record": _flux_rms_by_half(labelled),
+        "flux_target": config.flux_target,
         "target_levels": target_levels, "excluded_levels_sigma": [float(s) for s in sigma[sigma > config.max_target_sigma]],
         "predictability": predictability,
     }  # fmt: skip
     return StudyData(paths["train"], paths["test"], workdir / "unlabelled.zarr", target_levels, description)
+
+
+def _data_suffix(config: GWStudyConfig) -> str:
+    """The study's train / test / label files are named by their target: studies of both share a work directory."""
+    return "" if config.flux_target == "resolved" else f"_{config.flux_target}"
 
 
 def label_subset(train: Path, fraction: float, config: GWStudyConfig, out: Path) -> tuple[Path, int, float]:
@@ -353,7 +385,7 @@ def run_gw_study(config: GWStudyConfig, workdir: str | Path, results: str | Path
             "pretraining_minutes": round(pretraining.get("training_seconds", 0) / 60, 2)}  # fmt: skip
     for fraction in config.label_fractions:
         subset, n_labelled, validation_fraction = label_subset(data.train, fraction, config,
-                                                               workdir / f"labels_{fraction:g}.zarr")
+                                                               workdir / f"labels{_data_suffix(config)}_{fraction:g}.zarr")
         for seed in config.seeds:
             for model in config.models:
                 if (model, seed, fraction) in done or (model == CLIMATOLOGY and seed != config.seeds[0]):
@@ -498,7 +530,10 @@ def summarise_gw_study(lines: list[dict]) -> str:
     data = lines[0]["data"]
     best = {scope: max((line for line in lines if line["model"] != CLIMATOLOGY and line[scope]["r2"] is not None),
                        key=lambda line: line[scope]["r2"], default=None) for scope in SCOPES}  # fmt: skip
+    target = {"resolved": "the simulation's resolved waves (high-passed u'ω'/(-g), coarse-grained)",
+              "ad99": "the AD99 scheme's fluxes on the coarse states (a parameterization to emulate)"}
     parts = [
+        f"Flux target: {target[data.get('flux_target', 'resolved')]}.",
         f"Spin-up {data['spinup_days']} days (stationary: {data['stationary']}); labelled times train / gap / test "
         f"{data['labelled_times']['train']} / {data['labelled_times']['gap']} / {data['labelled_times']['test']}; "
         f"uw_flux rms first / second half of the labelled record {data['uw_flux_rms_first_second_half_of_labelled_record']} Pa; "
