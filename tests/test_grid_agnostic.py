@@ -4,6 +4,7 @@ exported with a free level count, and run through the Python runtime on grids it
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -11,7 +12,14 @@ import torch
 
 from subgrid.core.config import ConfigError
 from subgrid.core.errors import InputError
-from subgrid.models.radiation import LOG_PRESSURE_NODES, heating_from_fluxes, log_pressure_weights
+from subgrid.models.radiation import (
+    LOG_PRESSURE_NODES,
+    TOP_HEAD_LAYERS,
+    TOP_HEATING_SCALE_K_DAY,
+    heating_from_fluxes,
+    log_pressure_weights,
+    top_layer_features,
+)
 from subgrid.physics.rrtmg import radiative_transfer_arrays
 from subgrid.physics.schema import RADIATION_INPUTS, RADIATION_OUTPUTS
 from subgrid.radiation.columns import ColumnSamplerConfig, sample_columns
@@ -21,6 +29,7 @@ from subgrid.radiation.training import (
     RadiationTrainingConfig,
     build_emulator,
     fit_statistics,
+    fit_top_head,
     load_emulator,
     train_radiation,
 )
@@ -116,6 +125,76 @@ def test_exported_artifact_takes_any_grid_and_equals_the_eager_model(emulator, t
             module(block["level_inputs"], block["column_inputs"], block["pressure_interface_Pa"][:, :-1])
 
 
+def _with_top_head(emulator, lw_K_day: float = -20.0, sw_K_day: float = 6.0):
+    """``emulator`` with a top-layer head (width 16) that says the top layer's net LW heating is ``lw_K_day`` and
+    the top layers' net SW heating per unit relative insolation is ``sw_K_day``."""
+    headed = build_emulator("rescnn", {**OPTIONS, "top_head_width": 16}, None)
+    missing, unexpected = headed.load_state_dict(emulator.state_dict(), strict=False)
+    assert not unexpected and missing and all(key.startswith("top_head.") for key in missing)
+    with torch.no_grad():
+        headed.top_head[-1].weight.zero_()
+        headed.top_head[-1].bias.copy_(torch.tensor([lw_K_day] + [sw_K_day] * TOP_HEAD_LAYERS) / TOP_HEATING_SCALE_K_DAY)
+    return headed.eval()
+
+
+def test_top_layer_head_sets_the_top_layers_net_heating_from_their_own_state(emulator):
+    block = to_tensors(_labelled(6, ColumnSamplerConfig(n_levels=30, top_pressure_Pa=10.0), seed=3), targets=False)
+    inputs = (block["level_inputs"], block["column_inputs"], block["pressure_interface_Pa"])
+    with torch.no_grad():
+        fluxes, heating = emulator(*inputs)
+        headed_fluxes, headed = _with_top_head(emulator, lw_K_day=-33.0, sw_K_day=6.0)(*inputs)
+        relative = emulator.insolation_W_per_m2(block["column_inputs"]) / emulator.solar_constant_W_per_m2
+        features = top_layer_features(*inputs)
+        assert features.shape == (6, 5 * TOP_HEAD_LAYERS + 3) and torch.isfinite(features).all()
+        deeper = block["level_inputs"].clone()
+        deeper[:, 0, : -TOP_HEAD_LAYERS] += 5.0  # warmer below the top three layers: the head sees nothing of it
+        torch.testing.assert_close(top_layer_features(deeper, *inputs[1:]), features)
+        warmer_top = block["level_inputs"].clone()
+        warmer_top[:, 0, -1] += 5.0
+        assert not torch.allclose(top_layer_features(warmer_top, *inputs[1:]), features)
+    assert (relative > 0).any() and (relative == 0).any()  # day and night columns
+    k = TOP_HEAD_LAYERS
+    # surface first: the top layers are the last. LW: the top layer's is the head's, the rest the backbone's;
+    # SW: the top three layers' are the head's times S/S0 (0 at night), the rest the backbone's
+    torch.testing.assert_close(headed[:, 0, -1], torch.full((6,), -33.0), rtol=1e-4, atol=1e-3)
+    torch.testing.assert_close(headed[:, 0, :-1], heating[:, 0, :-1], rtol=1e-4, atol=1e-3)
+    torch.testing.assert_close(headed[:, 1, -k:], 6.0 * relative[:, None].expand(-1, k), rtol=1e-3, atol=1e-2)
+    torch.testing.assert_close(headed[:, 1, :-k], heating[:, 1, :-k], rtol=1e-4, atol=1e-3)
+    torch.testing.assert_close(headed, heating_from_fluxes(headed_fluxes, block["pressure_interface_Pa"]))
+
+
+def test_the_top_layer_head_is_fitted_to_the_top_layers_net_heating(emulator):
+    batches = [to_tensors(_labelled(200, grid, seed=7 + i)) for i, grid in enumerate(GRIDS)]
+    headed = _with_top_head(emulator)
+    fit = fit_top_head(headed, batches, steps=1500)
+    truth = torch.cat([b["heating"][:, 0, -1] for b in batches])
+    assert fit["columns"] == 400 and fit["std_K_day"] == pytest.approx(float(truth.std()), rel=1e-3)
+    assert fit["rmse_K_day"] < 0.5 * fit["std_K_day"]  # a local function of the top layers' state
+    held_out = to_tensors(_labelled(50, GRIDS[0], seed=99))
+    with torch.no_grad():
+        _, heating = headed(held_out["level_inputs"], held_out["column_inputs"], held_out["pressure_interface_Pa"])
+    error = float((heating[:, 0, -1] - held_out["heating"][:, 0, -1]).pow(2).mean().sqrt())
+    assert error < 0.5 * float(held_out["heating"][:, 0, -1].std())
+    day = held_out["column_inputs"][:, 5] > 0
+    sw_error = (heating[day, 1, -TOP_HEAD_LAYERS:] - held_out["heating"][day, 1, -TOP_HEAD_LAYERS:]).pow(2).mean().sqrt()
+    assert len(fit["sw_rmse_K_day"]) == TOP_HEAD_LAYERS and float(sw_error) < 0.5 * float(held_out["heating"][day, 1, -1].std())
+    with pytest.raises(InputError, match="no top-layer head"):
+        fit_top_head(emulator, batches)
+
+
+@pytest.mark.parametrize("fmt", ["torchscript", "onnx"])
+def test_an_emulator_with_a_top_layer_head_exports_with_a_free_level_count(emulator, tmp_path, fmt):
+    headed = _with_top_head(emulator, lw_K_day=-12.0)
+    out = export_emulator(headed, {**DESCRIPTION, "model_options": {**OPTIONS, "top_head_width": 16}}, tmp_path / fmt, fmt)
+    runtime = Emulator.load(out, threads=1, ood_guard=False)
+    for n_levels in (12, 40):
+        ds = sample_columns(4, np.random.default_rng(n_levels), ColumnSamplerConfig(n_levels=n_levels))
+        block = to_tensors(ds, targets=False)
+        with torch.no_grad():
+            _, heating = headed(block["level_inputs"], block["column_inputs"], block["pressure_interface_Pa"])
+        np.testing.assert_allclose(runtime.tendencies(ds)["lw_heating_rate"].values, heating[:, 0].numpy(), rtol=1e-3, atol=1e-3)
+
+
 @pytest.mark.slow
 def test_training_on_two_grids_makes_one_model_for_both(tmp_path):
     from subgrid.core.chunked import write_zarr_atomic
@@ -140,6 +219,26 @@ def test_training_on_two_grids_makes_one_model_for_both(tmp_path):
             fluxes, _ = model(block["level_inputs"], block["column_inputs"], block["pressure_interface_Pa"])
         relative = float((fluxes - block["fluxes"]).abs().mean() / block["fluxes"].abs().mean())
         assert relative < 0.5  # two epochs: far from skilful, but trained, on both grids
+    # fine-tuned with a top-layer head the first run had not: the backbone starts from it, the head from zero
+    headed = RadiationTrainingConfig(model_options={**OPTIONS, "top_head_width": 8}, epochs=1, batch_size=64,
+                                     vertical_grid="any")  # fmt: skip
+    train_radiation(paths[0], tmp_path / "headed", headed, extra_data=[paths[1]], init_from=tmp_path / "run", progress=False)
+    tuned, described = load_emulator(tmp_path / "headed")
+    assert described["model_options"]["top_head_width"] == 8 and tuned.top_head is not None
+    fit = described["top_head_fit"]  # fitted on every training column's top layer before the fine-tune
+    assert fit["columns"] == 300 + 400 and fit["rmse_K_day"] < 0.5 * fit["std_K_day"]
+    # a run that has a head keeps it: fine-tuned again, the backbone moves and the head is held as fitted
+    train_radiation(paths[0], tmp_path / "again", headed, extra_data=[paths[1]], init_from=tmp_path / "headed", progress=False)
+    again, described_again = load_emulator(tmp_path / "again")
+    assert described_again["top_head_fit"] is None
+    for name, value in tuned.top_head.state_dict().items():
+        torch.testing.assert_close(again.top_head.state_dict()[name], value, rtol=0, atol=0)
+    assert not torch.equal(next(again.backbone.parameters()), next(tuned.backbone.parameters()))
+    with pytest.raises(InputError, match="init_from: .* has model_options"):
+        train_radiation(paths[0], tmp_path / "other", replace(headed, model_options={"width": 4, "depth": 2}),
+                        extra_data=[paths[1]], init_from=tmp_path / "headed", progress=False)  # fmt: skip
+    with pytest.raises(ConfigError, match="top_head_width: a width >= 0"):
+        RadiationTrainingConfig(model_options={**OPTIONS, "top_head_width": -1}, vertical_grid="any")
 
 
 def test_extra_data_directory_expands_to_its_datasets(tmp_path):

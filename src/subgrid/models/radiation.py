@@ -31,6 +31,19 @@ interpolation in ln p (:func:`log_pressure_weights`), and its backbone is a conv
 (length-free), so one set of weights takes any number of layers, any top and any surface
 pressure. What it predicts per layer (heating contributions, K/day) is intensive, so its meaning
 does not depend on how thick the layer is; the fluxes are integrated on the caller's grid.
+
+The top layer. Its cooling is mostly emission to space, set by its own temperature, absorber
+amounts and thickness; a convolution over levels sees it at the edge of its padding and through
+z-scores at its pressure, and got it wrong on every shifted set (issue 18: 62 % of the LW MSE on
+CO2 at 2-4x, warm by 0.6-5.9 K/day; on a coarse 3.9 Pa-top grid the top three layers hold half the
+SW MSE). With ``top_head_width`` > 0 a small MLP (the *top-layer head*) gives the net LW heating of
+the top layer and the net SW heating per unit relative insolation of the top :data:`TOP_HEAD_LAYERS`
+layers from their physical state (:func:`top_layer_features`), in units of
+:data:`TOP_HEATING_SCALE_K_DAY`; each such layer's down contribution becomes its up contribution
+minus that net, so fluxes and heating
+stay energy-consistent (the downward fluxes below carry the emission and absorption the nets
+imply). The trainer fits the head to the training columns' top layers before anything else
+(:func:`subgrid.radiation.training.fit_top_head`).
 """
 
 from __future__ import annotations
@@ -144,6 +157,53 @@ def derived_level_features(level_inputs: torch.Tensor, pressure_interface_Pa: to
     return torch.cat([torch.log(dp).unsqueeze(1), torch.log1p(paths)], dim=1)
 
 
+#: Layers under the model top whose own state the top-layer head reads (``RadiationEmulator(top_head_width=...)``)
+#: and whose net SW heating it gives; of LW it gives the top layer's alone (measured on ``ga5c``, fitted alone: with
+#: the next two layers' LW as well its top-layer LW fit was 0.73 K/day RMSE against 0.50, and those two layers were
+#: worse than the backbone's on every shifted set but the low tops).
+TOP_HEAD_LAYERS = 3
+_TEMPERATURE = _LEVEL_NAMES.index("air_temperature")
+_CO2 = _COLUMN_NAMES.index("co2_mole_fraction")
+
+
+def top_layer_features(level_inputs: torch.Tensor, column_inputs: torch.Tensor,
+                       pressure_interface_Pa: torch.Tensor) -> torch.Tensor:
+    """``[B, 5 TOP_HEAD_LAYERS + 3]``: the top layers' T, ln O3, ln q, ln Δp, ln p at their upper interface, and ln CO2,
+    Ts, cos Z, scaled to O(1).
+
+    Physical values, not the backbone's per-pressure z-scores: the top layer's cooling to space is
+    a function of its own temperature, absorber amounts and thickness (what a z-score at its
+    pressure hides), whatever the grid. Layers surface first, so the top ones are the last.
+    """
+    k = TOP_HEAD_LAYERS
+    top = level_inputs[:, :, -k:]
+    dp = pressure_interface_Pa[:, -k - 1:-1] - pressure_interface_Pa[:, -k:]
+    per_layer = torch.stack([
+        top[:, _TEMPERATURE] / 250.0 - 1.0,
+        torch.log(torch.clamp(top[:, _O3], min=1e-12)) + 12.0,
+        torch.log(torch.clamp(top[:, _Q], min=1e-12)) + 13.0,
+        torch.log(torch.clamp(dp, min=1e-3)) - 2.0,
+        torch.log(torch.clamp(pressure_interface_Pa[:, -k:], min=0.1)) - 3.0,  # each layer's upper interface
+    ], dim=1)  # fmt: skip
+    column = torch.stack([
+        torch.log(torch.clamp(column_inputs[:, _CO2], min=1e-12)) + 7.8,
+        column_inputs[:, _SURFACE_TEMPERATURE] / 290.0 - 1.0,
+        column_inputs[:, _COS_ZENITH],
+    ], dim=1)  # fmt: skip
+    return torch.cat([per_layer.flatten(1), column], dim=1)
+
+
+#: The unit of the top-layer head's output (K/day of net LW heating; the top layer's spread is ~18 K/day).
+TOP_HEATING_SCALE_K_DAY = 20.0
+
+
+def _top_head(width: int) -> nn.Module:
+    """An MLP from :func:`top_layer_features` to the top layer's net LW heating and the top layers' net SW heating
+    per unit relative insolation (``1 + TOP_HEAD_LAYERS`` values, SW surface first) / :data:`TOP_HEATING_SCALE_K_DAY`."""
+    return nn.Sequential(nn.Linear(5 * TOP_HEAD_LAYERS + 3, width), nn.SiLU(), nn.Linear(width, width), nn.SiLU(),
+                         nn.Linear(width, 1 + TOP_HEAD_LAYERS))  # fmt: skip
+
+
 def _transform(x: torch.Tensor, log_mask: torch.Tensor, log1p_mask: torch.Tensor) -> torch.Tensor:
     """Apply per-feature logs along dim 1 (masks shaped to broadcast against ``x``)."""
     x = torch.where(log_mask, torch.log(torch.clamp(x, min=1e-12)), x)
@@ -158,9 +218,11 @@ class RadiationEmulator(nn.Module):
     :data:`LOG_PRESSURE_NODES` instead of one per level.
     """
 
-    def __init__(self, backbone: nn.Module, n_levels: int | None, solar_constant_W_per_m2: float = 1367.0) -> None:
+    def __init__(self, backbone: nn.Module, n_levels: int | None, solar_constant_W_per_m2: float = 1367.0,
+                 top_head_width: int = 0) -> None:
         super().__init__()
         self.backbone = backbone
+        self.top_head = _top_head(top_head_width) if top_head_width > 0 else None
         self.n_levels = n_levels
         self.grid_agnostic = n_levels is None
         n_profile = len(LOG_PRESSURE_NODES) if n_levels is None else n_levels
@@ -254,9 +316,24 @@ class RadiationEmulator(nn.Module):
 
         heating_std = self.profiles(self.heating_std, level_inputs)
         contributions = y[:, :4] * heating_std + self.profiles(self.heating_mean, level_inputs)
+        if self.top_head is not None:  # the top layers' net heating from their own state (module docstring)
+            lw, sw = self.top_layer_heating(level_inputs, column_inputs, pressure_interface_Pa)
+            k = TOP_HEAD_LAYERS
+            lw_down = torch.cat([contributions[:, 1, :-1], contributions[:, 0, -1:] - lw.unsqueeze(-1)], dim=-1)
+            sw_down = torch.cat([contributions[:, 3, :-k], contributions[:, 2, -k:] - sw], dim=-1)
+            contributions = torch.stack([contributions[:, 0], lw_down, contributions[:, 2], sw_down], dim=1)
         anchors = y[:, 4:].mean(dim=-1) * self.anchor_std + self.anchor_mean
         fluxes = self.fluxes_from_contributions(contributions, anchors, column_inputs, pressure_interface_Pa)
         return fluxes, heating_from_fluxes(fluxes, pressure_interface_Pa)
+
+    def top_layer_heating(
+        self, level_inputs: torch.Tensor, column_inputs: torch.Tensor, pressure_interface_Pa: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The top-layer head's net LW heating of the top layer ``[B]`` (K/day) and net SW heating of the top
+        :data:`TOP_HEAD_LAYERS` layers ``[B, K]`` (K/day per unit relative insolation S/S0, surface first)."""
+        assert self.top_head is not None
+        out = self.top_head(top_layer_features(level_inputs, column_inputs, pressure_interface_Pa)) * TOP_HEATING_SCALE_K_DAY
+        return out[:, 0], out[:, 1:]
 
     def fluxes_from_contributions(
         self,
