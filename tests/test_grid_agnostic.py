@@ -234,6 +234,18 @@ def test_training_on_two_grids_makes_one_model_for_both(tmp_path):
     for name, value in tuned.top_head.state_dict().items():
         torch.testing.assert_close(again.top_head.state_dict()[name], value, rtol=0, atol=0)
     assert not torch.equal(next(again.backbone.parameters()), next(tuned.backbone.parameters()))
+    # epochs 0: the head is fitted and nothing else moves; refused (before anything is written) for anything else
+    train_radiation(paths[0], tmp_path / "head_only", replace(headed, epochs=0), extra_data=[paths[1]],
+                    init_from=tmp_path / "run", progress=False)  # fmt: skip
+    head_only, described_head_only = load_emulator(tmp_path / "head_only")
+    assert described_head_only["trained_epochs"] == 0 and described_head_only["top_head_fit"]["columns"] == 700
+    for name, value in model.backbone.state_dict().items():
+        torch.testing.assert_close(head_only.backbone.state_dict()[name], value, rtol=0, atol=0)
+    for init_from, out in ((None, "no_start"), (tmp_path / "headed", "has_head")):
+        with pytest.raises(InputError, match="epochs: 0 only adds a top-layer head"):
+            train_radiation(paths[0], tmp_path / out, replace(headed, epochs=0), extra_data=[paths[1]], init_from=init_from,
+                            progress=False)  # fmt: skip
+        assert not (tmp_path / out).exists()
     with pytest.raises(InputError, match="init_from: .* has model_options"):
         train_radiation(paths[0], tmp_path / "other", replace(headed, model_options={"width": 4, "depth": 2}),
                         extra_data=[paths[1]], init_from=tmp_path / "headed", progress=False)  # fmt: skip

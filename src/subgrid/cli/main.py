@@ -272,7 +272,7 @@ def train_radiation_command(
     model: str = typer.Option(None, "--model", help=model_help(RadiationTrainingConfig)),
     config_file: Path = typer.Option(None, "--config", help="YAML training config (keys of RadiationTrainingConfig)."),
     model_option: list[str] = typer.Option([], "--model-option", help="Backbone option KEY=VALUE, e.g. width=32 (repeatable)."),
-    epochs: int = config_option(RadiationTrainingConfig, "epochs", "--epochs", "Maximum epochs (cosine schedule length)", min=1),
+    epochs: int = config_option(RadiationTrainingConfig, "epochs", "--epochs", "Maximum epochs (cosine schedule length); 0: only fit a top-layer head added to the --init-from run", min=0),
     optimizer: str = config_option(RadiationTrainingConfig, "optimizer", "--optimizer", "sgd (momentum, the seed study's) | adamw"),
     learning_rate: float = config_option(RadiationTrainingConfig, "learning_rate", "--lr", "Peak learning rate"),
     batch_size: int = config_option(RadiationTrainingConfig, "batch_size", "--batch-size", "Columns per batch", min=1),

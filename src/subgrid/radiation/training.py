@@ -125,6 +125,8 @@ class RadiationTrainingConfig(TrainingConfig, TrainingHardware):
     def __post_init__(self) -> None:
         checks = {
             **self._optimisation_checks(),
+            # 0: only fit a top-layer head added to a trained run (train_radiation refuses anything else)
+            "epochs": isinstance(self.epochs, int) and self.epochs >= 0,
             **self._hardware_checks(),
             "optimizer": self.optimizer in get_args(Optimizer),
             "momentum": 0 <= self.momentum < 1,
@@ -553,6 +555,10 @@ def train_radiation(
     n_columns = ds.sizes["column"]
     extra_described = _check_extra_data(extra_paths, ds, n_levels)
     start = None if init_from is None else _fine_tuning_start(Path(init_from), config, data, n_levels)
+    if config.epochs == 0 and (start is None or start[0].top_head is not None
+                               or not config.model_options.get(TOP_HEAD_OPTION)):  # fmt: skip
+        raise InputError("epochs: 0 only adds a top-layer head to a trained run (--init-from a run without one and "
+                         f"model_options {TOP_HEAD_OPTION}); anything else needs epochs >= 1")
     provenance = {
         "init_from": None if init_from is None else str(Path(init_from).resolve()),
         "extra_data": extra_described,
@@ -633,6 +639,13 @@ def train_radiation(
             write_text_atomic(run / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
             write_text_atomic(run / "model.json", json.dumps(description, indent=2))
 
+    if config.epochs == 0:  # the head was fitted above; nothing else trains
+        if writer:
+            save_weights(module.emulator, run / "model.safetensors")
+            description.update(trained_epochs=0, best_val_loss=None, torch_threads=torch.get_num_threads(),
+                               training_processes=trainer.world_size, precision=config.precision)  # fmt: skip
+            write_text_atomic(run / "model.json", json.dumps(description, indent=2))
+        return TrainingReport(run, 0, 0.0, float("nan"), resuming, trainer.global_rank)
     started_at = time.perf_counter()
     trainer.fit(module, datamodule=datamodule, ckpt_path=last if resuming else None, weights_only=True)
     seconds = time.perf_counter() - started_at
