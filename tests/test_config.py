@@ -68,7 +68,7 @@ def one_line_error(tmp_path: Path, cls: type, text: str) -> str:
         ("epoch: 3\n", "unknown key(s) epoch"),
         ("epochs: [1, 2\n", "line 2, column 1: not valid YAML"),
         ("- 1\n- 2\n", "expected a mapping of settings, got list [1, 2]"),
-        ("epochs: 0\n", "invalid epochs=0"),
+        ("epochs: -1\n", "invalid epochs=-1"),
     ],
 )
 def test_a_wrong_value_is_one_line_naming_key_expected_and_given(tmp_path, text, message):
