@@ -89,6 +89,14 @@ VerticalGrid = Literal["fixed", "any"]
 TOP_HEAD_OPTION = "top_head_width"
 
 
+def _top_head_width(options: dict, where: str) -> int:
+    """The top-layer head's width in ``options`` (0: none); a ConfigError naming it otherwise."""
+    width = options.get(TOP_HEAD_OPTION, 0)
+    if not (isinstance(width, int) and not isinstance(width, bool) and width >= 0):
+        raise ConfigError(where, f"model_options.{TOP_HEAD_OPTION}: a width >= 0 (0: no head), got {width!r}")
+    return width
+
+
 @dataclass(frozen=True)
 class RadiationTrainingConfig(TrainingConfig, TrainingHardware):
     """Training settings; YAML files are parsed strictly (an unknown key is an error)."""
@@ -139,9 +147,7 @@ class RadiationTrainingConfig(TrainingConfig, TrainingHardware):
         }
         self._require(checks)
         self._check_backbone()
-        width = self.model_options.get(TOP_HEAD_OPTION, 0)
-        if not (isinstance(width, int) and not isinstance(width, bool) and width >= 0):
-            raise ConfigError(self.config_name, f"model_options.{TOP_HEAD_OPTION}: a width >= 0 (0: no head), got {width!r}")
+        _top_head_width(self.model_options, self.config_name)
         if self.vertical_grid == "any" and self.backbones[self.model].sized_by_levels:
             raise ConfigError(
                 self.config_name,
@@ -156,14 +162,12 @@ class RadiationTrainingConfig(TrainingConfig, TrainingHardware):
 
 def build_emulator(model: str, model_options: dict, n_levels: int | None) -> RadiationEmulator:
     """The emulator around backbone ``model``; ``n_levels`` None: grid-agnostic. ``model_options`` go to the
-    backbone, except :data:`TOP_HEAD_OPTION` (the head that corrects the top layer from its own state)."""
+    backbone, except :data:`TOP_HEAD_OPTION` (the head that gives the top layers' heating from their own state)."""
     if n_levels is None and RADIATION_BACKBONES[model].sized_by_levels:
         raise ConfigError("n_levels", f"null (any grid) needs a backbone whose weights do not depend on the level "
                                       f"count; {model!r} is sized by it")  # fmt: skip
-    options = dict(model_options)
-    top_head_width = options.pop(TOP_HEAD_OPTION, 0)
-    if not (isinstance(top_head_width, int) and not isinstance(top_head_width, bool) and top_head_width >= 0):
-        raise ConfigError("model_options", f"{TOP_HEAD_OPTION}: a width >= 0 (0: no head), got {top_head_width!r}")
+    top_head_width = _top_head_width(model_options, "model_options")
+    options = _backbone_options(model_options)
     in_channels = len(LEVEL_FEATURES) + len(DERIVED_LEVEL_FEATURES) + len(COLUMN_FEATURES)
     backbone = RADIATION_BACKBONES.build(model, in_channels, N_OUTPUT_CHANNELS, options, n_levels)
     return RadiationEmulator(backbone, n_levels, top_head_width=top_head_width)
