@@ -8,11 +8,13 @@ by its interpolation weights, fitted on every grid's columns together.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 
 from subgrid.core.errors import InputError
 from subgrid.models.radiation import RadiationEmulator
+from subgrid.radiation.training_data import ColumnStream, chunk_slices, open_radiation_dataset
 
 #: Per-level input σ is floored at this fraction of the feature's σ over all levels.
 LEVEL_STD_FLOOR = 0.1
@@ -112,3 +114,26 @@ def fit_statistics(
     flux_scale = [spread("fluxes", c, daytime=c >= 2) for c in range(4)]
     heating_scale = [spread("heating", 0, daytime=False), spread("heating", 1, daytime=True)]
     return {"flux_scale": flux_scale, "heating_scale": heating_scale}
+
+
+def _statistics_batch(path: str, slices: list[slice], seed: int, n_columns: int) -> dict[str, torch.Tensor]:
+    """The first ``n_columns`` of a shuffled pass over ``slices`` of dataset ``path``."""
+    picked, total = [], 0
+    for batch in ColumnStream(path=path, slices=slices, batch_size=4096, seed=seed):
+        picked.append(batch)
+        total += batch["fluxes"].shape[0]
+        if total >= n_columns:
+            break
+    return {k: torch.cat([b[k] for b in picked])[:n_columns] for k in picked[0]}
+
+
+def statistics_batches(train: ColumnStream, extra_paths: Sequence[Path], config):
+    """The training sample the statistics are fitted on: the main dataset's ``config.statistics_columns`` (a fixed
+    ``config.vertical_grid``), or as many of every dataset (``any``: every grid's columns shape the log-pressure
+    tables; also the top-layer head's fit)."""
+    main = _statistics_batch(train.path, train.slices, train.seed, config.statistics_columns)
+    if config.vertical_grid == "fixed":
+        return main
+    extra = [_statistics_batch(str(path), chunk_slices(open_radiation_dataset(path, check_finite=False)), train.seed,
+                               config.statistics_columns) for path in dict.fromkeys(extra_paths)]  # fmt: skip
+    return [main, *extra]

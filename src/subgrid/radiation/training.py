@@ -52,12 +52,10 @@ from subgrid.models.radiation import (
     FLUXES,
     LEVEL_FEATURES,
     N_OUTPUT_CHANNELS,
-    TOP_HEAD_LAYERS,
-    TOP_HEATING_SCALE_K_DAY,
     RadiationEmulator,
-    top_layer_features,
 )
-from subgrid.radiation.statistics import fit_statistics
+from subgrid.radiation.statistics import fit_statistics, statistics_batches
+from subgrid.radiation.top_head import TOP_HEAD_OPTION, backbone_options, fit_top_head, top_head_width
 from subgrid.radiation.training_data import ColumnStream, chunk_slices, open_radiation_dataset, split_chunks
 from subgrid.training.runs import (
     TrainingConfig,
@@ -83,18 +81,6 @@ Optimizer = Literal["sgd", "adamw"]
 #: ``any``: one emulator for every pressure grid (log-pressure normalisation tables, a length-free
 #: backbone); the datasets may then have different grids (:mod:`subgrid.models.radiation`).
 VerticalGrid = Literal["fixed", "any"]
-
-
-#: The model option of the emulator itself (not the backbone's): the width of its top-layer head (0 or absent: none).
-TOP_HEAD_OPTION = "top_head_width"
-
-
-def _top_head_width(options: dict, where: str) -> int:
-    """The top-layer head's width in ``options`` (0: none); a ConfigError naming it otherwise."""
-    width = options.get(TOP_HEAD_OPTION, 0)
-    if not (isinstance(width, int) and not isinstance(width, bool) and width >= 0):
-        raise ConfigError(where, f"model_options.{TOP_HEAD_OPTION}: a width >= 0 (0: no head), got {width!r}")
-    return width
 
 
 @dataclass(frozen=True)
@@ -133,8 +119,7 @@ class RadiationTrainingConfig(TrainingConfig, TrainingHardware):
     def __post_init__(self) -> None:
         checks = {
             **self._optimisation_checks(),
-            # 0: only fit a top-layer head added to a trained run (train_radiation refuses anything else)
-            "epochs": isinstance(self.epochs, int) and self.epochs >= 0,
+            "epochs": isinstance(self.epochs, int) and self.epochs >= 0,  # 0: fit an added top-layer head only
             **self._hardware_checks(),
             "optimizer": self.optimizer in get_args(Optimizer),
             "momentum": 0 <= self.momentum < 1,
@@ -147,7 +132,7 @@ class RadiationTrainingConfig(TrainingConfig, TrainingHardware):
         }
         self._require(checks)
         self._check_backbone()
-        _top_head_width(self.model_options, self.config_name)
+        top_head_width(self.model_options, self.config_name)
         if self.vertical_grid == "any" and self.backbones[self.model].sized_by_levels:
             raise ConfigError(
                 self.config_name,
@@ -157,7 +142,7 @@ class RadiationTrainingConfig(TrainingConfig, TrainingHardware):
 
     def backbone_options(self):
         """The backbone's options (:data:`TOP_HEAD_OPTION` is the emulator's, not the backbone's)."""
-        return self.backbones.options(self.model, _backbone_options(self.model_options), where=self.config_name)
+        return self.backbones.options(self.model, backbone_options(self.model_options), where=self.config_name)
 
 
 def build_emulator(model: str, model_options: dict, n_levels: int | None) -> RadiationEmulator:
@@ -166,11 +151,10 @@ def build_emulator(model: str, model_options: dict, n_levels: int | None) -> Rad
     if n_levels is None and RADIATION_BACKBONES[model].sized_by_levels:
         raise ConfigError("n_levels", f"null (any grid) needs a backbone whose weights do not depend on the level "
                                       f"count; {model!r} is sized by it")  # fmt: skip
-    top_head_width = _top_head_width(model_options, "model_options")
-    options = _backbone_options(model_options)
+    head_width = top_head_width(model_options, "model_options")
     in_channels = len(LEVEL_FEATURES) + len(DERIVED_LEVEL_FEATURES) + len(COLUMN_FEATURES)
-    backbone = RADIATION_BACKBONES.build(model, in_channels, N_OUTPUT_CHANNELS, options, n_levels)
-    return RadiationEmulator(backbone, n_levels, top_head_width=top_head_width)
+    backbone = RADIATION_BACKBONES.build(model, in_channels, N_OUTPUT_CHANNELS, backbone_options(model_options), n_levels)
+    return RadiationEmulator(backbone, n_levels, top_head_width=head_width)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -371,84 +355,6 @@ def sampler_settings(description: dict, **grid) -> ColumnSamplerConfig:
     return ColumnSamplerConfig(**{**values, **grid})
 
 
-def _statistics_batch(path: str, slices: list[slice], seed: int, n_columns: int) -> dict[str, torch.Tensor]:
-    """The first ``n_columns`` of a shuffled pass over ``slices`` of dataset ``path``."""
-    picked, total = [], 0
-    for batch in ColumnStream(path=path, slices=slices, batch_size=4096, seed=seed):
-        picked.append(batch)
-        total += batch["fluxes"].shape[0]
-        if total >= n_columns:
-            break
-    return {k: torch.cat([b[k] for b in picked])[:n_columns] for k in picked[0]}
-
-
-def _statistics_batches(train: ColumnStream, extra_paths: Sequence[Path], config: RadiationTrainingConfig):
-    """The training sample the statistics are fitted on: the main dataset's (fixed grid), or one per dataset
-    (grid-agnostic: every grid's columns shape the log-pressure tables)."""
-    main = _statistics_batch(train.path, train.slices, train.seed, config.statistics_columns)
-    if config.vertical_grid == "fixed":
-        return main
-    extra = [_statistics_batch(str(path), chunk_slices(open_radiation_dataset(path, check_finite=False)), train.seed,
-                               config.statistics_columns) for path in dict.fromkeys(extra_paths)]  # fmt: skip
-    return [main, *extra]
-
-
-#: Optimiser steps of the top-layer head's fit, batches of 512 top layers (measured: ~10 s on one thread).
-TOP_HEAD_FIT_STEPS = 6000
-
-
-def fit_top_head(emulator: RadiationEmulator, batches: dict | Sequence[dict], *, steps: int = TOP_HEAD_FIT_STEPS,
-                 seed: int = 0) -> dict:
-    """Fit the emulator's top-layer head, alone, to the net LW and SW heating of the top layers of ``batches``.
-
-    The head is a local model of the top layers (:mod:`subgrid.models.radiation`, "The top layer"): it
-    is fitted before the rest trains, on every training column's top layers (Adam, cosine schedule; SW
-    errors weighted by S/S0, so they count as the heating errors they make). Returns the fit's size and
-    skill (``columns``; the top layer's LW ``rmse_K_day`` against its ``std_K_day``; each head layer's
-    SW ``sw_rmse_K_day`` by day), recorded in model.json.
-    Training then holds the head (:class:`RadiationLightningModule`): measured on ``ga5c`` fine-tuned 4
-    epochs with the head trained jointly, the flux term pulled it back to a warm bias (+0.5 to +1.1
-    K/day on every shifted set; 5 Pa top 1.27 K/day against 0.39 for the fit alone).
-    """
-    if emulator.top_head is None:
-        raise InputError("fit_top_head: the emulator has no top-layer head (model_options top_head_width)")
-    batches = [batches] if isinstance(batches, dict) else list(batches)
-    k = TOP_HEAD_LAYERS
-    with torch.no_grad():
-        features = torch.cat([top_layer_features(b["level_inputs"], b["column_inputs"], b["pressure_interface_Pa"])
-                              for b in batches])  # fmt: skip
-        relative = torch.cat([emulator.insolation_W_per_m2(b["column_inputs"]) for b in batches]) / emulator.solar_constant_W_per_m2
-        day = relative > 0
-        heating = torch.cat([b["heating"][:, :, -k:] for b in batches])
-        sw = torch.where(day[:, None], heating[:, 1] / torch.where(day, relative, 1.0)[:, None], 0.0)
-        target = torch.cat([heating[:, 0, -1:], sw], dim=1) / TOP_HEATING_SCALE_K_DAY  # [N, 1 + K]: LW top, SW
-        # SW errors count as the heating errors they make (per unit insolation × S/S0): near the terminator a
-        # per-insolation value is large and says little
-        weight = torch.cat([torch.ones_like(relative)[:, None], (relative**2)[:, None].expand(-1, k)], dim=1)
-    generator = torch.Generator().manual_seed(seed)
-    head = emulator.top_head
-    held = [parameter.requires_grad for parameter in head.parameters()]  # a trainer holds it; fitting it here
-    head.requires_grad_(True)
-    optimiser = torch.optim.Adam(head.parameters(), lr=2e-3)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, steps)
-    for _ in range(steps):
-        pick = torch.randint(0, len(target), (min(512, len(target)),), generator=generator)
-        loss = (((head(features[pick]) - target[pick]) ** 2) * weight[pick]).mean()
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-        schedule.step()
-    for parameter, requires_grad in zip(head.parameters(), held, strict=True):
-        parameter.requires_grad_(requires_grad)
-    with torch.no_grad():
-        error = (head(features) - target) * TOP_HEATING_SCALE_K_DAY
-    top = target[:, 0] * TOP_HEATING_SCALE_K_DAY
-    return {"columns": len(target), "sw_layers": k,
-            # the top layer's LW, and each head layer's SW heating error by day (surface first)
-            "rmse_K_day": round(float(error[:, 0].pow(2).mean().sqrt()), 4), "std_K_day": round(float(top.std()), 4),
-            "sw_rmse_K_day": [round(float(v), 4) for v in (error[day, 1:] * relative[day, None]).pow(2).mean(0).sqrt()]}
-
-
 @dataclass
 class TrainingReport:
     run: Path
@@ -484,11 +390,6 @@ def _check_extra_data(paths: Sequence[Path], main, n_levels: int | None) -> list
     return described
 
 
-def _backbone_options(options: dict) -> dict:
-    """``options`` less the emulator's own :data:`TOP_HEAD_OPTION`: a run without a head may start one with it."""
-    return {key: value for key, value in options.items() if key != TOP_HEAD_OPTION}
-
-
 def _fine_tuning_start(init_from: Path, config: RadiationTrainingConfig, data: Path, n_levels: int) -> tuple[RadiationEmulator, dict]:
     """The emulator and description of the finished run ``init_from``, checked against this run.
 
@@ -501,8 +402,8 @@ def _fine_tuning_start(init_from: Path, config: RadiationTrainingConfig, data: P
         if kind != "radiation_emulator":
             raise InputError(f"init_from: {init_from} holds a {kind!r} model, not a radiation emulator")
     emulator, description = load_emulator(init_from)
-    expected = {"model": config.model, "model_options": _backbone_options(config.model_options), "n_levels": n_levels}
-    found = {**description, "model_options": _backbone_options(description.get("model_options", {}))}
+    expected = {"model": config.model, "model_options": backbone_options(config.model_options), "n_levels": n_levels}
+    found = {**description, "model_options": backbone_options(description.get("model_options", {}))}
     for key, value in expected.items():
         if found.get(key) != value:
             raise InputError(f"init_from: {init_from} has {key}={description.get(key)!r}, this run {value!r}")
@@ -559,8 +460,7 @@ def train_radiation(
     n_columns = ds.sizes["column"]
     extra_described = _check_extra_data(extra_paths, ds, n_levels)
     start = None if init_from is None else _fine_tuning_start(Path(init_from), config, data, n_levels)
-    if config.epochs == 0 and (start is None or start[0].top_head is not None
-                               or not config.model_options.get(TOP_HEAD_OPTION)):  # fmt: skip
+    if config.epochs == 0 and (start is None or start[0].top_head is not None or not top_head_width(config.model_options, "")):
         raise InputError("epochs: 0 only adds a top-layer head to a trained run (--init-from a run without one and "
                          f"model_options {TOP_HEAD_OPTION}); anything else needs epochs >= 1")
     provenance = {
@@ -600,7 +500,7 @@ def train_radiation(
     else:
         head_fit = None
         if start is None:
-            batches = _statistics_batches(datamodule.train_stream, extra_paths, config)
+            batches = statistics_batches(datamodule.train_stream, extra_paths, config)
             scales = module.fit_statistics(batches)
             statistics_from = None
             if module.emulator.top_head is not None:
@@ -612,8 +512,7 @@ def train_radiation(
             if unexpected or any(not key.startswith("top_head.") for key in missing):
                 raise InputError(f"init_from: {init_from} does not fit this model (missing {missing}, unexpected {unexpected})")
             if missing:
-                head_fit = fit_top_head(module.emulator, _statistics_batches(datamodule.train_stream, extra_paths, config),
-                                        seed=config.seed)  # fmt: skip
+                head_fit = fit_top_head(module.emulator, statistics_batches(datamodule.train_stream, extra_paths, config), seed=config.seed)
             scales = started["loss_scales"]
             module.set_loss_scales(scales)
             statistics_from = started.get("statistics_from") or provenance["init_from"]
@@ -646,8 +545,7 @@ def train_radiation(
     if config.epochs == 0:  # the head was fitted above; nothing else trains
         if writer:
             save_weights(module.emulator, run / "model.safetensors")
-            description.update(trained_epochs=0, best_val_loss=None, torch_threads=torch.get_num_threads(),
-                               training_processes=trainer.world_size, precision=config.precision)  # fmt: skip
+            description.update(trained_epochs=0, best_val_loss=None, torch_threads=torch.get_num_threads(), precision=config.precision)
             write_text_atomic(run / "model.json", json.dumps(description, indent=2))
         return TrainingReport(run, 0, 0.0, float("nan"), resuming, trainer.global_rank)
     started_at = time.perf_counter()
