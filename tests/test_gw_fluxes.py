@@ -271,7 +271,7 @@ def test_ad99_flux_target_is_the_scheme_on_each_column_in_the_datasets_order(top
 def test_ad99_flux_target_names_what_is_missing():
     from subgrid.gravity_waves.gridded.fluxes import ad99_flux_target
 
-    with pytest.raises(InputError, match="no pressure"):
+    with pytest.raises(InputError, match="the dataset is missing variable\(s\) pressure"):
         ad99_flux_target(_coarse_state(True).drop_vars("pressure"))
     spoiled = _coarse_state(True)
     spoiled["u"].attrs.pop("units")

@@ -40,10 +40,9 @@ SW MSE). With ``top_head_width`` > 0 a small MLP (the *top-layer head*) gives th
 the top layer and the net SW heating per unit relative insolation of the top :data:`TOP_HEAD_LAYERS`
 layers from their physical state (:func:`top_layer_features`), in units of
 :data:`TOP_HEATING_SCALE_K_DAY`; each such layer's down contribution becomes its up contribution
-minus that net, so fluxes and heating
-stay energy-consistent (the downward fluxes below carry the emission and absorption the nets
-imply). The trainer fits the head to the training columns' top layers before anything else
-(:func:`subgrid.radiation.training.fit_top_head`).
+minus that net, so fluxes and heating stay energy-consistent (the downward fluxes below carry the
+emission and absorption the nets imply). The trainer fits the head to the training columns' top
+layers before anything else (:func:`subgrid.radiation.top_head.fit_top_head`), then holds it.
 """
 
 from __future__ import annotations

@@ -47,7 +47,7 @@ def fit_top_head(emulator: RadiationEmulator, batches: dict | Sequence[dict], *,
     errors weighted by S/S0, so they count as the heating errors they make). Returns the fit's size and
     skill (``columns``; the top layer's LW ``rmse_K_day`` against its ``std_K_day``; each head layer's
     SW ``sw_rmse_K_day`` by day), recorded in model.json.
-    Training then holds the head (:class:`RadiationLightningModule`): measured on ``ga5c`` fine-tuned 4
+    Training then holds the head (:class:`~subgrid.radiation.training.RadiationLightningModule`): measured on ``ga5c`` fine-tuned 4
     epochs with the head trained jointly, the flux term pulled it back to a warm bias (+0.5 to +1.1
     K/day on every shifted set; 5 Pa top 1.27 K/day against 0.39 for the fit alone).
     """

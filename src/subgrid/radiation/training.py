@@ -460,7 +460,7 @@ def train_radiation(
     n_columns = ds.sizes["column"]
     extra_described = _check_extra_data(extra_paths, ds, n_levels)
     start = None if init_from is None else _fine_tuning_start(Path(init_from), config, data, n_levels)
-    if config.epochs == 0 and (start is None or start[0].top_head is not None or not top_head_width(config.model_options, "")):
+    if config.epochs == 0 and (start is None or start[0].top_head is not None or not config.model_options.get(TOP_HEAD_OPTION)):
         raise InputError("epochs: 0 only adds a top-layer head to a trained run (--init-from a run without one and "
                          f"model_options {TOP_HEAD_OPTION}); anything else needs epochs >= 1")
     provenance = {

@@ -269,9 +269,7 @@ def ad99_flux_target(ds: xr.Dataset, config: AD99Config | None = None) -> xr.Dat
     around it (zero below the launch level, about 315 hPa, lower towards the poles). Everything else
     in ``ds`` is kept; ``flux_target`` and ``ad99_settings`` attributes say where the fluxes came from.
     """
-    missing = [name for name in ("u", "v", "temperature", "pressure") if name not in ds]
-    if missing:
-        raise InputError(f"AD99 flux target: the dataset has no {', '.join(missing)}")
+    validation.require_variables(ds, ("u", "v", "temperature", "pressure"), what="AD99 flux target: the dataset")
     if "lat" not in ds.coords:
         raise InputError(f"AD99 flux target: no 'lat' coordinate (dims {tuple(ds.dims)})")
     state = xr.Dataset({"eastward_wind": ds["u"].variable, "northward_wind": ds["v"].variable,
