@@ -18,7 +18,7 @@ import torch
 from subgrid.radiation.export import export_emulator, output_discrepancy
 from subgrid.radiation.fortran import build_fortran, read_outputs, write_columns
 from subgrid.radiation.columns import ColumnSamplerConfig, sample_columns
-from subgrid.models.radiation import DERIVED_LEVEL_FEATURES
+from subgrid.models.radiation import DERIVED_LEVEL_FEATURES, MIN_GRID_LEVELS
 from subgrid.physics.rrtmg import radiative_transfer_arrays
 from subgrid.physics.schema import RADIATION_INPUTS, RADIATION_OUTPUTS
 from subgrid.radiation.training import build_emulator, fit_statistics
@@ -123,16 +123,20 @@ def test_the_artifact_records_the_fortran_layout(artifact):
     assert [o["fortran_dims"] for o in sidecar["outputs"]] == [["interface", "flux", "column"], ["level", "band", "column"]]
 
 
-def test_a_grid_agnostic_artifact_takes_the_hosts_level_count_at_init(build, tmp_path):
-    """One TorchScript file, two hosts with 9 and 23 levels: each gets the eager model's outputs."""
+@pytest.mark.parametrize("top_head_width", [0, 8])
+def test_a_grid_agnostic_artifact_takes_the_hosts_level_count_at_init(build, tmp_path, top_head_width):
+    """One TorchScript file, two hosts with 9 and 23 levels: each gets the eager model's outputs, also with a
+    top-layer head (random weights: the top layers' heating then depends on their state)."""
     ds = sample_columns(120, np.random.default_rng(2), ColumnSamplerConfig(n_levels=N_LEVELS))
     outputs = radiative_transfer_arrays({name: ds[name].values for name in RADIATION_INPUTS})
     for name, variable in RADIATION_OUTPUTS.items():
         ds[name] = (variable.dims, outputs[name])
     torch.manual_seed(0)
-    emulator = build_emulator("rescnn", {"width": 8, "depth": 2}, None)
+    options = {"width": 8, "depth": 2, "top_head_width": top_head_width}
+    emulator = build_emulator("rescnn", options, None)
     fit_statistics(emulator, [to_tensors(ds)])
-    artifact = export_emulator(emulator.eval(), {**DESCRIPTION, "n_levels": None}, tmp_path / "any") / "emulator.pt"
+    description = {**DESCRIPTION, "model_options": options, "n_levels": None}
+    artifact = export_emulator(emulator.eval(), description, tmp_path / "any") / "emulator.pt"
     for n_levels in (9, 23):
         inputs = _inputs(5, n_levels=n_levels)
         result = _host(build, artifact, inputs, tmp_path)
@@ -143,3 +147,6 @@ def test_a_grid_agnostic_artifact_takes_the_hosts_level_count_at_init(build, tmp
             reference = emulator(*inputs)
         discrepancy = output_discrepancy(reference, (torch.from_numpy(fluxes), torch.from_numpy(heating)), inputs[2])
         assert max(discrepancy.values()) <= 1e-5, discrepancy
+    result = _host(build, artifact, _inputs(2, n_levels=MIN_GRID_LEVELS - 1), tmp_path)
+    assert result.returncode == 3  # SUBGRID_ERROR_SHAPE, at init
+    assert f"needs at least {MIN_GRID_LEVELS} levels, the host has {MIN_GRID_LEVELS - 1}" in result.stderr

@@ -14,6 +14,7 @@ from subgrid.core.config import ConfigError
 from subgrid.core.errors import InputError
 from subgrid.models.radiation import (
     LOG_PRESSURE_NODES,
+    MIN_GRID_LEVELS,
     TOP_HEAD_LAYERS,
     TOP_HEATING_SCALE_K_DAY,
     heating_from_fluxes,
@@ -182,7 +183,7 @@ def test_the_top_layer_head_is_fitted_to_the_top_layers_net_heating(emulator):
         fit_top_head(emulator, batches)
 
 
-@pytest.mark.parametrize("fmt", ["torchscript", "onnx"])
+@pytest.mark.parametrize("fmt", ["torchscript", "onnx", pytest.param("aoti", marks=[pytest.mark.slow, pytest.mark.compiled])])
 def test_an_emulator_with_a_top_layer_head_exports_with_a_free_level_count(emulator, tmp_path, fmt):
     headed = _with_top_head(emulator, lw_K_day=-12.0)
     out = export_emulator(headed, {**DESCRIPTION, "model_options": {**OPTIONS, "top_head_width": 16}}, tmp_path / fmt, fmt)
@@ -193,6 +194,8 @@ def test_an_emulator_with_a_top_layer_head_exports_with_a_free_level_count(emula
         with torch.no_grad():
             _, heating = headed(block["level_inputs"], block["column_inputs"], block["pressure_interface_Pa"])
         np.testing.assert_allclose(runtime.tendencies(ds)["lw_heating_rate"].values, heating[:, 0].numpy(), rtol=1e-3, atol=1e-3)
+    with pytest.raises(InputError, match=f"4 levels; a grid-agnostic emulator needs at least {MIN_GRID_LEVELS}"):
+        runtime.tendencies(sample_columns(2, np.random.default_rng(0), ColumnSamplerConfig(n_levels=MIN_GRID_LEVELS - 1)))
 
 
 @pytest.mark.slow

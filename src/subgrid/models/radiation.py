@@ -161,6 +161,12 @@ def derived_level_features(level_inputs: torch.Tensor, pressure_interface_Pa: to
 #: the next two layers' LW as well its top-layer LW fit was 0.73 K/day RMSE against 0.50, and those two layers were
 #: worse than the backbone's on every shifted set but the low tops).
 TOP_HEAD_LAYERS = 3
+
+#: The fewest levels a grid-agnostic emulator takes, in every format (the export's dynamic level dimension,
+#: :class:`~subgrid.radiation.emulator.Emulator` and the C ABI check it): the top-layer head's layers plus two
+#: below them. ``torch.export`` will not compile a headed model for a level count at which the backbone's share
+#: below the head is empty or a single layer (sizes 0 and 1 are special cases to the compiler).
+MIN_GRID_LEVELS = TOP_HEAD_LAYERS + 2
 _TEMPERATURE = _LEVEL_NAMES.index("air_temperature")
 _CO2 = _COLUMN_NAMES.index("co2_mole_fraction")
 

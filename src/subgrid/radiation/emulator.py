@@ -67,7 +67,7 @@ import xarray as xr
 
 from subgrid.core.contract import Guarded, Parameterization, Variable
 from subgrid.core.errors import InputError, SubgridError
-from subgrid.models.radiation import COLUMN_FEATURES, FLUXES, HEATING_RATES, LEVEL_FEATURES
+from subgrid.models.radiation import COLUMN_FEATURES, FLUXES, HEATING_RATES, LEVEL_FEATURES, MIN_GRID_LEVELS
 from subgrid.physics.rrtmg import (
     RRTMG,
     RRTMGConfig,
@@ -393,6 +393,8 @@ class Emulator:
         n_columns, n_levels = np.shape(arrays["air_temperature"])
         if self.n_levels is not None and n_levels != self.n_levels:
             raise InputError(f"air_temperature: {n_levels} levels but the emulator was trained on {self.n_levels}")
+        if self.n_levels is None and n_levels < MIN_GRID_LEVELS:
+            raise InputError(f"air_temperature: {n_levels} levels; a grid-agnostic emulator needs at least {MIN_GRID_LEVELS}")
         return n_columns
 
     def _inputs(self, arrays: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

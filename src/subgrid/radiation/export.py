@@ -70,6 +70,7 @@ from subgrid.models.radiation import (
     HEATING_FACTOR,
     HEATING_RATES,
     LEVEL_FEATURES,
+    MIN_GRID_LEVELS,
     RadiationEmulator,
 )
 from subgrid.physics.rrtmg import RRTMGConfig
@@ -253,7 +254,7 @@ def dynamic_shapes(emulator: RadiationEmulator) -> dict[str, dict]:
     column = torch.export.Dim("column", min=1)
     if not emulator.grid_agnostic:
         return {name: {0: column} for name in INPUT_NAMES}
-    level = torch.export.Dim("level", min=2, max=1000)
+    level = torch.export.Dim("level", min=MIN_GRID_LEVELS, max=1000)
     return {"level_inputs": {0: column, 2: level}, "column_inputs": {0: column},
             "pressure_interface_Pa": {0: column, 1: level + 1}}  # fmt: skip
 

@@ -409,6 +409,8 @@ struct subgrid_radiation {
 namespace {
 constexpr int64_t kFluxes = 4;
 constexpr int64_t kHeatingBands = 2;
+// subgrid.models.radiation.MIN_GRID_LEVELS: the fewest levels a grid-agnostic emulator takes.
+constexpr int kMinGridLevels = 5;
 }  // namespace
 
 extern "C" int subgrid_radiation_init(const char* path, int n_levels, int n_threads, subgrid_radiation** handle,
@@ -427,8 +429,9 @@ extern "C" int subgrid_radiation_init(const char* path, int n_levels, int n_thre
     check_kind(e->model, "radiation");
     if (e->model.backend->integer("n_levels") == 0) {
       // A grid-agnostic emulator (n_levels recorded as 0): it takes the host's level count, given here.
-      if (n_levels < 2) {
-        throw Failure{SUBGRID_ERROR_SHAPE, e->model.file + ": a grid-agnostic emulator needs at least 2 levels, the host has " +
+      if (n_levels < kMinGridLevels) {
+        throw Failure{SUBGRID_ERROR_SHAPE, e->model.file + ": a grid-agnostic emulator needs at least " +
+                                               std::to_string(kMinGridLevels) + " levels, the host has " +
                                                std::to_string(n_levels)};
       }
       e->n_levels = n_levels;
