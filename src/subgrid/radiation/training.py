@@ -544,9 +544,7 @@ def train_radiation(
 
     if config.epochs == 0:  # the head was fitted above; nothing else trains
         if writer:
-            save_weights(module.emulator, run / "model.safetensors")
-            description.update(trained_epochs=0, best_val_loss=None, torch_threads=torch.get_num_threads(), precision=config.precision)
-            write_text_atomic(run / "model.json", json.dumps(description, indent=2))
+            _write_weights(module, run, description, trained_epochs=0, best_val_loss=None, precision=config.precision)
         return TrainingReport(run, 0, 0.0, float("nan"), resuming, trainer.global_rank)
     started_at = time.perf_counter()
     trainer.fit(module, datamodule=datamodule, ckpt_path=last if resuming else None, weights_only=True)
@@ -559,17 +557,17 @@ def train_radiation(
     merge_metric_logs(run)
     state = torch.load(best.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
     module.cpu().load_state_dict(state)
-    save_weights(module.emulator, run / "model.safetensors")
-    description["trained_epochs"] = trainer.current_epoch
-    description["best_val_loss"] = best_validation_score(best, run)
-    # Wall time of this fit (after a resume: of the resumed part), the threads it had per process,
-    # the processes and the precision it ran with.
-    description["training_seconds"] = round(seconds, 1)
-    description["torch_threads"] = torch.get_num_threads()
-    description["training_processes"] = trainer.world_size
-    description["precision"] = config.precision
-    write_text_atomic(run / "model.json", json.dumps(description, indent=2))
+    # Wall time of this fit (after a resume: of the resumed part), the processes and the precision it ran with.
+    _write_weights(module, run, description, trained_epochs=trainer.current_epoch, best_val_loss=report.best_val_loss,
+                   training_seconds=round(seconds, 1), training_processes=trainer.world_size, precision=config.precision)
     return report
+
+
+def _write_weights(module: RadiationLightningModule, run: Path, description: dict, **fit) -> None:
+    """The emulator's weights, and model.json with what the fit recorded (``fit``) and the threads it had per process."""
+    save_weights(module.emulator, run / "model.safetensors")
+    description.update(fit, torch_threads=torch.get_num_threads())
+    write_text_atomic(run / "model.json", json.dumps(description, indent=2))
 
 
 def predict_radiation(emulator: RadiationEmulator, ds, *, batch_size: int = 4096):
